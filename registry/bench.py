@@ -1,0 +1,119 @@
+"""Speed benchmarks: training throughput and sampling time for every image model.
+
+Numbers are measured side by side in one process on the same data, so ratios between models
+are meaningful even on a noisy machine; absolute numbers depend on the device, which is
+recorded with the versions next to them. Models are built with their default config and
+untrained: speed does not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from .config import build_config
+from .devices import describe_device, resolve_device
+from .evaluation import count_parameters
+from .runs import build_model, load_dataset
+from .training import sample_batch
+
+
+def _time(fn, repeats: int) -> float:
+    """Best-of-``repeats`` wall time of ``fn()`` in seconds (the least disturbed run)."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def bench_model(spec, data, *, steps: int = 30, device: torch.device,
+                sample_batches=(1, 64), repeats: int = 3) -> dict:
+    """Training examples/s over ``steps`` steps and sampling ms/image at each batch size."""
+    torch.manual_seed(0)
+    config = build_config(spec.config_class)
+    model = build_model(spec, config, data.info).to(device)
+    train = data.train.to(device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    closed_form = model.fit(train)
+    row = {"model": spec.name, "family": spec.family, "sampling": spec.sampling,
+           "parameters": count_parameters(model), "batch_size": config.batch_size}
+    if closed_form:
+        row["fit_seconds"] = _time(lambda: model.fit(train), repeats)
+        row["train_examples_per_s"] = len(train) / row["fit_seconds"]
+    else:
+        optimizers = model.configure_optimizers()
+        model.train()
+        model.training_step(sample_batch(model, train, config.batch_size, generator), optimizers)
+
+        def run_steps():
+            for _ in range(steps):
+                model.training_step(sample_batch(model, train, config.batch_size, generator),
+                                    optimizers)
+
+        seconds = _time(run_steps, 1)
+        row["train_step_ms"] = 1000 * seconds / steps
+        row["train_examples_per_s"] = steps * config.batch_size / seconds
+    model.eval()
+    for batch in sample_batches:
+        seconds = _time(lambda: model.sample(batch, generator=generator), repeats)
+        row[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
+    if torch.cuda.is_available() and device.type == "cuda":
+        row["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return row
+
+
+def environment(device: torch.device) -> dict:
+    """The device and versions the numbers were measured with."""
+    return {"device": describe_device(device), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(),
+            "threads": torch.get_num_threads(), "time": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def to_markdown(rows: list[dict], env: dict) -> str:
+    """The benchmark rows as a Markdown table, headed by the device and versions."""
+    columns = [("model", "model"), ("sampling", "sampling"), ("parameters", "params"),
+               ("train_examples_per_s", "train ex/s"), ("train_step_ms", "step ms"),
+               ("sample_ms_per_image_b1", "sample ms/img (b=1)"),
+               ("sample_ms_per_image_b64", "sample ms/img (b=64)")]
+    lines = [f"Device: {env['device']}; torch {env['torch']}; Python {env['python']}; "
+             f"{env['time']}", "",
+             "| " + " | ".join(title for _, title in columns) + " |",
+             "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = []
+        for key, _ in columns:
+            value = row.get(key)
+            cells.append("—" if value is None else f"{value:,.1f}" if isinstance(value, float)
+                         else f"{value:,}" if isinstance(value, int) else str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_benchmarks(registry, names=None, *, dataset: str = "digits", steps: int = 30,
+                   device: str = "auto", out_dir: Path | None = None, log=print) -> dict:
+    """Benchmark the named image models (default: all) and write ``bench.json`` / ``bench.md``."""
+    data = load_dataset(registry, dataset)
+    names = names or [n for n, s in sorted(registry.models.items()) if s.data == data.kind]
+    torch_device = resolve_device(device)
+    rows = []
+    for name in names:
+        spec = registry.model(name)
+        log(f"[bench] {name} on {dataset} ({torch_device})")
+        rows.append(bench_model(spec, data, steps=steps, device=torch_device))
+    env = environment(torch_device)
+    result = {"environment": env, "dataset": dataset, "rows": rows,
+              "markdown": to_markdown(rows, env)}
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "bench.json").write_text(json.dumps(result, indent=1))
+        (out_dir / "bench.md").write_text(result["markdown"] + "\n")
+    return result

@@ -1,0 +1,309 @@
+"""The ``genzoo`` command line.
+
+Every command that fails on bad input prints one line, ``error: <what and where>``, and exits
+with code 2; nothing is written half-way. ``--json`` output is one JSON document on stdout (for
+``train``, the run record is the last line), progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from .errors import GenzooError
+
+
+def _registry():
+    from .plugins import get_registry
+
+    return get_registry()
+
+
+def _store():
+    from .store import RunStore
+
+    return RunStore()
+
+
+def _emit(value) -> None:
+    click.echo(json.dumps(value, default=str))
+
+
+def _table(rows: list[dict], columns: list[str]) -> None:
+    """A plain aligned text table."""
+    if not rows:
+        click.echo("(none)")
+        return
+    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths)))
+    for r in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
+
+
+class GenzooGroup(click.Group):
+    """A click group that turns a :class:`GenzooError` into one line and its exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GenzooError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; the run keeps its last checkpoint (genzoo resume RUN_ID)",
+                       err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=GenzooGroup)
+@click.version_option(package_name="genzoo")
+def cli():
+    """genzoo: train, sample and compare generative models on one footing."""
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plugins(as_json):
+    """List the loaded plugins, what each registered, and the errors of broken ones."""
+    registry = _registry()
+    rows = [info.to_json() for info in registry.plugins.values()]
+    if as_json:
+        _emit(rows)
+        return
+    for row in rows:
+        row["registered"] = ", ".join(row["models"] + row["datasets"] + row["metrics"])
+    _table(rows, ["name", "version", "registered", "error"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(as_json):
+    """List the registered models with their place in the lecture's taxonomy."""
+    registry = _registry()
+    rows = [spec.to_json(plugin=registry.plugin_of("models", name))
+            for name, spec in sorted(registry.models.items())]
+    if as_json:
+        _emit(rows)
+        return
+    _table(rows, ["name", "family", "density", "sampling", "data", "plugin"])
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def datasets(as_json):
+    """List the registered datasets with their shape, levels and split sizes."""
+    registry = _registry()
+    rows = []
+    for name, spec in sorted(registry.datasets.items()):
+        try:
+            rows.append(spec.load().describe())
+        except Exception as exc:  # one broken dataset must not hide the others
+            rows.append({"name": name, "kind": spec.kind, "shape": None, "levels": None,
+                         "n_train": None, "n_test": None, "source": spec.source,
+                         "error": f"{type(exc).__name__}: {exc}"})
+    if as_json:
+        _emit(rows)
+        return
+    _table(rows, ["name", "kind", "shape", "levels", "n_train", "n_test", "source"])
+
+
+def _budget_options(f):
+    f = click.option("--seconds", type=float, default=None,
+                     help="Train for this many seconds of training time.")(f)
+    f = click.option("--steps", type=int, default=None,
+                     help="Train for this many optimization steps (default 500).")(f)
+    return f
+
+
+@cli.command()
+@click.argument("model")
+@click.option("--dataset", "-d", required=True,
+              help="A registered dataset name or a path to a CSV file (series).")
+@click.option("--column", default=None, help="CSV column to use (default: first numeric).")
+@_budget_options
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a config field; repeat for several.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def train(model, dataset, column, steps, seconds, device, seed, settings, as_json, quiet):
+    """Train MODEL on a dataset, checkpoint it and evaluate it on the test split."""
+    from .config import parse_overrides
+    from .training import LoopSettings, start_run
+
+    if steps is not None and seconds is not None:
+        raise GenzooError("give --steps or --seconds, not both")
+    record = start_run(_registry(), _store(), model, dataset, overrides=parse_overrides(settings),
+                       dataset_options={"column": column} if column else None, steps=steps,
+                       seconds=seconds, device=device, seed=seed,
+                       settings=LoopSettings(progress=not quiet))
+    _report_run(record, as_json)
+
+
+@cli.command()
+@click.argument("run_id")
+@_budget_options
+@click.option("--device", default=None, help="Device to continue on (default: the run's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def resume(run_id, steps, seconds, device, as_json, quiet):
+    """Continue RUN_ID from its last good checkpoint (--steps/--seconds are new totals)."""
+    from .training import LoopSettings, resume_run
+
+    if steps is not None and seconds is not None:
+        raise GenzooError("give --steps or --seconds, not both")
+    record = resume_run(_registry(), _store(), run_id, steps=steps, seconds=seconds,
+                        device=device, settings=LoopSettings(progress=not quiet))
+    _report_run(record, as_json)
+
+
+def _report_run(record, as_json):
+    if as_json:
+        _emit(record.to_json())
+        return
+    metrics = record.metrics
+    score = (f"test bits/dim {metrics['test_bits_per_dim']:.4f} ({metrics.get('bound')})"
+             if "test_bits_per_dim" in metrics else
+             f"test nats/obs {metrics['test_nats_per_obs']:.4f}" if "test_nats_per_obs" in metrics
+             else "no likelihood (implicit model)")
+    click.echo(f"{record.run_id}: {record.status} after {record.step} steps "
+               f"({record.train_seconds:.1f} s); {score}")
+
+
+@cli.command(name="eval")
+@click.argument("run_id")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate_run(run_id, split, as_json):
+    """Held-out likelihood of RUN_ID: bits/dim (images) or nats/observation (series)."""
+    from .evaluation import evaluate
+    from .runs import load_run
+
+    loaded = load_run(run_id, _store(), _registry())
+    for warning in loaded.warnings:
+        click.echo(f"warning: {warning}; used an older checkpoint", err=True)
+    result = evaluate(loaded.model, loaded.spec, loaded.data, split)
+    out = {"run_id": run_id, "model": loaded.record.model, "dataset": loaded.record.dataset,
+           "split": split, "bound": result["bound"], "step": loaded.step,
+           "model_info": loaded.model.info()}
+    for key in ("bits_per_dim", "nats_per_obs", "note"):
+        if key in result:
+            out[key] = result[key]
+    if as_json:
+        _emit(out)
+        return
+    value = (f"{out['bits_per_dim']:.4f} bits/dim" if out.get("bits_per_dim") is not None
+             else f"{out['nats_per_obs']:.4f} nats/obs" if "nats_per_obs" in out
+             else out.get("note", "no likelihood"))
+    click.echo(f"{run_id} ({out['model']} on {out['dataset']}, {split}): {value} [{out['bound']}]")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("-n", "count", type=click.IntRange(1, 10_000), default=16, show_default=True,
+              help="Number of samples.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help=".png grid or .npy for images; .csv or .npy for series.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def sample(run_id, count, output, seed):
+    """Draw samples from RUN_ID and write them to a file."""
+    import torch
+
+    from .outputs import write_samples
+    from .runs import load_run
+
+    loaded = load_run(run_id, _store(), _registry())
+    generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
+    samples = loaded.model.sample(count, generator=generator)
+    path = write_samples(samples, output, kind=loaded.data.kind, levels=loaded.data.info.levels)
+    click.echo(f"wrote {count} samples from {run_id} to {path}")
+
+
+@cli.command()
+@click.option("--model", default=None, help="Only runs of this model.")
+@click.option("--dataset", default=None, help="Only runs on this dataset.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runs(model, dataset, as_json):
+    """List the runs in the store ($GENZOO_HOME, default ~/.genzoo), newest first."""
+    records = _store().list_runs(model=model, dataset=dataset)
+    if as_json:
+        _emit([r.to_json() for r in records])
+        return
+    rows = []
+    for r in records:
+        m = r.metrics
+        score = (f"{m['test_bits_per_dim']:.4f} bits/dim" if "test_bits_per_dim" in m
+                 else f"{m['test_nats_per_obs']:.4f} nats/obs" if "test_nats_per_obs" in m else "")
+        rows.append({"run_id": r.run_id, "model": r.model, "dataset": r.dataset,
+                     "status": r.status, "step": r.step, "test": score})
+    _table(rows, ["run_id", "model", "dataset", "status", "step", "test"])
+
+
+@cli.command()
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="Multiply every demo training budget (0.1 for a quick look).")
+def demo(scale):
+    """Train the demo runs the dashboard opens with (only those not trained yet)."""
+    from .demo import ensure_demo_runs
+
+    for record in ensure_demo_runs(_registry(), _store(), scale=scale,
+                                   log=lambda m: click.echo(m, err=True)):
+        _report_run(record, as_json=False)
+
+
+@cli.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--demo/--no-demo", "with_demo", default=True, show_default=True,
+              help="Train the missing demo runs first.")
+@click.option("--headless/--browser", default=True, show_default=True,
+              help="Headless: do not try to open a browser.")
+def dashboard(port, with_demo, headless):
+    """Open the Streamlit dashboard on the runs store."""
+    if with_demo:
+        from .demo import ensure_demo_runs
+
+        ensure_demo_runs(_registry(), _store(), log=lambda m: click.echo(m, err=True))
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    if not app.is_file():
+        import genzoo.dashboard
+
+        app = Path(genzoo.dashboard.__file__).with_name("app.py")
+    click.echo(f"genzoo dashboard: http://localhost:{port}", err=True)
+    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
+                               "--server.port", str(port),
+                               "--server.headless", "true" if headless else "false",
+                               "--browser.gatherUsageStats", "false"])
+
+
+@cli.command()
+@click.option("--models", "model_names", default=None,
+              help="Comma list of models (default: every image model).")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--steps", type=int, default=30, show_default=True,
+              help="Training steps timed per model.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--out", "out_dir", default="benchmarks/results", show_default=True,
+              type=click.Path(file_okay=False))
+def bench(model_names, dataset, steps, device, out_dir):
+    """Time training and sampling of every image model; write JSON and a Markdown table."""
+    from .bench import run_benchmarks
+
+    names = [n.strip() for n in model_names.split(",")] if model_names else None
+    result = run_benchmarks(_registry(), names, dataset=dataset, steps=steps, device=device,
+                            out_dir=Path(out_dir), log=lambda m: click.echo(m, err=True))
+    click.echo(result["markdown"])
+
+
+def main():
+    """Console-script entry point."""
+    cli(prog_name="genzoo")
+
+
+if __name__ == "__main__":
+    main()

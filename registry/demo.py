@@ -1,0 +1,58 @@
+"""The demo runs the dashboard opens with: small models on the embedded default data.
+
+``ensure_demo_runs`` trains only what is missing, so a second start of the dashboard is instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .plugins import Registry
+from .store import RunRecord, RunStore
+from .training import LoopSettings, start_run
+
+DEMO_TAG = "demo"
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """One model to train for the demo, on which data, for how long."""
+
+    model: str
+    dataset: str
+    steps: int | None = None
+    seconds: float | None = None
+    overrides: dict = field(default_factory=dict)
+
+
+DEMO_RUNS = (
+    DemoRun("independent", "digits", steps=0),
+    DemoRun("pixelcnn", "digits", seconds=60),
+    DemoRun("ar", "sunspots", steps=0, overrides={"p": "9"}),
+    DemoRun("neural-ar", "sunspots", steps=1500, overrides={"p": "9"}),
+)
+
+
+def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
+                     progress: bool = True, log=print) -> list[RunRecord]:
+    """Train every demo run that has no completed run yet; ``scale`` shortens budgets (tests)."""
+    done = []
+    for demo in DEMO_RUNS:
+        if demo.model not in registry.models:
+            log(f"[demo] skipping {demo.model}: not registered")
+            continue
+        existing = [r for r in store.list_runs(model=demo.model, dataset=demo.dataset,
+                                               status="completed") if DEMO_TAG in r.tags]
+        if existing:
+            done.append(existing[0])
+            continue
+        budget = (f"{demo.seconds * scale:.0f} s" if demo.seconds
+                  else f"{int(demo.steps * scale)} steps")
+        log(f"[demo] training {demo.model} on {demo.dataset} ({budget})")
+        record = start_run(
+            registry, store, demo.model, demo.dataset, overrides=demo.overrides,
+            steps=None if demo.steps is None else int(demo.steps * scale),
+            seconds=None if demo.seconds is None else demo.seconds * scale,
+            device="auto", seed=0, tags=[DEMO_TAG], settings=LoopSettings(progress=progress))
+        done.append(record)
+    return done

@@ -1,0 +1,34 @@
+"""Choosing where to train: ``auto`` takes a CUDA GPU when there is one, else the CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from .errors import GenzooError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a ``torch.device``; a clear error otherwise."""
+    name = (name or "auto").strip().lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise GenzooError(f"--device {name}: no CUDA GPU is available on this machine "
+                              "(torch.cuda.is_available() is False); use --device cpu or auto")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise GenzooError(f"--device {name}: only {torch.cuda.device_count()} GPU(s) here")
+        return device
+    raise GenzooError(f"unknown device {name!r}; choose one of: auto, cpu, cuda, cuda:N")
+
+
+def describe_device(device: torch.device) -> str:
+    """A human name: ``cpu (2 threads)`` or the GPU's name."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"

@@ -1,0 +1,79 @@
+"""Likelihood in the common unit: bits per dimension for images, nats per observation for series.
+
+For an image model, ``log_prob`` is in nats per image over discrete values, so
+``bits/dim = -log p(x) / (D ln 2)`` with ``D = C*H*W``, and every model's number is comparable:
+exact models give the true value, bound models an upper bound on it (a lower bound on
+``log p``), implicit models none.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .data import ImageData, SeriesData
+from .model import GenerativeModel
+from .spec import ModelSpec
+
+
+def bound_kind(spec: ModelSpec, model: GenerativeModel | None = None) -> str:
+    """``exact``, the model's bound name (``elbo``, ``iwae-K``) or ``none`` for implicit models."""
+    if spec.density == "exact":
+        return "exact"
+    if spec.density == "bound":
+        return getattr(model, "bound_name", "elbo")
+    return "none"
+
+
+@torch.no_grad()
+def image_log_probs(model: GenerativeModel, images: torch.Tensor,
+                    batch_size: int = 256) -> torch.Tensor:
+    """``log p(x)`` in nats for every image, computed in batches on the model's device, fp32."""
+    model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        batch = images[start:start + batch_size].to(model.device)
+        out.append(model.log_prob(batch).double().cpu())
+    return torch.cat(out)
+
+
+def series_context(model: GenerativeModel, data: SeriesData, split: str) -> tuple[torch.Tensor, int]:
+    """The series a split is scored on and how many observations of it are predicted.
+
+    The test split is scored conditioned on the last ``order`` training values, so the number
+    covers every test observation; the training split conditions on its own first ``order``.
+    """
+    order = int(getattr(model, "order", 0))
+    if split == "train":
+        return data.train, len(data.train) - order
+    return torch.cat([data.train[len(data.train) - order:], data.test]), len(data.test)
+
+
+@torch.no_grad()
+def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test") -> dict:
+    """Held-out likelihood in the common unit, with the kind of bound it is."""
+    result: dict = {"split": split, "bound": bound_kind(spec, model)}
+    if spec.density == "implicit":
+        result.update(bits_per_dim=None, note=f"{spec.name} is an implicit model: it defines no "
+                                              "likelihood to evaluate")
+        return result
+    model.eval()
+    if isinstance(data, ImageData):
+        images = data.test if split == "test" else data.train
+        log_probs = image_log_probs(model, images)
+        nats = -float(log_probs.mean())
+        result.update(bits_per_dim=nats / (data.info.dims * math.log(2)), nats_per_image=nats,
+                      n=len(images))
+    elif isinstance(data, SeriesData):
+        series, n_obs = series_context(model, data, split)
+        log_prob = float(model.log_prob(series[None].to(model.device)).sum())
+        result.update(nats_per_obs=-log_prob / n_obs, n=n_obs)
+    else:
+        raise TypeError(f"cannot evaluate on {type(data).__name__}")
+    return result
+
+
+def count_parameters(model: torch.nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,132 @@
+"""The model contract every plugin implements (DESIGN.md, "The model contract").
+
+A model is a :class:`GenerativeModel`: a ``torch.nn.Module`` that knows its data
+(:class:`DataInfo`), returns its training loss as a dict of named parts, samples in data space
+and reports ``log p(x)`` per example in nats. The abstract methods are enforced: a subclass that
+forgets one cannot be instantiated.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+DensityKind = Literal["exact", "bound", "implicit"]
+SamplingKind = Literal["parallel", "sequential"]
+DataKind = Literal["image", "series"]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data before it is built.
+
+    ``shape`` is one item's shape: ``(C, H, W)`` for an image, ``(1,)`` for a univariate series
+    (one observation per time step). ``levels`` is the number of discrete values per image
+    dimension (``None`` for series); ``n_classes`` the number of labels, where there are any.
+    """
+
+    kind: DataKind
+    shape: tuple[int, ...]
+    levels: int | None = None
+    n_classes: int | None = None
+
+    @property
+    def dims(self) -> int:
+        """Number of dimensions of one item (pixels times channels for an image)."""
+        return math.prod(self.shape)
+
+    def to_json(self) -> dict:
+        return {"kind": self.kind, "shape": list(self.shape), "levels": self.levels,
+                "n_classes": self.n_classes}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "DataInfo":
+        return cls(kind=d["kind"], shape=tuple(d["shape"]), levels=d.get("levels"),
+                   n_classes=d.get("n_classes"))
+
+
+@dataclass
+class ModelConfig:
+    """Base of every model's config dataclass: the training knobs every model has.
+
+    A model's own config subclasses this and adds its architecture fields, each with a default,
+    so ``genzoo train MODEL`` works with no ``--set`` at all.
+    """
+
+    batch_size: int = 64
+    lr: float = 1e-3
+
+
+class GenerativeModel(nn.Module, abc.ABC):
+    """A generative model on genzoo's common footing.
+
+    Subclasses implement :meth:`loss`, :meth:`sample` and :meth:`log_prob` (abstract, enforced).
+    Image models consume and produce integer tensors ``(N, C, H, W)`` with values in
+    ``[0, levels)``; series models consume float64 windows ``(N, L)`` and produce continuations.
+    ``log_prob`` is in nats per example: exact, a lower bound, or absent (``density="implicit"``),
+    as the model's descriptor declares.
+    """
+
+    def __init__(self, config: ModelConfig, data: DataInfo):
+        super().__init__()
+        self.config = config
+        self.data = data
+
+    # -- the contract ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training loss on a batch: ``{"loss": scalar, **named_parts}``; parts are logged."""
+
+    @abc.abstractmethod
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` items in data space and dtype; the same generator seed gives the same items."""
+
+    @abc.abstractmethod
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """``log p(x)`` in nats, one value per example (shape ``(N,)``)."""
+
+    # -- defaults a model may override -------------------------------------------------------
+
+    def fit(self, train: torch.Tensor) -> bool:
+        """Fit in closed form on the whole training split, if the model can.
+
+        Return ``True`` when the model is fully fitted (the trainer then takes no gradient
+        steps), ``False`` to be trained by :meth:`training_step`. The default does nothing, but a
+        model may still use this call for data-dependent set-up (normalizing constants).
+        """
+        return False
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """The optimizers :meth:`training_step` receives; one Adam by default."""
+        return [torch.optim.Adam(self.parameters(), lr=self.config.lr)]
+
+    def training_step(self, batch: torch.Tensor,
+                      optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+        """One optimization step on ``batch``; returns the logged values as floats.
+
+        The default minimizes ``loss(batch)["loss"]`` with the single optimizer. A model with
+        several players (a GAN) overrides this.
+        """
+        (optimizer,) = optimizers
+        optimizer.zero_grad(set_to_none=True)
+        parts = self.loss(batch)
+        parts["loss"].backward()
+        optimizer.step()
+        return {name: float(value.detach()) for name, value in parts.items()}
+
+    def info(self) -> dict:
+        """Model-specific facts worth showing next to its numbers (coefficients, ...)."""
+        return {}
+
+    @property
+    def device(self) -> torch.device:
+        """The device of the model's parameters or buffers (CPU for an empty model)."""
+        for tensor in (*self.parameters(), *self.buffers()):
+            return tensor.device
+        return torch.device("cpu")

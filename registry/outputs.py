@@ -1,0 +1,70 @@
+"""Writing samples to files and drawing image grids (shared by the CLI and the dashboard)."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoints import atomic_write_bytes
+from .errors import GenzooError
+
+IMAGE_SUFFIXES = (".png", ".npy")
+SERIES_SUFFIXES = (".csv", ".npy")
+
+
+def image_grid(images: torch.Tensor, levels: int, *, columns: int | None = None,
+               scale: int = 4, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, C, H, W)`` integer images into one uint8 array (grey or RGB), levels -> 0..255."""
+    images = images.detach().cpu()
+    n, channels, height, width = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / columns)
+    pixels = (images.float() * (255.0 / max(levels - 1, 1))).round().clamp(0, 255).to(torch.uint8)
+    pixels = pixels.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    cell_h, cell_w = height * scale + pad, width * scale + pad
+    grid = torch.full((channels, rows * cell_h + pad, columns * cell_w + pad), 128, dtype=torch.uint8)
+    for i in range(n):
+        r, c = divmod(i, columns)
+        grid[:, pad + r * cell_h: pad + r * cell_h + height * scale,
+             pad + c * cell_w: pad + c * cell_w + width * scale] = pixels[i]
+    array = grid.permute(1, 2, 0).numpy()
+    return array[..., 0] if channels == 1 else array
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 image array as PNG."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
+                  levels: int | None = None) -> Path:
+    """Write samples atomically: images as a ``.png`` grid or ``.npy``; series as ``.csv``/``.npy``."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    allowed = IMAGE_SUFFIXES if kind == "image" else SERIES_SUFFIXES
+    if suffix not in allowed:
+        raise GenzooError(f"cannot write {kind} samples to {path}: use a file ending in "
+                          f"{' or '.join(allowed)}")
+    if not path.parent.exists():
+        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    array = samples.detach().cpu().numpy()
+    if suffix == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        payload = buffer.getvalue()
+    elif suffix == ".png":
+        payload = png_bytes(image_grid(samples, levels or 2))
+    else:  # one sampled series per column
+        header = ",".join(f"sample_{i}" for i in range(array.shape[0]))
+        lines = [header] + [",".join(f"{v:.10g}" for v in row) for row in array.T]
+        payload = ("\n".join(lines) + "\n").encode()
+    atomic_write_bytes(path, payload)
+    return path

@@ -1,0 +1,202 @@
+"""Plugin discovery: built-ins first, then setuptools entry points in group ``genzoo``.
+
+Every plugin, built-in or third-party, goes through the same path: it is imported, added to a
+pluggy ``PluginManager``, and its hooks are called one plugin at a time. A plugin that fails to
+import or to register is recorded with its error and left out; what it had registered before
+failing is dropped too, so nothing is half-registered, and the other plugins keep working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .errors import NotFound
+from .spec import DatasetSpec, MetricSpec, ModelSpec
+
+ENTRY_POINT_GROUP = "genzoo"
+hookimpl = pluggy.HookimplMarker("genzoo")
+
+# The built-in plugins, registered exactly like third-party ones.
+BUILTIN_PLUGINS = {
+    "genzoo.datasets": "genzoo.plugins.datasets",
+    "genzoo.independent": "genzoo.plugins.independent",
+    "genzoo.pixelcnn": "genzoo.plugins.pixelcnn",
+    "genzoo.ar": "genzoo.plugins.ar",
+}
+
+_KINDS = {"register_models": ("models", ModelSpec),
+          "register_datasets": ("datasets", DatasetSpec),
+          "register_metrics": ("metrics", MetricSpec)}
+
+
+@dataclass
+class PluginInfo:
+    """What one plugin is and what it did: for ``genzoo plugins`` and the Plugins page."""
+
+    name: str
+    version: str | None
+    module: str
+    builtin: bool
+    hooks: list[str] = field(default_factory=list)
+    models: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "version": self.version, "module": self.module,
+                "builtin": self.builtin, "hooks": self.hooks, "models": self.models,
+                "datasets": self.datasets, "metrics": self.metrics, "error": self.error}
+
+
+class Registry:
+    """Everything the loaded plugins registered, by name, and a record of every plugin."""
+
+    def __init__(self):
+        self.models: dict[str, ModelSpec] = {}
+        self.datasets: dict[str, DatasetSpec] = {}
+        self.metrics: dict[str, MetricSpec] = {}
+        self.plugins: dict[str, PluginInfo] = {}
+        self.owner: dict[tuple[str, str], str] = {}  # (kind, name) -> plugin name
+
+    def model(self, name: str) -> ModelSpec:
+        """The model registered as ``name``; an error listing the known ones otherwise."""
+        if name not in self.models:
+            raise NotFound(f"unknown model {name!r}; known models: {', '.join(sorted(self.models))}")
+        return self.models[name]
+
+    def dataset(self, name: str) -> DatasetSpec:
+        """The dataset registered as ``name``; an error listing the known ones otherwise."""
+        if name not in self.datasets:
+            raise NotFound(f"unknown dataset {name!r}; known datasets: "
+                           f"{', '.join(sorted(self.datasets))} (or a path to a .csv file)")
+        return self.datasets[name]
+
+    def plugin_of(self, kind: str, name: str) -> str | None:
+        """The plugin that registered the model, dataset or metric ``name``."""
+        return self.owner.get((kind, name))
+
+
+class GenzooPluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers plugins which failed to load, and builds the registry."""
+
+    def __init__(self):
+        super().__init__("genzoo")
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self._registry: Registry | None = None
+
+    def load_plugin(self, name: str, module_name: str, *, builtin: bool,
+                    version: str | None = None, loader=None) -> PluginInfo:
+        """Import a plugin and add it; an import error is recorded, not raised."""
+        info = PluginInfo(name=name, version=version, module=module_name, builtin=builtin)
+        self.infos[name] = info
+        try:
+            plugin = loader() if loader else importlib.import_module(module_name)
+            self.register(plugin, name=name)
+        except Exception as exc:  # a broken plugin must not take the others down
+            info.error = _one_line(exc, "failed to import")
+            return info
+        info.hooks = sorted(impl_name for impl_name in _KINDS
+                            if any(impl.plugin_name == name
+                                   for impl in getattr(self.hook, impl_name).get_hookimpls()))
+        return info
+
+    def registry(self) -> Registry:
+        """Call every plugin's hooks, plugin by plugin, and return what they registered."""
+        if self._registry is None:
+            self._registry = _build_registry(self)
+        return self._registry
+
+
+def _one_line(exc: BaseException, what: str) -> str:
+    where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    place = f" ({os.path.basename(where.filename)}:{where.lineno})" if where else ""
+    return f"{what}: {type(exc).__name__}: {exc}{place}"
+
+
+def _build_registry(pm: GenzooPluginManager) -> Registry:
+    reg = Registry()
+    for name, info in pm.infos.items():
+        reg.plugins[name] = info
+        if info.error:
+            continue
+        staged: list[tuple[str, str, object]] = []  # (kind, name, spec), committed if all succeed
+
+        def register(spec, _hook_kind=None):
+            kind, expected = _KINDS[_hook_kind]
+            if not isinstance(spec, expected):
+                raise TypeError(f"{_hook_kind} must register {expected.__name__} objects, "
+                                f"got {type(spec).__name__}")
+            taken = reg.owner.get((kind, spec.name)) or next(
+                (name for k, n, _ in staged if (k, n) == (kind, spec.name)), None)
+            if taken:
+                raise ValueError(f"{kind[:-1]} name {spec.name!r} is already registered "
+                                 f"by plugin {taken!r}")
+            staged.append((kind, spec.name, spec))
+
+        try:
+            for hook_name in _KINDS:
+                for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                    if impl.plugin_name != name:
+                        continue
+                    callback = lambda spec, _k=hook_name: register(spec, _k)  # noqa: E731
+                    available = {"register": callback}
+                    impl.function(**{arg: available[arg] for arg in impl.argnames})
+        except Exception as exc:
+            info.error = _one_line(exc, "failed to register")
+            continue
+        for kind, spec_name, spec in staged:
+            getattr(reg, kind)[spec_name] = spec
+            getattr(info, kind).append(spec_name)
+            reg.owner[(kind, spec_name)] = name
+    return reg
+
+
+def _selected_external(env: str | None) -> set[str] | None:
+    """Names from ``GENZOO_PLUGINS``: None loads every entry point, an empty set none."""
+    if env is None:
+        return None
+    return {part.strip() for part in env.split(",") if part.strip()}
+
+
+def get_plugin_manager(*, environ=None) -> GenzooPluginManager:
+    """Load the built-in plugins, then the ``genzoo`` entry points, and return the manager.
+
+    ``GENZOO_PLUGINS`` limits what loads: unset loads every installed plugin; an empty value loads
+    the built-ins only; a comma list (``genzoo-made,my-plugin``) loads the built-ins plus the
+    named entry points.
+    """
+    environ = os.environ if environ is None else environ
+    pm = GenzooPluginManager()
+    for name, module_name in BUILTIN_PLUGINS.items():
+        pm.load_plugin(name, module_name, builtin=True, version=_version("genzoo"))
+    wanted = _selected_external(environ.get("GENZOO_PLUGINS"))
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if wanted is not None and ep.name not in wanted:
+            continue
+        if ep.name in pm.infos:
+            continue  # the same distribution seen twice on sys.path
+        dist = getattr(ep, "dist", None)
+        pm.load_plugin(ep.name, ep.value, builtin=False,
+                       version=dist.version if dist is not None else None, loader=ep.load)
+    return pm
+
+
+def get_registry(*, environ=None) -> Registry:
+    """Shortcut: the registry of a freshly loaded plugin manager."""
+    return get_plugin_manager(environ=environ).registry()
+
+
+def _version(dist_name: str) -> str | None:
+    try:
+        return metadata.version(dist_name)
+    except metadata.PackageNotFoundError:
+        return None

@@ -1,0 +1,88 @@
+"""Putting a run together: its dataset, its model built from the stored config, its weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .checkpoints import load_latest
+from .config import build_config
+from .data import ImageData, SeriesData, load_csv_series
+from .errors import BadData, CheckpointError, GenzooError
+from .model import DataInfo, GenerativeModel
+from .plugins import Registry
+from .spec import ModelSpec
+from .store import RunRecord, RunStore
+
+
+def is_csv_path(name: str) -> bool:
+    """True for dataset names that are CSV file paths rather than registered names."""
+    return name.lower().endswith(".csv") or Path(name).suffix.lower() == ".csv"
+
+
+def load_dataset(registry: Registry, name: str, options: dict | None = None):
+    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column)."""
+    options = dict(options or {})
+    if name not in registry.datasets and is_csv_path(name):
+        return load_csv_series(name, column=options.get("column"))
+    if options.get("column"):
+        raise GenzooError(f"--column applies to CSV files only, not to dataset {name!r}")
+    spec = registry.dataset(name)
+    data = spec.load()
+    if not isinstance(data, (ImageData, SeriesData)):
+        raise GenzooError(f"dataset {name!r} loaded a {type(data).__name__}, "
+                          "not ImageData or SeriesData")
+    return data
+
+
+def check_compatible(spec: ModelSpec, data) -> None:
+    """A model for images cannot train on a series, and the other way round."""
+    if spec.data != data.kind:
+        raise BadData(f"model {spec.name!r} works on {spec.data} data, but dataset {data.name!r} "
+                      f"is a {data.kind} dataset")
+
+
+def build_model(spec: ModelSpec, config, data_info: DataInfo) -> GenerativeModel:
+    """Instantiate ``spec.model_class``; a model's own complaint about its input stays readable."""
+    try:
+        return spec.model_class(config, data_info)
+    except GenzooError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise GenzooError(f"cannot build model {spec.name!r} with this config: {exc}") from None
+
+
+@dataclass
+class LoadedRun:
+    """A stored run with its model rebuilt and its last good checkpoint loaded."""
+
+    record: RunRecord
+    spec: ModelSpec
+    model: GenerativeModel
+    data: ImageData | SeriesData
+    step: int
+    warnings: list[str]
+
+
+def load_run(run_id: str, store: RunStore, registry: Registry, *,
+             device: torch.device | str = "cpu") -> LoadedRun:
+    """Rebuild a run's model from its stored config and load its newest readable checkpoint."""
+    record = store.get(run_id)
+    spec = registry.model(record.model)
+    data = load_dataset(registry, record.dataset, record.dataset_options)
+    config = build_config(spec.config_class, record.config)
+    model = build_model(spec, config, DataInfo.from_json(record.data_info))
+    checkpoint, errors = load_latest(store.run_dir(run_id))
+    if checkpoint is None:
+        detail = "; ".join(errors) if errors else "it has no checkpoint yet"
+        raise CheckpointError(f"run {run_id!r} cannot be loaded: {detail}")
+    try:
+        model.load_state_dict(checkpoint.model_state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint.path} does not fit model "
+                              f"{spec.name!r}: {str(exc).splitlines()[0]}") from None
+    model.to(device).eval()
+    return LoadedRun(record=record, spec=spec, model=model, data=data, step=checkpoint.step,
+                     warnings=errors)

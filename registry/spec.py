@@ -1,0 +1,112 @@
+"""Descriptors that plugins hand to ``register``: cheap to build, no model is constructed.
+
+A descriptor says what a thing is (its name, config, taxonomy place, the lecture's claims about
+it) so that the CLI and the dashboard can list and explain it without training anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .model import DataKind, DensityKind, GenerativeModel, ModelConfig, SamplingKind
+
+# The lecture's taxonomy: the branch each density kind belongs to.
+TAXONOMY = {
+    "exact": "explicit density: tractable",
+    "bound": "explicit density: approximate",
+    "implicit": "implicit density",
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One of the lecture's pros or cons, and the metric that tests it (if a number can)."""
+
+    text: str
+    metric: str | None = None
+
+    def to_json(self) -> dict:
+        return {"text": self.text, "metric": self.metric}
+
+
+def _claims(items) -> tuple[Claim, ...]:
+    return tuple(c if isinstance(c, Claim) else Claim(str(c)) for c in items)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: how to build it and where it sits in the lecture's taxonomy."""
+
+    name: str
+    model_class: type[GenerativeModel]
+    config_class: type[ModelConfig]
+    family: str
+    density: DensityKind
+    sampling: SamplingKind
+    data: DataKind
+    paper: str = ""
+    summary: str = ""
+    pros: tuple[Claim, ...] = ()
+    cons: tuple[Claim, ...] = ()
+
+    def __post_init__(self):
+        if not self.name or not isinstance(self.name, str):
+            raise ValueError("a model needs a non-empty string name")
+        if self.density not in TAXONOMY:
+            raise ValueError(f"model {self.name!r}: density must be one of {sorted(TAXONOMY)}, "
+                             f"not {self.density!r}")
+        if self.sampling not in ("parallel", "sequential"):
+            raise ValueError(f"model {self.name!r}: sampling must be 'parallel' or 'sequential'")
+        if self.data not in ("image", "series"):
+            raise ValueError(f"model {self.name!r}: data must be 'image' or 'series'")
+        if not (isinstance(self.model_class, type) and issubclass(self.model_class, GenerativeModel)):
+            raise TypeError(f"model {self.name!r}: model_class must subclass GenerativeModel")
+        if not (dataclasses.is_dataclass(self.config_class)
+                and issubclass(self.config_class, ModelConfig)):
+            raise TypeError(f"model {self.name!r}: config_class must be a dataclass "
+                            "subclassing ModelConfig")
+        object.__setattr__(self, "pros", _claims(self.pros))
+        object.__setattr__(self, "cons", _claims(self.cons))
+
+    @property
+    def branch(self) -> str:
+        """The lecture's taxonomy branch this model belongs to."""
+        return TAXONOMY[self.density]
+
+    def to_json(self, plugin: str | None = None) -> dict:
+        return {"name": self.name, "family": self.family, "density": self.density,
+                "sampling": self.sampling, "data": self.data, "plugin": plugin,
+                "paper": self.paper, "summary": self.summary,
+                "pros": [c.to_json() for c in self.pros],
+                "cons": [c.to_json() for c in self.cons]}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: ``load(**options)`` returns an ``ImageData`` or ``SeriesData``."""
+
+    name: str
+    kind: DataKind
+    load: Callable[..., Any]
+    source: str = ""
+    summary: str = ""
+
+    def __post_init__(self):
+        if self.kind not in ("image", "series"):
+            raise ValueError(f"dataset {self.name!r}: kind must be 'image' or 'series'")
+        if not callable(self.load):
+            raise TypeError(f"dataset {self.name!r}: load must be callable")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A registered metric: ``compute(model, data, **kw) -> float``, higher or lower is better."""
+
+    name: str
+    compute: Callable[..., float]
+    unit: str = ""
+    higher_is_better: bool = False
+    applies_to: tuple[str, ...] = ("image",)
+    summary: str = ""

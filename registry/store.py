@@ -1,0 +1,224 @@
+"""The runs store: SQLite for run records and logged metrics, one folder per run for checkpoints.
+
+It lives under ``GENZOO_HOME`` (default ``~/.genzoo``). The CLI, the trainer and the dashboard
+all read and write the same store; SQLite runs in WAL mode so the dashboard can read while a
+training process writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NotFound
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    dataset_options TEXT NOT NULL DEFAULT '{}',
+    config TEXT NOT NULL,
+    data_info TEXT NOT NULL DEFAULT '{}',
+    seed INTEGER NOT NULL,
+    device TEXT NOT NULL,
+    status TEXT NOT NULL,
+    step INTEGER NOT NULL DEFAULT 0,
+    target_steps INTEGER,
+    target_seconds REAL,
+    train_seconds REAL NOT NULL DEFAULT 0,
+    metrics TEXT NOT NULL DEFAULT '{}',
+    error TEXT,
+    tags TEXT NOT NULL DEFAULT '[]',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    run_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    wall_time REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
+"""
+
+STATUSES = ("created", "running", "completed", "failed", "interrupted")
+_JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags")
+
+
+@dataclass
+class RunRecord:
+    """One training of one model on one dataset with one config and seed."""
+
+    run_id: str
+    model: str
+    dataset: str
+    config: dict
+    seed: int
+    device: str
+    status: str
+    step: int = 0
+    target_steps: int | None = None
+    target_seconds: float | None = None
+    train_seconds: float = 0.0
+    metrics: dict = field(default_factory=dict)
+    dataset_options: dict = field(default_factory=dict)
+    data_info: dict = field(default_factory=dict)
+    error: str | None = None
+    tags: list = field(default_factory=list)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+
+    def to_json(self) -> dict:
+        """The run record as the CLI prints it."""
+        return {"run_id": self.run_id, "model": self.model, "dataset": self.dataset,
+                "status": self.status, "config": self.config, "metrics": self.metrics,
+                "seed": self.seed, "device": self.device, "step": self.step,
+                "target_steps": self.target_steps, "target_seconds": self.target_seconds,
+                "train_seconds": self.train_seconds, "dataset_options": self.dataset_options,
+                "error": self.error, "tags": self.tags, "created_at": self.created_at,
+                "updated_at": self.updated_at}
+
+
+def default_home() -> Path:
+    """``$GENZOO_HOME`` or ``~/.genzoo``."""
+    return Path(os.environ.get("GENZOO_HOME") or "~/.genzoo").expanduser()
+
+
+class RunStore:
+    """Run records, logged metrics and checkpoint folders under one home directory."""
+
+    def __init__(self, home: str | Path | None = None):
+        self.home = Path(home).expanduser() if home else default_home()
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.db_path = self.home / "runs.sqlite"
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        db = sqlite3.connect(self.db_path, timeout=30.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        finally:
+            db.close()
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def create_run(self, *, model: str, dataset: str, config: dict, seed: int, device: str,
+                   data_info: dict, dataset_options: dict | None = None,
+                   target_steps: int | None = None, target_seconds: float | None = None,
+                   tags: list | None = None) -> RunRecord:
+        """Record a new run (status ``created``) and make its checkpoint folder."""
+        now = time.time()
+        slug = Path(dataset).stem if dataset.endswith(".csv") else dataset
+        run_id = f"{model}-{slug}-{uuid.uuid4().hex[:6]}".replace("/", "_")
+        record = RunRecord(run_id=run_id, model=model, dataset=dataset, config=config, seed=seed,
+                           device=device, status="created", target_steps=target_steps,
+                           target_seconds=target_seconds, dataset_options=dataset_options or {},
+                           data_info=data_info, tags=tags or [], created_at=now, updated_at=now)
+        row = record.__dict__.copy()
+        for key in _JSON_COLUMNS:
+            row[key] = json.dumps(row[key])
+        with self._connect() as db:
+            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES "
+                       f"({', '.join('?' for _ in row)})", list(row.values()))
+        self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
+        return record
+
+    def get(self, run_id: str) -> RunRecord:
+        """The run ``run_id``; :class:`NotFound` names it and suggests ``genzoo runs``."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise NotFound(f"no run with id {run_id!r} in {self.home} (see `genzoo runs`)")
+        return _record(row)
+
+    def list_runs(self, *, model: str | None = None, dataset: str | None = None,
+                  status: str | None = None) -> list[RunRecord]:
+        """Runs, newest first, optionally filtered."""
+        query, args = "SELECT * FROM runs WHERE 1=1", []
+        for column, value in (("model", model), ("dataset", dataset), ("status", status)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                args.append(value)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY created_at DESC", args).fetchall()
+        return [_record(row) for row in rows]
+
+    def update(self, run_id: str, **fields) -> None:
+        """Set columns of a run (JSON columns take Python objects)."""
+        if "status" in fields and fields["status"] not in STATUSES:
+            raise ValueError(f"unknown status {fields['status']!r}")
+        fields["updated_at"] = time.time()
+        for key in _JSON_COLUMNS:
+            if key in fields:
+                fields[key] = json.dumps(fields[key])
+        with self._connect() as db:
+            db.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
+                       "WHERE run_id = ?", [*fields.values(), run_id])
+
+    def merge_metrics(self, run_id: str, values: dict) -> dict:
+        """Add summary metrics (``test_bits_per_dim``, ...) to a run; returns the merged dict."""
+        with self._connect() as db:
+            row = db.execute("SELECT metrics FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no run with id {run_id!r}")
+            merged = {**json.loads(row["metrics"]), **values}
+            db.execute("UPDATE runs SET metrics = ?, updated_at = ? WHERE run_id = ?",
+                       (json.dumps(merged), time.time(), run_id))
+        return merged
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's record, metrics and checkpoints."""
+        import shutil
+
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
+
+    # -- logged curves -----------------------------------------------------------------------
+
+    def log_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:
+        """Append one point per named value (training loss parts, throughput, ...)."""
+        now = time.time()
+        with self._connect() as db:
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)",
+                           [(run_id, step, name, float(v), now) for name, v in values.items()])
+
+    def truncate_metrics(self, run_id: str, after_step: int) -> None:
+        """Drop points logged after ``after_step`` (a resumed run repeats those steps)."""
+        with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", (run_id, after_step))
+
+    def curves(self, run_id: str) -> list[dict]:
+        """Every logged point of a run: ``[{step, name, value, wall_time}]`` in step order."""
+        with self._connect() as db:
+            rows = db.execute("SELECT step, name, value, wall_time FROM metrics WHERE run_id = ? "
+                              "ORDER BY step, name", (run_id,)).fetchall()
+        return [dict(row) for row in rows]
+
+    # -- files -------------------------------------------------------------------------------
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder that holds a run's checkpoints."""
+        return self.home / "runs" / run_id
+
+
+def _record(row: sqlite3.Row) -> RunRecord:
+    values = dict(row)
+    for key in _JSON_COLUMNS:
+        values[key] = json.loads(values[key])
+    return RunRecord(**values)

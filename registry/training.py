@@ -1,0 +1,253 @@
+"""The training loop shared by every model: batches, steps, logging, checkpoints, resume.
+
+One loop serves all families. A model that fits in closed form (``fit`` returns True) takes no
+gradient steps. Otherwise the loop calls ``training_step`` until the step or time budget is
+spent, logs every named loss part to the store, writes an atomic checkpoint every
+``checkpoint_every`` steps or ``checkpoint_seconds`` seconds, and stops at the first NaN or
+infinite loss with the last good checkpoint kept.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+import torch
+
+from .checkpoints import load_latest, save_checkpoint
+from .config import build_config, config_to_json
+from .data import ImageData
+from .devices import resolve_device
+from .errors import CheckpointError, GenzooError, TrainingDiverged
+from .evaluation import count_parameters, evaluate
+from .model import DataInfo, GenerativeModel
+from .plugins import Registry
+from .runs import build_model, check_compatible, load_dataset
+from .spec import ModelSpec
+from .store import RunRecord, RunStore
+
+DEFAULT_STEPS = 500
+
+
+@dataclass
+class LoopSettings:
+    """How often the loop logs and checkpoints, and whether it draws a progress bar."""
+
+    checkpoint_every: int = 250
+    checkpoint_seconds: float = 30.0
+    log_seconds: float = 0.5
+    progress: bool = True
+
+
+def sample_batch(model: GenerativeModel, train: torch.Tensor, batch_size: int,
+                 generator: torch.Generator) -> torch.Tensor:
+    """A random batch: images drawn from the split, or windows of ``order + 1`` series values."""
+    if model.data.kind == "image":
+        index = torch.randint(len(train), (batch_size,), generator=generator,
+                              device=generator.device)
+        return train[index]
+    width = int(model.order) + 1
+    starts = torch.randint(len(train) - width + 1, (batch_size,), generator=generator,
+                           device=generator.device)
+    return train[starts[:, None] + torch.arange(width, device=train.device)]
+
+
+def _rng_states(batch_generator: torch.Generator) -> dict[str, torch.Tensor]:
+    states = {"torch": torch.get_rng_state(), "batches": batch_generator.get_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state()
+    return states
+
+
+def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str, *,
+              overrides: dict | None = None, dataset_options: dict | None = None,
+              steps: int | None = None, seconds: float | None = None, device: str = "auto",
+              seed: int = 0, settings: LoopSettings | None = None,
+              tags: list | None = None) -> RunRecord:
+    """Create a run, train it to its budget and evaluate it; returns the final record.
+
+    Every input is checked before anything is written, so a bad name, config or file leaves no
+    run behind.
+    """
+    spec = registry.model(model_name)
+    data = load_dataset(registry, dataset, dataset_options)
+    check_compatible(spec, data)
+    config = build_config(spec.config_class, overrides)
+    torch_device = resolve_device(device)
+    if steps is not None and steps < 0:
+        raise GenzooError(f"--steps must be 0 or more, got {steps}")
+    if seconds is not None and not seconds > 0:
+        raise GenzooError(f"--seconds must be positive, got {seconds}")
+    if steps is None and seconds is None:
+        steps = DEFAULT_STEPS
+    torch.manual_seed(seed)
+    model = build_model(spec, config, data.info)
+    if data.kind == "series":
+        _check_series_length(model, data)
+    stored_dataset = dataset
+    if dataset not in registry.datasets:  # a CSV path: store it absolute, so the run reloads
+        from pathlib import Path
+        stored_dataset = str(Path(dataset).resolve())
+    record = store.create_run(model=model_name, dataset=stored_dataset,
+                              config=config_to_json(config), seed=seed, device=str(torch_device),
+                              data_info=data.info.to_json(), dataset_options=dataset_options,
+                              target_steps=steps, target_seconds=seconds, tags=tags)
+    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings())
+
+
+def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int | None = None,
+               seconds: float | None = None, device: str | None = None,
+               settings: LoopSettings | None = None) -> RunRecord:
+    """Continue a run from its last good checkpoint, to its own budget or a new one.
+
+    ``steps`` and ``seconds`` are totals for the run, not increments.
+    """
+    record = store.get(run_id)
+    spec = registry.model(record.model)
+    data = load_dataset(registry, record.dataset, record.dataset_options)
+    config = build_config(spec.config_class, record.config)
+    torch_device = resolve_device(device or record.device.split(":")[0])
+    model = build_model(spec, config, DataInfo.from_json(record.data_info))
+    updates = {}
+    if steps is not None:
+        updates.update(target_steps=steps, target_seconds=None)
+    if seconds is not None:
+        updates.update(target_seconds=seconds, target_steps=None)
+    if updates:
+        store.update(run_id, **updates)
+        record = store.get(run_id)
+    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
+                  resume=True)
+
+
+def _check_series_length(model: GenerativeModel, data) -> None:
+    order = int(getattr(model, "order", 0))
+    if len(data.train) < order + 2:
+        raise GenzooError(f"series {data.name!r} has {len(data.train)} training values, too short "
+                          f"for a model of order p={order}: it needs at least p+2 = {order + 2}")
+
+
+def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: GenerativeModel, data,
+           device: torch.device, settings: LoopSettings, resume: bool = False) -> RunRecord:
+    run_id, run_dir = record.run_id, store.run_dir(record.run_id)
+    model.to(device)
+    train = data.train.to(device)  # small data sets live on the device for the whole run
+    batch_generator = torch.Generator(device=device).manual_seed(record.seed + 1)
+    step, train_seconds = 0, 0.0
+
+    closed_form = model.fit(train)
+    optimizers = [] if closed_form else model.configure_optimizers()
+    if resume:
+        checkpoint, errors = load_latest(run_dir)
+        if checkpoint is not None:
+            model.load_state_dict(checkpoint.model_state)
+            for optimizer, state in zip(optimizers, checkpoint.optimizer_states):
+                optimizer.load_state_dict(state)
+            torch.set_rng_state(checkpoint.rng_states["torch"])
+            batch_generator.set_state(checkpoint.rng_states["batches"].to(batch_generator.device)
+                                      if device.type == "cpu" else checkpoint.rng_states["batches"])
+            step = checkpoint.step
+            train_seconds = float(checkpoint.meta.get("train_seconds", 0.0))
+            store.truncate_metrics(run_id, step)
+        elif errors:
+            raise CheckpointError(f"cannot resume run {run_id!r}: {'; '.join(errors)}")
+
+    def checkpoint_now():
+        save_checkpoint(run_dir, step, model, optimizers, rng_states=_rng_states(batch_generator),
+                        meta={"run_id": run_id, "model": spec.name, "config": record.config,
+                              "data_info": record.data_info, "train_seconds": train_seconds})
+        store.update(run_id, step=step, train_seconds=train_seconds)
+
+    store.update(run_id, status="running", error=None)
+    target_steps = 0 if closed_form else record.target_steps
+    target_seconds = None if closed_form else record.target_seconds
+    bar = _progress_bar(settings.progress, target_steps, target_seconds, step, train_seconds,
+                        f"{spec.name} on {data.name}")
+    sums: dict[str, float] = defaultdict(float)
+    count, last_log, last_ckpt_step, last_ckpt_time = 0, time.perf_counter(), step, time.perf_counter()
+    batch_size = model.config.batch_size
+    model.train()
+    try:
+        while not _done(step, train_seconds, target_steps, target_seconds):
+            started = time.perf_counter()
+            batch = sample_batch(model, train, batch_size, batch_generator)
+            values = model.training_step(batch, optimizers)
+            if not all(math.isfinite(v) for v in values.values()):
+                bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+                raise TrainingDiverged(f"training diverged at step {step + 1}: {bad}")
+            step += 1
+            train_seconds += time.perf_counter() - started
+            for name, value in values.items():
+                sums[name] += value
+            count += 1
+            if bar is not None:
+                bar.update(1) if target_steps else bar.update(0)
+                bar.set_postfix(loss=f"{values['loss']:.4f}", refresh=False)
+            now = time.perf_counter()
+            if now - last_log >= settings.log_seconds or _done(step, train_seconds, target_steps,
+                                                              target_seconds):
+                point = {name: total / count for name, total in sums.items()}
+                point["examples_per_s"] = count * batch_size / max(now - last_log, 1e-9)
+                store.log_metrics(run_id, step, point)
+                sums.clear()
+                count, last_log = 0, now
+                if target_seconds and bar is not None:
+                    bar.n = round(min(train_seconds, target_seconds), 1)
+                    bar.refresh()
+            if (step - last_ckpt_step >= settings.checkpoint_every
+                    or now - last_ckpt_time >= settings.checkpoint_seconds):
+                checkpoint_now()
+                last_ckpt_step, last_ckpt_time = step, time.perf_counter()
+    except TrainingDiverged as exc:
+        kept = load_latest(run_dir)[0]
+        message = (f"{exc}; kept the last good checkpoint (step {kept.step})" if kept
+                   else f"{exc}; no checkpoint had been written yet")
+        store.update(run_id, status="failed", error=message)
+        raise TrainingDiverged(message) from None
+    except torch.cuda.OutOfMemoryError:
+        store.update(run_id, status="interrupted", error="out of GPU memory")
+        raise GenzooError(f"out of GPU memory at step {step + 1} with batch_size={batch_size}; "
+                          f"try --set batch_size={max(1, batch_size // 2)} (resume with "
+                          f"`genzoo resume {run_id}`)") from None
+    except KeyboardInterrupt:
+        checkpoint_now()
+        store.update(run_id, status="interrupted", error=f"interrupted at step {step}")
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+    checkpoint_now()
+    result = evaluate(model, spec, data, "test")
+    metrics = {"step": step, "train_seconds": round(train_seconds, 3),
+               "parameters": count_parameters(model), "bound": result["bound"]}
+    if "bits_per_dim" in result and result["bits_per_dim"] is not None:
+        metrics["test_bits_per_dim"] = result["bits_per_dim"]
+    if "nats_per_obs" in result:
+        metrics["test_nats_per_obs"] = result["nats_per_obs"]
+    if step and train_seconds:
+        metrics["train_examples_per_s"] = step * batch_size / train_seconds
+    store.merge_metrics(run_id, metrics)
+    store.update(run_id, status="completed", step=step, train_seconds=train_seconds)
+    return store.get(run_id)
+
+
+def _done(step, seconds, target_steps, target_seconds) -> bool:
+    if target_seconds is not None:
+        return seconds >= target_seconds
+    return step >= (target_steps or 0)
+
+
+def _progress_bar(enabled, target_steps, target_seconds, step, seconds, description):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    if target_seconds:
+        return tqdm(total=target_seconds, initial=round(seconds, 1), desc=description, unit="s",
+                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}", leave=False)
+    if target_steps:
+        return tqdm(total=target_steps, initial=step, desc=description, unit="step", leave=False)
+    return None
