@@ -125,8 +125,10 @@ def load_csv_series(path: str | Path, column: str | None = None) -> SeriesData:
         if series.isna().all():
             raise BadData(f"column {column!r} of {path} is not numeric")
     else:
+        # a column counts as numeric when most of its cells parse as numbers; the rest are
+        # then reported as bad values rather than silently making the column "not numeric"
         numeric = [c for c in frame.columns
-                   if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.9]
+                   if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.5]
         if not numeric:
             raise BadData(f"CSV file {path} has no numeric column (columns: "
                           f"{', '.join(map(str, frame.columns))})")
