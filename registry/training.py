@@ -83,9 +83,12 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     if steps is None and seconds is None:
         steps = DEFAULT_STEPS
     torch.manual_seed(seed)
-    model = build_model(spec, config, data.info)
+    model = build_model(spec, config, data.info).to(torch_device)
     if data.kind == "series":
         _check_series_length(model, data)
+    # Fitted before the run is recorded: a series too short for the model fails here, and
+    # leaves no run behind.
+    closed_form = model.fit(data.train.to(torch_device))
     stored_dataset = dataset
     if dataset not in registry.datasets:  # a CSV path: store it absolute, so the run reloads
         from pathlib import Path
@@ -94,7 +97,8 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
                               config=config_to_json(config), seed=seed, device=str(torch_device),
                               data_info=data.info.to_json(), dataset_options=dataset_options,
                               target_steps=steps, target_seconds=seconds, tags=tags)
-    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings())
+    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
+                  closed_form=closed_form)
 
 
 def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int | None = None,
@@ -130,14 +134,16 @@ def _check_series_length(model: GenerativeModel, data) -> None:
 
 
 def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: GenerativeModel, data,
-           device: torch.device, settings: LoopSettings, resume: bool = False) -> RunRecord:
+           device: torch.device, settings: LoopSettings, resume: bool = False,
+           closed_form: bool | None = None) -> RunRecord:
     run_id, run_dir = record.run_id, store.run_dir(record.run_id)
     model.to(device)
     train = data.train.to(device)  # small data sets live on the device for the whole run
     batch_generator = torch.Generator(device=device).manual_seed(record.seed + 1)
     step, train_seconds = 0, 0.0
 
-    closed_form = model.fit(train)
+    if closed_form is None:
+        closed_form = model.fit(train)
     optimizers = [] if closed_form else model.configure_optimizers()
     if resume:
         checkpoint, errors = load_latest(run_dir)
