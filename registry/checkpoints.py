@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save
 
 from .errors import CheckpointError
 
@@ -97,18 +97,9 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module,
         tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
 
     tensor_path = run_dir / f"ckpt-{step:08d}.safetensors"
-    tmp_fd, tmp_name = tempfile.mkstemp(dir=run_dir, prefix=f".{tensor_path.name}.", suffix=".tmp")
-    os.close(tmp_fd)
-    try:
-        save_file(tensors, tmp_name)
-        with open(tmp_name, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, tensor_path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise
+    payload = save(tensors)  # safetensors bytes: hashed, then written atomically
+    digest = hashlib.sha256(payload).hexdigest()
+    atomic_write_bytes(tensor_path, payload)
     record = {"format": FORMAT_VERSION, "step": step, "tensors": tensor_path.name,
               "sha256": digest, "optimizers": optim_meta, **(meta or {})}
     json_path = run_dir / f"ckpt-{step:08d}.json"
@@ -155,7 +146,7 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint {tensor_path} is corrupt or truncated "
                               "(its SHA-256 does not match the one recorded at save time)")
     try:
-        tensors = load_file(tensor_path)
+        tensors = load(payload)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {tensor_path} is not a readable safetensors file: "
                               f"{exc}") from None
