@@ -1,0 +1,32 @@
+"""genzoo's dashboard: ``streamlit run dashboard/app.py`` (or ``genzoo dashboard``).
+
+It reads the runs store (``$GENZOO_HOME``, default ``~/.genzoo``) and never trains: create
+runs with ``genzoo demo`` or ``genzoo train``. Pages are loaded by file path relative to this
+file, so the app runs from a checkout and from an installed package alike.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from genzoo.dashboard import data
+
+PAGES = Path(__file__).resolve().parent / "pages"
+
+st.set_page_config(page_title="genzoo", page_icon=":material/science:", layout="wide")
+
+navigation = st.navigation([
+    st.Page(PAGES / "overview.py", title="Overview", icon=":material/account_tree:",
+            default=True),
+    st.Page(PAGES / "samples.py", title="Samples", icon=":material/grid_view:"),
+    st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
+    st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
+])
+
+with st.sidebar:
+    st.markdown("**genzoo** — generative models side by side: every model trains on the same "
+                "data and reports its likelihood in the same unit, arranged by the lecture's "
+                "taxonomy.")
+    st.caption(f"Runs store: `{data.store_home()}`  \n(set `GENZOO_HOME` to read another)")
+
+navigation.run()

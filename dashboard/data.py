@@ -1,0 +1,604 @@
+"""The dashboard's logic: cached loaders, table builders and figures. Pages call these and draw.
+
+Nothing here trains. Pages only read the runs store (``$GENZOO_HOME``); a model is rebuilt from
+its checkpoint to sample or forecast, and the closed-form AR fit of an uploaded CSV is the one
+"fit" the dashboard does (it is a least-squares solve, instant).
+
+Caching: ``st.cache_resource`` for the registry, the store and loaded models (shared, not
+copied); ``st.cache_data`` for samples, forecasts and run lists (copied, keyed by their inputs).
+Everything cached is keyed by the store's home folder, so two stores never mix.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from genzoo.registry.config import build_config
+from genzoo.registry.data import load_csv_series
+from genzoo.registry.errors import BadData, GenzooError
+from genzoo.registry.outputs import image_grid, png_bytes
+from genzoo.registry.plugins import Registry, get_registry
+from genzoo.registry.runs import build_model, is_csv_path, load_dataset, load_run
+from genzoo.registry.spec import TAXONOMY, ModelSpec
+from genzoo.registry.store import RunRecord, RunStore, default_home
+
+DEMO_COMMAND = "genzoo demo"
+FLOOR_MODEL = "independent"
+FLOOR_LABEL = "independent pixels (floor)"
+LEVELS = (0.8, 0.95)
+CHAIN_RULE = r"p(x) = \prod_{i=1}^{n} p(x_i \mid x_1, \dots, x_{i-1})"
+AR_FORMULA = (r"X_t = c + \phi_1 X_{t-1} + \phi_2 X_{t-2} + \dots + \phi_p X_{t-p} + \epsilon_t,"
+              r"\qquad \epsilon_t \sim \mathcal{N}(0, \sigma^2)")
+BITS_PER_DIM = r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}, \qquad D = C \cdot H \cdot W"
+
+# The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
+LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-VAE",
+                    "implicit": "GAN"}
+# Units of the metrics a claim can name; a registered MetricSpec's own unit wins.
+UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
+         "train_examples_per_s": "examples/s", "train_seconds": "s", "parameters": "parameters",
+         "sample_ms_per_image_b1": "ms/image (batch 1)",
+         "sample_ms_per_image_b64": "ms/image (batch 64)"}
+TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
+BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
+
+
+# -- where things are ---------------------------------------------------------------------------
+
+
+def store_home() -> str:
+    """The runs store the dashboard reads: ``$GENZOO_HOME`` or ``~/.genzoo``, read at each run."""
+    return str(default_home())
+
+
+@st.cache_resource(show_spinner=False)
+def _registry(plugins_env: str | None) -> Registry:
+    return get_registry()
+
+
+def registry() -> Registry:
+    """Every loaded plugin's models and datasets (a broken plugin is recorded, not raised)."""
+    return _registry(os.environ.get("GENZOO_PLUGINS"))
+
+
+@st.cache_resource(show_spinner=False)
+def _store(home: str) -> RunStore:
+    return RunStore(home)
+
+
+def store() -> RunStore:
+    """The runs store at :func:`store_home`."""
+    return _store(store_home())
+
+
+@st.cache_data(ttl=3, show_spinner=False)
+def _runs(home: str, status: str | None) -> list[RunRecord]:
+    return _store(home).list_runs(status=status)
+
+
+def runs(status: str | None = None) -> list[RunRecord]:
+    """Run records, newest first (re-read at most every 3 s, so new runs show up)."""
+    return _runs(store_home(), status)
+
+
+def completed_runs() -> list[RunRecord]:
+    return runs("completed")
+
+
+def retrain_hint(record: RunRecord) -> str:
+    """The command that trains a run's model on its dataset again (for a run that won't load)."""
+    return f"train it again: `genzoo train {record.model} --dataset {record.dataset}`"
+
+
+def no_runs_message(what: str = "runs") -> str:
+    """What a page says when the store has nothing to show."""
+    return (f"No {what} yet in the runs store `{store_home()}`. Create the demo runs with "
+            f"`{DEMO_COMMAND}` (a minute on a CPU), or train one model, for example "
+            "`genzoo train pixelcnn --dataset digits --seconds 120`.")
+
+
+def broken_plugins(reg: Registry) -> list[tuple[str, str]]:
+    """``(plugin name, one-line error)`` for every plugin that failed to import or register."""
+    return [(name, info.error) for name, info in reg.plugins.items() if info.error]
+
+
+def latest_by_model(records: list[RunRecord]) -> dict[str, RunRecord]:
+    """The newest run of each model (``records`` come newest first from the store)."""
+    latest: dict[str, RunRecord] = {}
+    for record in records:
+        latest.setdefault(record.model, record)
+    return latest
+
+
+def data_kind(reg: Registry, dataset: str) -> str | None:
+    """``image`` or ``series`` for a registered dataset; CSV files are series; None if unknown."""
+    if dataset in reg.datasets:
+        return reg.datasets[dataset].kind
+    return "series" if is_csv_path(dataset) else None
+
+
+def datasets_with_runs(reg: Registry, records: list[RunRecord], kind: str) -> list[str]:
+    """Datasets of ``kind`` that have a completed run of a registered model, registry order."""
+    names = {r.dataset for r in records if r.status == "completed" and r.model in reg.models
+             and data_kind(reg, r.dataset) == kind}
+    order = list(reg.datasets)
+    return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def default_index(options: list[str], preferred: str) -> int:
+    return options.index(preferred) if preferred in options else 0
+
+
+# -- formatting ---------------------------------------------------------------------------------
+
+
+def metric_unit(reg: Registry, metric: str) -> str:
+    if metric in reg.metrics and reg.metrics[metric].unit:
+        return reg.metrics[metric].unit
+    return UNITS.get(metric, "")
+
+
+def format_metric(value, unit: str = "") -> str:
+    """A measured number with its unit, at a precision that suits it."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        text = f"{value:,}"
+    elif abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 1:
+        text = f"{value:.3g}" if unit in ("s", "examples/s") else f"{value:.3f}"
+    else:
+        text = f"{value:.3g}"
+    return f"{text} {unit}".strip()
+
+
+def test_score(record: RunRecord) -> str:
+    """A run's held-out likelihood in its unit, or a dash."""
+    metrics = record.metrics or {}
+    if metrics.get("test_bits_per_dim") is not None:
+        return format_metric(metrics["test_bits_per_dim"], "bits/dim")
+    if metrics.get("test_nats_per_obs") is not None:
+        return format_metric(metrics["test_nats_per_obs"], "nats/obs")
+    return "—"
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+
+def branch_order() -> list[str]:
+    """The taxonomy's branches in the lecture's order (tractable, approximate, implicit)."""
+    return list(TAXONOMY.values())
+
+
+def taxonomy_frame(reg: Registry) -> pd.DataFrame:
+    """One row per registered model with its place in the taxonomy, grouped by branch."""
+    rows = [{"branch": spec.branch, "model": spec.name, "family": spec.family,
+             "density": spec.density, "sampling": spec.sampling, "data": spec.data,
+             "paper": spec.paper, "plugin": reg.plugin_of("models", spec.name) or "—"}
+            for spec in reg.models.values()]
+    columns = ["branch", "model", "family", "density", "sampling", "data", "paper", "plugin"]
+    frame = pd.DataFrame(rows, columns=columns)
+    rank = {branch: i for i, branch in enumerate(branch_order())}
+    frame["_rank"] = frame["branch"].map(rank)
+    return frame.sort_values(["_rank", "model"]).drop(columns="_rank").reset_index(drop=True)
+
+
+def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
+    return sorted((s for s in reg.models.values() if s.density == density), key=lambda s: s.name)
+
+
+def measured(records: list[RunRecord], metric: str) -> RunRecord | None:
+    """The newest completed run that has a number for ``metric``."""
+    return next((r for r in records if r.status == "completed"
+                 and (r.metrics or {}).get(metric) is not None), None)
+
+
+def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord]) -> pd.DataFrame:
+    """The model's pros and cons, each next to the measured number that tests it (if any).
+
+    ``records`` are this model's runs, newest first; the newest completed run with the metric
+    gives the number.
+    """
+    rows = []
+    for kind, claims in (("pro", spec.pros), ("con", spec.cons)):
+        for claim in claims:
+            if claim.metric is None:
+                value, run = "qualitative", ""
+            else:
+                record = measured(records, claim.metric)
+                if record is None:
+                    value, run = "not measured yet", ""
+                else:
+                    value = format_metric(record.metrics[claim.metric],
+                                          metric_unit(reg, claim.metric))
+                    run = f"{record.run_id} ({record.dataset})"
+            rows.append({"": kind, "claim": claim.text, "measured": value,
+                         "tested by": claim.metric or "—", "run": run})
+    return pd.DataFrame(rows, columns=["", "claim", "measured", "tested by", "run"])
+
+
+def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """Run id, dataset, status and held-out score of each run, newest first."""
+    rows = [{"run id": r.run_id, "model": r.model,
+             "dataset": Path(r.dataset).name if is_csv_path(r.dataset) else r.dataset,
+             "status": r.status, "test score": test_score(r), "steps": r.step,
+             "train seconds": round(r.train_seconds, 2), "seed": r.seed,
+             "tags": ", ".join(r.tags), "error": r.error or ""} for r in records]
+    return pd.DataFrame(rows, columns=["run id", "model", "dataset", "status", "test score",
+                                       "steps", "train seconds", "seed", "tags", "error"])
+
+
+def orphan_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
+    """Runs of models that no loaded plugin provides (uninstalled or broken)."""
+    return [r for r in records if r.model not in reg.models]
+
+
+# -- samples ------------------------------------------------------------------------------------
+
+
+@st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=32)
+def _loaded_run(home: str, run_id: str, updated_at: float):
+    return load_run(run_id, _store(home), registry())
+
+
+def loaded_run(record: RunRecord):
+    """The run's model rebuilt from its newest checkpoint (eval mode), shared across sessions."""
+    return _loaded_run(store_home(), record.run_id, record.updated_at)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _dataset(name: str, options_key: tuple):
+    return load_dataset(registry(), name, dict(options_key))
+
+
+def dataset(name: str, options: dict | None = None):
+    return _dataset(name, tuple(sorted((options or {}).items())))
+
+
+def grid_scale(n: int, height: int, width: int, target_px: int = 320) -> int:
+    """Pixel repeat factor that makes a grid of ``n`` images about ``target_px`` wide."""
+    columns = max(1, math.ceil(math.sqrt(n)))
+    return max(1, target_px // (columns * max(height, width)))
+
+
+def _grid(images: torch.Tensor, levels: int) -> dict:
+    _, _, height, width = images.shape
+    array = image_grid(images, levels, scale=grid_scale(len(images), height, width))
+    return {"grid": array, "png": png_bytes(array)}
+
+
+@st.cache_data(show_spinner="Sampling…", max_entries=256)
+def _image_samples(home: str, run_id: str, updated_at: float, seed: int, n: int) -> dict:
+    loaded = _loaded_run(home, run_id, updated_at)
+    generator = torch.Generator().manual_seed(seed)
+    started = time.perf_counter()
+    with torch.no_grad():
+        images = loaded.model.sample(n, generator=generator).cpu()
+    seconds = time.perf_counter() - started
+    return {**_grid(images, loaded.data.levels), "ms_per_image": 1000 * seconds / max(n, 1)}
+
+
+def image_samples(record: RunRecord, seed: int, n: int) -> dict:
+    """``n`` samples of a run drawn with ``seed``: ``{grid, png, ms_per_image}`` (cached)."""
+    return _image_samples(store_home(), record.run_id, record.updated_at, int(seed), int(n))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def real_images(dataset_name: str, seed: int, n: int) -> dict:
+    """``n`` test images of a dataset, chosen with ``seed``: ``{grid, png}``."""
+    data = dataset(dataset_name)
+    pick = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(seed))[:n]
+    return _grid(data.test[pick], data.levels)
+
+
+def image_models_with_runs(reg: Registry, records: list[RunRecord], dataset_name: str):
+    """The newest completed run of each registered model on ``dataset_name``."""
+    done = [r for r in records if r.status == "completed" and r.dataset == dataset_name
+            and r.model in reg.models]
+    latest = latest_by_model(done)
+    return {name: latest[name] for name in reg.models if name in latest}  # registry order
+
+
+# -- likelihood ---------------------------------------------------------------------------------
+
+
+def likelihood_frame(reg: Registry, records: list[RunRecord], dataset_name: str) -> pd.DataFrame:
+    """Every completed run on ``dataset_name`` with a test bits/dim, newest first."""
+    rows = []
+    for r in records:
+        metrics = r.metrics or {}
+        if r.status != "completed" or r.dataset != dataset_name:
+            continue
+        if metrics.get("test_bits_per_dim") is None:
+            continue
+        rows.append({"run id": r.run_id, "model": r.model,
+                     "bound": metrics.get("bound", "exact"),
+                     "bits/dim": float(metrics["test_bits_per_dim"]), "seed": r.seed,
+                     "steps": r.step, "train seconds": round(r.train_seconds, 2),
+                     "parameters": metrics.get("parameters")})
+    return pd.DataFrame(rows, columns=["run id", "model", "bound", "bits/dim", "seed", "steps",
+                                       "train seconds", "parameters"])
+
+
+def no_likelihood_models(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[str]:
+    """Models with a completed run on the dataset that report no likelihood (implicit ones)."""
+    names = {r.model for r in records if r.status == "completed" and r.dataset == dataset_name
+             and (r.metrics or {}).get("test_bits_per_dim") is None}
+    return sorted(names)
+
+
+def likelihood_summary(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per model: the newest run of each seed, then mean and std of bits/dim over the seeds."""
+    columns = ["model", "bound", "bits/dim", "std", "seeds", "runs"]
+    if frame.empty:
+        return pd.DataFrame(columns=columns)
+    newest = frame.drop_duplicates(["model", "seed"], keep="first")  # frame is newest first
+    rows = []
+    for model, group in newest.groupby("model", sort=False):
+        values = group["bits/dim"].to_numpy()
+        rows.append({"model": model, "bound": group["bound"].iloc[0],
+                     "bits/dim": float(values.mean()),
+                     "std": float(values.std(ddof=1)) if len(values) > 1 else None,
+                     "seeds": len(values), "runs": ", ".join(group["run id"])})
+    return pd.DataFrame(rows, columns=columns).sort_values("bits/dim").reset_index(drop=True)
+
+
+def floor_bits(summary: pd.DataFrame) -> float | None:
+    """The independent-pixels baseline's bits/dim, if it has a run here."""
+    row = summary[summary["model"] == FLOOR_MODEL]
+    return None if row.empty else float(row["bits/dim"].iloc[0])
+
+
+def likelihood_figure(summary: pd.DataFrame, dataset_name: str) -> go.Figure:
+    """Bars of test bits/dim per model, one legend entry and bar pattern per kind of bound,
+    error bars over seeds, and the independent-pixels floor as a dashed line."""
+    fig = go.Figure()
+    for bound, group in summary.groupby("bound", sort=False):
+        has_std = group["std"].notna().any()
+        fig.add_bar(
+            x=group["model"], y=group["bits/dim"], name=f"{bound} likelihood", showlegend=True,
+            marker_pattern_shape=BOUND_PATTERNS.get(str(bound), "x"),
+            error_y=dict(type="data", array=group["std"].fillna(0).to_numpy(),
+                         visible=bool(has_std)),
+            customdata=np.stack([group["bound"], group["seeds"],
+                                 group["std"].fillna(0.0), group["runs"]], axis=1),
+            hovertemplate=("<b>%{x}</b><br>%{y:.4f} bits/dim ± %{customdata[2]:.4f}"
+                           "<br>bound: %{customdata[0]}<br>seeds: %{customdata[1]}"
+                           "<br>runs: %{customdata[3]}<extra></extra>"),
+            text=[f"{v:.3f}" for v in group["bits/dim"]], textposition="inside",
+            insidetextanchor="end")
+    floor = floor_bits(summary)
+    if floor is not None:
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=FLOOR_LABEL,  # its legend entry
+                        line=dict(dash="dash", color="grey"))
+        fig.add_hline(y=floor, line_dash="dash", line_color="grey",
+                      annotation_text=FLOOR_LABEL, annotation_position="top right",
+                      annotation_bgcolor="rgba(255,255,255,0.85)")
+    top = float((summary["bits/dim"] + summary["std"].fillna(0)).max()) if len(summary) else 1.0
+    fig.update_layout(
+        title=f"Test bits/dim on {dataset_name} (lower is better)", barmode="group",
+        xaxis_title="model", yaxis_title="test negative log-likelihood (bits/dim)",
+        yaxis_range=[0, top * 1.15], legend_title_text="kind of number", height=420,
+        margin=dict(t=60, b=40))
+    return fig
+
+
+def loss_curve(run_id: str) -> pd.DataFrame:
+    """The logged training loss of a run: columns ``step``, ``loss``."""
+    points = [p for p in store().curves(run_id) if p["name"] == "loss"]
+    return pd.DataFrame({"step": [p["step"] for p in points],
+                         "loss": [p["value"] for p in points]})
+
+
+def loss_figure(curves: dict[str, pd.DataFrame], unit: str = "nats/dim") -> go.Figure:
+    fig = go.Figure()
+    for run_id, frame in curves.items():
+        fig.add_scatter(x=frame["step"], y=frame["loss"], mode="lines+markers", name=run_id,
+                        hovertemplate=f"step %{{x}}<br>%{{y:.4f}} {unit}<extra>{run_id}</extra>")
+    fig.update_layout(title="Training loss", xaxis_title="training step",
+                      yaxis_title=f"training loss ({unit})", height=380, margin=dict(t=60, b=40))
+    return fig
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+# -- time series --------------------------------------------------------------------------------
+
+
+def series_runs(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[RunRecord]:
+    """The newest completed run of each registered series model on ``dataset_name``."""
+    done = [r for r in records if r.status == "completed" and r.dataset == dataset_name
+            and r.model in reg.models and reg.models[r.model].data == "series"]
+    return sorted(latest_by_model(done).values(), key=lambda r: r.model)
+
+
+def _years(data, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
+    index = data.index if getattr(data, "index", None) is not None else np.arange(n_train + n_test)
+    index = np.asarray(index)
+    return index[:n_train], index[n_train:n_train + n_test]
+
+
+@st.cache_data(show_spinner="Forecasting…", max_entries=64)
+def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -> dict:
+    loaded = _loaded_run(home, run_id, updated_at)
+    data, model = loaded.data, loaded.model
+    train, test = data.train.numpy(), data.test.numpy()
+    x_train, x_test = _years(data, len(train), len(test))
+    bundle = {"run_id": run_id, "model": loaded.spec.name, "dataset": data.name,
+              "x_train": x_train, "y_train": train, "x_test": x_test, "y_test": test,
+              "x_label": "year" if getattr(data, "index", None) is not None else "observation",
+              "forecast": None, "info": {}, "metrics": dict(loaded.record.metrics or {})}
+    if hasattr(model, "forecast"):
+        with torch.no_grad():
+            forecast = model.forecast(len(test), levels=levels)
+        bundle["forecast"] = {"x": x_test, "mean": np.asarray(forecast["mean"]),
+                              "lower": {lv: np.asarray(v) for lv, v in forecast["lower"].items()},
+                              "upper": {lv: np.asarray(v) for lv, v in forecast["upper"].items()}}
+    if hasattr(model, "info"):
+        bundle["info"] = dict(model.info())
+    return bundle
+
+
+def forecast_bundle(record: RunRecord, levels: tuple = LEVELS) -> dict:
+    """Series, held-out values, the forecast from the end of the training split (bands at
+    ``levels``) and ``model.info()`` of a run (cached)."""
+    return _forecast_bundle(store_home(), record.run_id, record.updated_at, tuple(levels))
+
+
+def forecast_figure(bundle: dict, *, title: str | None = None,
+                    y_label: str = "value") -> go.Figure:
+    """The series, the forecast with its 80%/95% bands, and the held-out values on top."""
+    fig = go.Figure()
+    fig.add_scatter(x=bundle["x_train"], y=bundle["y_train"], mode="lines",
+                    name=bundle.get("series_label", "training split"),
+                    line=dict(color="#4c78a8"))
+    if bundle.get("fitted") is not None:
+        fitted = bundle["fitted"]
+        fig.add_scatter(x=fitted["x"], y=fitted["y"], mode="lines", name="one-step fit",
+                        line=dict(color="#f58518", width=1))
+    forecast = bundle.get("forecast")
+    if forecast is not None:
+        widest_first = sorted(forecast["lower"], reverse=True)
+        for level, alpha in zip(widest_first, (0.15, 0.3, 0.45)):
+            x = np.concatenate([forecast["x"], forecast["x"][::-1]])
+            y = np.concatenate([forecast["upper"][level], forecast["lower"][level][::-1]])
+            fig.add_scatter(x=x, y=y, fill="toself", mode="lines", line=dict(width=0),
+                            fillcolor=f"rgba(228,87,86,{alpha})", hoverinfo="skip",
+                            name=f"{level:.0%} interval")
+        fig.add_scatter(x=forecast["x"], y=forecast["mean"], mode="lines", name="forecast mean",
+                        line=dict(color="#e45756", dash="dash"))
+    if len(bundle.get("y_test", [])):
+        fig.add_scatter(x=bundle["x_test"], y=bundle["y_test"], mode="lines+markers",
+                        name="held-out test values", marker=dict(size=4, color="black"),
+                        line=dict(color="black", width=1))
+    x_range = None
+    if forecast is not None and len(bundle["x_train"]) > 2 * len(forecast["x"]):
+        # open on the end of the series, where the forecast is; zoom out to see it all
+        x_range = [bundle["x_train"][-2 * len(forecast["x"])], forecast["x"][-1]]
+    fig.update_layout(title=title or f"{bundle['model']} on {bundle['dataset']}",
+                      xaxis_title=bundle.get("x_label", "time"), yaxis_title=y_label,
+                      xaxis_range=x_range,
+                      height=420, margin=dict(t=60, b=40), hovermode="x unified",
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def series_unit(dataset_name: str) -> str:
+    """The y-axis label of a built-in series (its unit), or a plain one."""
+    return {"sunspots": "yearly mean sunspot number", "nile": "flow (10⁸ m³/year)",
+            "ar-synthetic": "value (simulated, no unit)"}.get(dataset_name, "value")
+
+
+def series_table(bundles: list[dict]) -> pd.DataFrame:
+    """Each run's test nats/obs and what ``info()`` reports (AR: c, φ, σ², llf, nobs)."""
+    rows = []
+    for b in bundles:
+        info, metrics = b["info"], b["metrics"]
+        coefs = info.get("coefs")
+        rows.append({"run id": b["run_id"], "model": b["model"], "p": info.get("p"),
+                     "test nats/obs": metrics.get("test_nats_per_obs"),
+                     "const c": info.get("const"),
+                     "coefficients φ₁…φₚ": (", ".join(f"{c:.3f}" for c in coefs)
+                                           if coefs else None),
+                     "sigma²": info.get("sigma2"), "llf (nats)": info.get("llf"),
+                     "nobs": info.get("nobs"),
+                     "other": ", ".join(f"{k}={_short(v)}" for k, v in info.items()
+                                        if k not in ("p", "const", "coefs", "sigma2", "llf",
+                                                     "nobs")) or None})
+    return pd.DataFrame(rows)
+
+
+def _short(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# -- an uploaded CSV ----------------------------------------------------------------------------
+
+
+def csv_numeric_columns(payload: bytes) -> list[str]:
+    """The columns of a CSV that ``load_csv_series`` would accept as numeric (may be empty)."""
+    try:
+        frame = pd.read_csv(io.BytesIO(payload))
+    except Exception:  # unreadable: load_csv_series says why, in one line
+        return []
+    numeric = [str(c) for c in frame.columns
+               if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.9]
+    return sorted(numeric, key=lambda c: c.strip().lower() in TIME_COLUMNS)  # values first
+
+
+def _time_axis(payload: bytes, column: str, n: int) -> tuple[np.ndarray, str]:
+    """A year/time column of the CSV for the x axis when there is one, else row numbers."""
+    try:
+        frame = pd.read_csv(io.BytesIO(payload))
+        for name in frame.columns:
+            if str(name) != column and str(name).strip().lower() in TIME_COLUMNS:
+                values = pd.to_numeric(frame[name], errors="coerce")
+                if len(values) == n and values.notna().all() and values.is_monotonic_increasing:
+                    return values.to_numpy(), str(name)
+    except Exception:
+        pass
+    return np.arange(n), "observation"
+
+
+def fit_csv_ar(payload: bytes, filename: str, *, column: str | None, p: int,
+               horizon: int = 20, levels: tuple = LEVELS, reg: Registry | None = None) -> dict:
+    """Load an uploaded CSV like ``load_csv_series``, fit the closed-form AR(p) on the whole
+    series and forecast ``horizon`` steps past its end.
+
+    Raises :class:`GenzooError` (one line, naming the file by its uploaded name) for a file
+    that is not a usable series or one too short for the order.
+    """
+    reg = reg or registry()
+    if "ar" not in reg.models:
+        owner = reg.plugins.get("genzoo.ar")
+        why = f": {owner.error}" if owner is not None and owner.error else ""
+        raise GenzooError(f"the AR model is not available (plugin genzoo.ar not loaded{why})")
+    name = Path(filename or "upload.csv").name or "upload.csv"
+    with tempfile.TemporaryDirectory(prefix="genzoo-upload-") as folder:
+        path = Path(folder) / name
+        path.write_bytes(payload)
+        try:
+            data = load_csv_series(path, column=column or None)
+        except GenzooError as exc:  # name the file as the user knows it, not the temp path
+            raise type(exc)(str(exc).replace(str(path.resolve()), name)
+                            .replace(str(path), name)) from None
+    values = data.values  # (T,) float64, the whole series
+    n, p, horizon = len(values), int(p), int(horizon)
+    if n < p + 2:
+        raise BadData(f"{name}: the series has {n} values, too short for AR({p}); "
+                      f"it needs at least p+2 = {p + 2} (lower p or upload a longer series)")
+    spec = reg.model("ar")
+    config = build_config(spec.config_class, {"p": p, "horizon": horizon})
+    model = build_model(spec, config, data.info)
+    model.fit(values)  # closed form (least squares); raises BadData if too short for it
+    info = dict(model.info())
+    forecast = model.forecast(horizon, levels=levels)
+    chosen = data.name.split(":", 1)[-1]
+    x, x_label = _time_axis(payload, chosen, n)
+    step = (x[-1] - x[-2]) if n > 1 else 1
+    x_future = x[-1] + step * np.arange(1, horizon + 1)
+    series = values.numpy()
+    coefs = np.asarray(info["coefs"])  # phi_1..phi_p, lag 1 first
+    fitted = np.array([info["const"] + coefs @ series[t - p:t][::-1] for t in range(p, n)])
+    return {"run_id": "upload", "model": "ar", "dataset": f"{name}:{chosen}", "column": chosen,
+            "x_train": x, "y_train": series, "x_test": np.array([]), "y_test": np.array([]),
+            "x_label": x_label, "series_label": "uploaded series",
+            "fitted": {"x": x[p:], "y": fitted},
+            "forecast": {"x": x_future, "mean": np.asarray(forecast["mean"]),
+                         "lower": {lv: np.asarray(v) for lv, v in forecast["lower"].items()},
+                         "upper": {lv: np.asarray(v) for lv, v in forecast["upper"].items()}},
+            "info": info, "metrics": {}, "n": n}

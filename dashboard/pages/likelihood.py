@@ -1,0 +1,55 @@
+"""Likelihood: held-out bits/dim of every model on one footing, and their training curves."""
+
+import streamlit as st
+
+from genzoo.dashboard import data
+
+reg = data.registry()
+records = data.completed_runs()
+
+st.title("Likelihood")
+st.latex(data.BITS_PER_DIM)
+st.caption("Every image model puts a probability on the same discrete pixel values, so its "
+           "negative log-likelihood per dimension, in bits, compares directly across families. "
+           "Exact models give the true value; bound models (ELBO, IWAE-K) an upper bound on it; "
+           "implicit models none.")
+
+datasets = data.datasets_with_runs(reg, records, "image")
+if not datasets:
+    st.info(data.no_runs_message("completed image runs"))
+    st.code(data.DEMO_COMMAND, language="bash")
+    st.stop()
+
+dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"))
+table = data.likelihood_frame(reg, records, dataset_name)
+summary = data.likelihood_summary(table)
+
+if summary.empty:
+    st.info(f"No completed run on {dataset_name} reports a likelihood yet.")
+else:
+    st.plotly_chart(data.likelihood_figure(summary, dataset_name))
+    if data.floor_bits(summary) is None:
+        st.caption(f"No `{data.FLOOR_MODEL}` run on {dataset_name}, so no floor line: "
+                   f"`genzoo train {data.FLOOR_MODEL} --dataset {dataset_name} --steps 0`")
+    if (summary["seeds"] > 1).any():
+        st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
+for model in data.no_likelihood_models(reg, records, dataset_name):
+    st.info(f"{model} is an implicit model: it defines no likelihood to report.")
+
+st.subheader("Runs")
+st.dataframe(table, hide_index=True,
+             column_config={"bits/dim": st.column_config.NumberColumn(format="%.4f")})
+st.download_button("Download CSV", data.csv_bytes(table),
+                   file_name=f"genzoo-likelihood-{dataset_name}.csv", mime="text/csv",
+                   on_click="ignore")
+
+st.subheader("Training curves")
+default = [run for run in summary["runs"].str.split(", ").str[0]] if not summary.empty else []
+chosen = st.multiselect("Runs", list(table["run id"]), default=default)
+curves = {run_id: data.loss_curve(run_id) for run_id in chosen}
+empty = [run_id for run_id, frame in curves.items() if frame.empty]
+curves = {run_id: frame for run_id, frame in curves.items() if not frame.empty}
+if curves:
+    st.plotly_chart(data.loss_figure(curves, "nats/dim"))
+for run_id in empty:
+    st.caption(f"`{run_id}` logged no training steps (fitted in closed form).")

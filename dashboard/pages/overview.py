@@ -1,0 +1,59 @@
+"""Overview: the lecture's taxonomy from the registered models, their claims and their runs."""
+
+import streamlit as st
+
+from genzoo.dashboard import data
+from genzoo.registry.spec import TAXONOMY
+
+reg = data.registry()
+records = data.runs()
+
+st.title("Generative models, side by side")
+st.markdown("The lecture's taxonomy, built from the metadata every plugin registers. Each "
+            "pro and con of a model sits next to the number that tests it, taken from the "
+            "newest completed run that measured it.")
+
+for name, error in data.broken_plugins(reg):
+    st.warning(f"Plugin **{name}** is broken and was skipped: {error}")
+
+st.subheader("Explicit, tractable density: the chain rule")
+st.latex(data.CHAIN_RULE)
+st.caption("Autoregressive models (AR, FVBN, PixelRNN/PixelCNN) factor the likelihood into 1-d "
+           "conditionals, so p(x) is exact, and sampling is one value at a time.")
+
+if not records:
+    st.info(data.no_runs_message())
+    st.code(data.DEMO_COMMAND, language="bash")
+
+st.subheader("Taxonomy of the registered models")
+st.dataframe(data.taxonomy_frame(reg), hide_index=True)
+
+for density, branch in TAXONOMY.items():
+    st.header(branch.capitalize(), divider="gray")
+    st.caption(f"In the lecture: {data.LECTURE_EXAMPLES[density]}")
+    specs = data.models_in_branch(reg, density)
+    if not specs:
+        st.markdown("_No model of this branch is registered yet._")
+    for spec in specs:
+        model_runs = [r for r in records if r.model == spec.name]
+        plugin = reg.plugin_of("models", spec.name) or "—"
+        st.subheader(f"{spec.name} — {spec.family}")
+        st.markdown(f"{spec.summary}  \n*{spec.paper}* · density **{spec.density}** · sampling "
+                    f"**{spec.sampling}** · data **{spec.data}** · plugin `{plugin}`")
+        claims, runs = st.columns([3, 2])
+        with claims:
+            st.dataframe(data.claims_frame(reg, spec, model_runs), hide_index=True)
+        with runs:
+            if model_runs:
+                st.dataframe(data.runs_frame(model_runs), hide_index=True,
+                             column_order=["run id", "dataset", "status", "test score"],
+                             column_config={"dataset": st.column_config.Column(width="small"),
+                                            "status": st.column_config.Column(width="small")})
+            else:
+                st.markdown(f"No runs yet: `genzoo train {spec.name} --dataset "
+                            f"{'digits' if spec.data == 'image' else 'sunspots'}`")
+
+orphans = data.orphan_runs(reg, records)
+if orphans:
+    st.header("Runs of models no loaded plugin provides", divider="gray")
+    st.dataframe(data.runs_frame(orphans), hide_index=True)

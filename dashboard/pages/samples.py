@@ -1,0 +1,57 @@
+"""Samples: every model's samples side by side, drawn with the same seed, next to real images."""
+
+import streamlit as st
+
+from genzoo.dashboard import data
+from genzoo.registry.errors import GenzooError
+
+reg = data.registry()
+records = data.completed_runs()
+
+st.title("Samples")
+st.markdown("Each model draws the same number of samples from the same seed; the last column "
+            "shows real test images for reference.")
+
+datasets = data.datasets_with_runs(reg, records, "image")
+if not datasets:
+    st.info(data.no_runs_message("completed image runs"))
+    st.code(data.DEMO_COMMAND, language="bash")
+    st.stop()
+
+controls = st.columns([2, 4, 1, 1])
+dataset_name = controls[0].selectbox("Dataset", datasets,
+                                     index=data.default_index(datasets, "digits"))
+latest = data.image_models_with_runs(reg, records, dataset_name)
+models = controls[1].multiselect("Models", list(latest), default=list(latest))
+seed = int(controls[2].number_input("Seed", min_value=0, value=0, step=1))
+count = int(controls[3].number_input("Samples", min_value=1, max_value=64, value=16, step=1))
+
+if not models:
+    st.info("Pick at least one model.")
+    st.stop()
+
+columns = st.columns(len(models) + 1)
+for column, model in zip(columns, models):
+    record = latest[model]
+    with column:
+        st.subheader(model)
+        try:
+            drawn = data.image_samples(record, seed, count)
+        except GenzooError as exc:  # a stale checkpoint must not take the other models down
+            st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
+            continue
+        st.image(drawn["grid"], width="stretch")
+        st.caption(f"run `{record.run_id}` · {data.test_score(record)} · "
+                   f"{reg.model(model).sampling} sampling, "
+                   f"{drawn['ms_per_image']:.2f} ms/image (batch {count})")
+        st.download_button("Download PNG", drawn["png"],
+                           file_name=f"{record.run_id}-seed{seed}-n{count}.png",
+                           mime="image/png", key=f"png-{model}", on_click="ignore")
+with columns[-1]:
+    st.subheader("real test images")
+    real = data.real_images(dataset_name, seed, count)
+    st.image(real["grid"], width="stretch")
+    st.caption(f"{count} images of the {dataset_name} test split, picked with seed {seed}")
+    st.download_button("Download PNG", real["png"],
+                       file_name=f"{dataset_name}-test-seed{seed}-n{count}.png",
+                       mime="image/png", key="png-real", on_click="ignore")

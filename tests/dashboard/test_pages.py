@@ -1,0 +1,258 @@
+"""Every dashboard page, driven through Streamlit's AppTest on a store with the demo runs.
+
+The CSV upload is driven through the page's real ``st.file_uploader`` (AppTest can set its
+value), so the page, ``data.csv_numeric_columns`` and ``data.fit_csv_ar`` are tested together.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genzoo.registry.store import RunStore
+
+PAGES = ["overview", "samples", "likelihood", "timeseries"]
+
+
+def charts(at) -> list[dict]:
+    """The plotly figures a page drew, as their JSON specs."""
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A plotly trace's coordinates: a list, or a typed array (``{"dtype", "bdata"}``)."""
+    if isinstance(value, dict) and "bdata" in value:
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, texts(at.exception)
+    assert not at.error, texts(at.error)
+
+
+def demo_runs(home) -> dict:
+    return {r.model: r for r in RunStore(home).list_runs(status="completed")}
+
+
+# -- every page, empty store --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_empty_store_says_run_genzoo_demo(app, empty_store, page):
+    at = app(None if page == "overview" else page)
+    assert_clean(at)
+    assert "No " in texts(at.info) and "`genzoo demo`" in texts(at.info)
+    assert "genzoo demo" in [code.value for code in at.code]
+    assert str(empty_store) in texts(at.info)  # it names the store it read
+
+
+def test_sidebar_names_the_store(app, empty_store):
+    at = app()
+    assert str(empty_store) in texts(at.sidebar.caption)
+    assert "generative models side by side" in texts(at.sidebar.markdown)
+
+
+# -- overview -----------------------------------------------------------------------------------
+
+
+def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
+    at = app()
+    assert_clean(at)
+    assert r"\prod_{i=1}^{n} p(x_i \mid x_1, \dots, x_{i-1})" in texts(at.latex)
+    taxonomy = at.dataframe[0].value
+    assert set(taxonomy["model"]) >= {"independent", "pixelcnn", "ar", "neural-ar"}
+    assert list(taxonomy.columns[:2]) == ["branch", "model"]
+    branches = taxonomy.set_index("model")["branch"]
+    assert set(branches[["independent", "pixelcnn", "ar", "neural-ar"]]) == {
+        "explicit density: tractable"}
+    headers = texts(at.header)
+    assert "Explicit density: tractable" in headers and "Implicit density" in headers
+
+    frames = [d.value for d in at.dataframe[1:]]
+    claims = pd.concat([f for f in frames if "claim" in f.columns])
+    runs = pd.concat([f for f in frames if "run id" in f.columns])
+    # a claim tested by test_bits_per_dim shows the demo's measured number next to it
+    exact = claims[claims["tested by"] == "test_bits_per_dim"]
+    bits = demo_runs(demo_store)["independent"].metrics["test_bits_per_dim"]
+    assert f"{bits:.3f} bits/dim" in set(exact["measured"])
+    # pixelcnn's "sequential => slow" claim names a metric the demo does not measure
+    slow = claims[claims["claim"].str.contains("Sequential generation => slow")]
+    assert list(slow["measured"]) == ["not measured yet"]
+    assert set(runs["run id"]) == {r.run_id for r in demo_runs(demo_store).values()}
+    assert (runs["status"] == "completed").all()
+    assert any("bits/dim" in s for s in runs["test score"])
+    assert any("nats/obs" in s for s in runs["test score"])
+
+
+def test_overview_warns_about_a_broken_plugin(app, demo_store, monkeypatch):
+    from genzoo.dashboard import data
+    from genzoo.registry.plugins import PluginInfo, get_registry
+
+    registry = get_registry()
+    registry.plugins["genzoo-broken"] = PluginInfo(
+        name="genzoo-broken", version="0.1", module="genzoo_broken", builtin=False,
+        error="failed to import: ModuleNotFoundError: No module named 'tensorflow' (broken.py:3)")
+    monkeypatch.setattr(data, "registry", lambda: registry)
+    at = app()
+    assert not at.exception
+    warning = texts(at.warning)
+    assert "genzoo-broken" in warning and "No module named 'tensorflow'" in warning
+    assert "pixelcnn" in set(at.dataframe[0].value["model"])  # the others still show
+
+
+# -- samples ------------------------------------------------------------------------------------
+
+
+def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store):
+    at = app("samples")
+    assert_clean(at)
+    assert at.selectbox[0].value == "digits"
+    assert sorted(at.multiselect[0].value) == ["independent", "pixelcnn"]
+    assert [h.value for h in at.subheader][-1] == "real test images"
+    assert {"independent", "pixelcnn"} <= {h.value for h in at.subheader}
+    assert len(at.image) == 3
+    assert len(at.download_button) == 3
+    assert "ms/image" in texts(at.caption)
+
+    at.multiselect[0].set_value(["independent"]).run()
+    at.number_input[0].set_value(7).run()  # seed
+    assert_clean(at)
+    assert len(at.image) == 2
+    assert "picked with seed 7" in texts(at.caption)
+
+
+def test_same_seed_same_samples_and_another_seed_differs(demo_store):
+    from genzoo.dashboard import data
+
+    record = demo_runs(demo_store)["independent"]
+    first, again = data.image_samples(record, 0, 8), data.image_samples(record, 0, 8)
+    other = data.image_samples(record, 1, 8)
+    assert first["png"] == again["png"] and first["png"] != other["png"]
+    assert first["png"].startswith(b"\x89PNG")
+
+
+# -- likelihood ---------------------------------------------------------------------------------
+
+
+def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
+    at = app("likelihood")
+    assert_clean(at)
+    assert r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}" in texts(at.latex)
+    bars, curves = charts(at)
+    bar = bars["data"][0]
+    assert set(bar["x"]) == {"independent", "pixelcnn"} and bar["name"] == "exact likelihood"
+    assert "bits/dim" in bars["layout"]["yaxis"]["title"]["text"]
+    floor = bars["layout"]["shapes"][0]
+    bits = demo_runs(demo_store)["independent"].metrics["test_bits_per_dim"]
+    assert floor["y0"] == pytest.approx(bits)
+    assert bars["layout"]["annotations"][0]["text"] == "independent pixels (floor)"
+
+    table = at.dataframe[0].value
+    assert set(table["model"]) == {"independent", "pixelcnn"}
+    assert table.set_index("model").loc["independent", "bits/dim"] == pytest.approx(bits)
+    assert {"run id", "bound", "steps", "train seconds"} <= set(table.columns)
+    assert at.download_button[0].label == "Download CSV"
+
+    assert curves["layout"]["xaxis"]["title"]["text"] == "training step"
+    assert curves["layout"]["yaxis"]["title"]["text"] == "training loss (nats/dim)"
+    pixelcnn = demo_runs(demo_store)["pixelcnn"].run_id
+    assert [trace["name"] for trace in curves["data"]] == [pixelcnn]
+    assert "logged no training steps" in texts(at.caption)  # independent: closed form
+
+
+def test_likelihood_summary_averages_seeds():
+    from genzoo.dashboard.data import likelihood_summary
+
+    frame = pd.DataFrame({"run id": ["a3", "a2", "a1", "b1"], "model": ["m", "m", "m", "n"],
+                          "bound": ["exact", "exact", "exact", "elbo"],
+                          "bits/dim": [2.0, 4.0, 9.0, 1.5], "seed": [0, 1, 0, 0]})
+    summary = likelihood_summary(frame).set_index("model")
+    # the newest run per seed (a3 for seed 0, a2 for seed 1), not the older a1
+    assert summary.loc["m", "bits/dim"] == pytest.approx(3.0)
+    assert summary.loc["m", "std"] == pytest.approx(2 ** 0.5)
+    assert summary.loc["m", "seeds"] == 2 and summary.loc["n", "bound"] == "elbo"
+    assert pd.isna(summary.loc["n", "std"])
+
+
+# -- time series --------------------------------------------------------------------------------
+
+
+def test_timeseries_page_forecasts_and_fit_table(app, demo_store):
+    at = app("timeseries")
+    assert_clean(at)
+    assert r"X_t = c + \phi_1 X_{t-1}" in texts(at.latex)
+    assert at.selectbox[0].value == "sunspots"
+    figures = charts(at)
+    assert len(figures) == 2
+    for figure in figures:
+        names = [trace["name"] for trace in figure["data"]]
+        assert names == ["training split", "95% interval", "80% interval", "forecast mean",
+                         "held-out test values"]
+        assert figure["layout"]["xaxis"]["title"]["text"] == "year"
+        test_years = array(figure["data"][-1]["x"])
+        assert test_years[0] == 1947 and test_years[-1] == 2008
+        # the forecast covers exactly the held-out years
+        assert np.array_equal(array(figure["data"][3]["x"]), test_years)
+    table = at.dataframe[0].value.set_index("model")
+    assert len(table.loc["ar", "coefficients φ₁…φₚ"].split(", ")) == 9
+    assert table.loc["ar", "sigma²"] > 0 and table.loc["ar", "llf (nats)"] < 0
+    runs = demo_runs(demo_store)
+    for model in ("ar", "neural-ar"):
+        assert table.loc[model, "test nats/obs"] == pytest.approx(
+            runs[model].metrics["test_nats_per_obs"])
+
+
+GOOD_CSV = "year,value\n" + "\n".join(
+    f"{1900 + t},{10 + 5 * ((t * 7) % 11) + (t % 3)}" for t in range(40))
+
+
+def upload(app, name: str, content: str):
+    at = app("timeseries")
+    at.file_uploader[0].set_value((name, content.encode(), "text/csv")).run()
+    return at
+
+
+def test_upload_good_csv_fits_ar_and_forecasts(app, demo_store):
+    at = upload(app, "series.csv", GOOD_CSV)
+    assert_clean(at)
+    column = at.selectbox[-1]
+    assert column.label == "Column" and column.options == ["value", "year"]
+    assert column.value == "value"
+    fit = charts(at)[-1]
+    assert fit["layout"]["title"]["text"] == "AR(2) on series.csv:value"
+    assert fit["layout"]["xaxis"]["title"]["text"] == "year"
+    names = [t["name"] for t in fit["data"]]
+    assert names[:2] == ["uploaded series", "one-step fit"] and "95% interval" in names
+    forecast = next(t for t in fit["data"] if t["name"] == "forecast mean")
+    assert list(array(forecast["x"])) == list(range(1940, 1960))
+    table = at.dataframe[-1].value
+    assert table.loc[0, "p"] == 2
+    assert len(table.loc[0, "coefficients φ₁…φₚ"].split(", ")) == 2
+
+    at.number_input[0].set_value(4).run()  # order p
+    assert_clean(at)
+    assert charts(at)[-1]["layout"]["title"]["text"] == "AR(4) on series.csv:value"
+
+
+def test_upload_without_numeric_column_shows_one_line_error(app, demo_store):
+    at = upload(app, "bad.csv", "name,colour\nann,red\nbob,blue\ncid,green\n")
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert "bad.csv has no numeric column" in message and "\n" not in message
+    assert "genzoo-upload-" not in message  # the temp folder stays hidden
+
+
+def test_upload_too_short_for_p_shows_error(app, demo_store):
+    at = upload(app, "short.csv", "value\n1.0\n2.5\n0.7\n")
+    assert not at.exception
+    assert "too short for AR(2)" in texts(at.error) and "p+2 = 4" in texts(at.error)
