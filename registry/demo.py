@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .errors import GenzooError
 from .plugins import Registry
+from .runs import load_run
 from .store import RunRecord, RunStore
 from .training import LoopSettings, start_run
 
@@ -43,7 +45,7 @@ def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
             continue
         existing = [r for r in store.list_runs(model=demo.model, dataset=demo.dataset,
                                                status="completed") if DEMO_TAG in r.tags]
-        if existing:
+        if existing and _loads(existing[0], registry, store, log):
             done.append(existing[0])
             continue
         budget = (f"{demo.seconds * scale:.0f} s" if demo.seconds
@@ -56,3 +58,14 @@ def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
             device="auto", seed=0, tags=[DEMO_TAG], settings=LoopSettings(progress=progress))
         done.append(record)
     return done
+
+
+def _loads(record: RunRecord, registry: Registry, store: RunStore, log) -> bool:
+    """Whether a stored demo run still loads (a model changed since makes it stale)."""
+    try:
+        load_run(record.run_id, store, registry)
+        return True
+    except GenzooError as exc:
+        log(f"[demo] {record.run_id} no longer loads, training it again: {exc}")
+        store.update(record.run_id, tags=[t for t in record.tags if t != DEMO_TAG])
+        return False

@@ -80,9 +80,22 @@ def load_run(run_id: str, store: RunStore, registry: Registry, *,
         raise CheckpointError(f"run {run_id!r} cannot be loaded: {detail}")
     try:
         model.load_state_dict(checkpoint.model_state)
-    except RuntimeError as exc:
-        raise CheckpointError(f"checkpoint {checkpoint.path} does not fit model "
-                              f"{spec.name!r}: {str(exc).splitlines()[0]}") from None
+    except RuntimeError:
+        raise CheckpointError(_mismatch(checkpoint, model, spec)) from None
     model.to(device).eval()
     return LoadedRun(record=record, spec=spec, model=model, data=data, step=checkpoint.step,
                      warnings=errors)
+
+
+def _mismatch(checkpoint, model: GenerativeModel, spec: ModelSpec) -> str:
+    """Why a checkpoint does not fit a model: which tensors are missing, unexpected or resized."""
+    expected = model.state_dict()
+    found = checkpoint.model_state
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    resized = sorted(k for k in set(expected) & set(found) if expected[k].shape != found[k].shape)
+    parts = [f"{label}: {', '.join(keys[:4])}{', ...' if len(keys) > 4 else ''}"
+             for label, keys in (("missing", missing), ("unexpected", unexpected),
+                                 ("different shape", resized)) if keys]
+    return (f"checkpoint {checkpoint.path} does not fit model {spec.name!r} as it is now "
+            f"({'; '.join(parts)}); the model changed since the run was trained: train it again")

@@ -235,9 +235,30 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
         metrics["test_nats_per_obs"] = result["nats_per_obs"]
     if step and train_seconds:
         metrics["train_examples_per_s"] = step * batch_size / train_seconds
+    if data.kind == "image":
+        metrics.update(sampling_speed(model, seed=record.seed))
     store.merge_metrics(run_id, metrics)
     store.update(run_id, status="completed", step=step, train_seconds=train_seconds)
     return store.get(run_id)
+
+
+@torch.no_grad()
+def sampling_speed(model: GenerativeModel, batches=(1, 64), seed: int = 0) -> dict[str, float]:
+    """Milliseconds per sampled image at each batch size (one timed call each, after training).
+
+    Recorded with the run so that a claim like "sequential generation is slow" sits next to
+    its number on the dashboard.
+    """
+    model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    out = {}
+    for batch in batches:
+        started = time.perf_counter()
+        model.sample(batch, generator=generator)
+        if model.device.type == "cuda":
+            torch.cuda.synchronize(model.device)
+        out[f"sample_ms_per_image_b{batch}"] = 1000 * (time.perf_counter() - started) / batch
+    return out
 
 
 def _done(step, seconds, target_steps, target_seconds) -> bool:

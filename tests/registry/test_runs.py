@@ -132,3 +132,34 @@ def test_seconds_budget(registry):
                        settings=QUIET)
     assert record.status == "completed" and record.step > 0
     assert 1.0 <= record.train_seconds < 5.0
+
+
+def test_image_runs_record_their_sampling_speed(registry):
+    record = start_run(registry, RunStore(), "pixelcnn", "digits", steps=2, overrides=TINY,
+                       settings=QUIET)
+    assert record.metrics["sample_ms_per_image_b1"] > 0
+    assert record.metrics["sample_ms_per_image_b64"] > 0
+
+
+def test_a_checkpoint_from_another_architecture_is_explained(registry):
+    store = RunStore()
+    record = start_run(registry, store, "pixelcnn", "digits", steps=2, overrides=TINY,
+                       settings=QUIET)
+    store.update(record.run_id, config={**record.config, "layers": 2})  # the model "changed"
+    with pytest.raises(CheckpointError, match=r"missing: net\.2\..*train it again"):
+        load_run(record.run_id, store, registry)
+
+
+def test_demo_retrains_a_stale_run_and_skips_a_good_one(registry, monkeypatch):
+    from genzoo.registry import demo
+
+    monkeypatch.setattr(demo, "DEMO_RUNS", (demo.DemoRun("independent", "digits", steps=0),))
+    store = RunStore()
+    (first,) = demo.ensure_demo_runs(registry, store, progress=False, log=lambda m: None)
+    (again,) = demo.ensure_demo_runs(registry, store, progress=False, log=lambda m: None)
+    assert again.run_id == first.run_id  # trained once
+    for path in store.run_dir(first.run_id).glob("*.safetensors"):
+        path.write_bytes(b"stale")
+    messages = []
+    (fresh,) = demo.ensure_demo_runs(registry, store, progress=False, log=messages.append)
+    assert fresh.run_id != first.run_id and "no longer loads" in messages[0]
