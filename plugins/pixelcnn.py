@@ -43,12 +43,15 @@ class PixelCNNConfig(ModelConfig):
     hidden: int = 32  # h: feature maps per layer (residual blocks carry 2h)
     layers: int = 4  # residual blocks of masked 3x3 convolutions (type B)
     first_kernel: int = 7  # the type-A input convolution
+    dropout: float = 0.0  # inside each residual block (as PixelCNN++ does against overfitting)
     lr: float = 2e-3
 
     def validate(self):
         for name in ("hidden", "layers"):
             if getattr(self, name) < 1:
                 raise BadConfig(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise BadConfig(f"dropout must be in [0, 1), got {self.dropout}")
         if self.first_kernel < 3 or self.first_kernel % 2 == 0:
             raise BadConfig(f"first_kernel must be odd and at least 3, got {self.first_kernel}")
 
@@ -77,12 +80,12 @@ class MaskedConv2d(nn.Conv2d):
 class ResidualBlock(nn.Module):
     """The paper's residual block: 1x1 (2h -> h), masked 3x3 (h -> h), 1x1 (h -> 2h)."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, dropout: float = 0.0):
         super().__init__()
         self.net = nn.Sequential(
             nn.ReLU(), nn.Conv2d(2 * hidden, hidden, 1),
             nn.ReLU(), MaskedConv2d("B", hidden, hidden, 3),
-            nn.ReLU(), nn.Conv2d(hidden, 2 * hidden, 1))
+            nn.ReLU(), nn.Dropout(dropout), nn.Conv2d(hidden, 2 * hidden, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.net(x)
@@ -97,7 +100,7 @@ class PixelCNN(GenerativeModel):
         self.levels = levels
         self.net = nn.Sequential(
             MaskedConv2d("A", channels, 2 * h, config.first_kernel),
-            *[ResidualBlock(h) for _ in range(config.layers)],
+            *[ResidualBlock(h, config.dropout) for _ in range(config.layers)],
             nn.ReLU(), MaskedConv2d("B", 2 * h, 2 * h, 1),
             nn.ReLU(), nn.Conv2d(2 * h, channels * levels, 1))
 

@@ -91,10 +91,17 @@ def to_markdown(rows: list[dict], env: dict) -> str:
         cells = []
         for key, _ in columns:
             value = row.get(key)
-            cells.append("—" if value is None else f"{value:,.1f}" if isinstance(value, float)
-                         else f"{value:,}" if isinstance(value, int) else str(value))
+            cells.append(_format(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _format(value) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 def run_benchmarks(registry, names=None, *, dataset: str = "digits", steps: int = 30,

@@ -272,9 +272,11 @@ def _progress_bar(enabled, target_steps, target_seconds, step, seconds, descript
         return None
     from tqdm.auto import tqdm
 
+    # disable=None: a bar on a terminal only, never a flood of redraws in a log file
+    common = {"desc": description, "leave": False, "disable": None, "mininterval": 0.5}
     if target_seconds:
-        return tqdm(total=target_seconds, initial=round(seconds, 1), desc=description, unit="s",
-                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}", leave=False)
+        return tqdm(total=target_seconds, initial=round(seconds, 1), unit="s",
+                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}", **common)
     if target_steps:
-        return tqdm(total=target_steps, initial=step, desc=description, unit="step", leave=False)
+        return tqdm(total=target_steps, initial=step, unit="step", **common)
     return None
