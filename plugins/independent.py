@@ -28,7 +28,8 @@ class IndependentConfig(ModelConfig):
 
     def validate(self):
         if not self.alpha > 0:
-            raise BadConfig(f"alpha must be positive (it keeps unseen values finite), got {self.alpha}")
+            raise BadConfig(f"alpha must be positive (it keeps unseen values finite), "
+                            f"got {self.alpha}")
 
 
 class IndependentPixels(GenerativeModel):

@@ -43,7 +43,7 @@ class PixelCNNConfig(ModelConfig):
     hidden: int = 32  # h: feature maps per layer (residual blocks carry 2h)
     layers: int = 4  # residual blocks of masked 3x3 convolutions (type B)
     first_kernel: int = 7  # the type-A input convolution
-    dropout: float = 0.5  # in each residual block: digits has 1,437 training images (PixelCNN++ uses 0.5)
+    dropout: float = 0.5  # in each residual block; digits is small (PixelCNN++ uses 0.5)
     lr: float = 2e-3
 
     def validate(self):

@@ -63,7 +63,7 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
         row["train_examples_per_s"] = steps * config.batch_size / seconds
     model.eval()
     for batch in sample_batches:
-        seconds = _time(lambda: model.sample(batch, generator=generator), repeats)
+        seconds = _time(lambda n=batch: model.sample(n, generator=generator), repeats)
         row[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
     if torch.cuda.is_available() and device.type == "cuda":
         row["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

@@ -76,7 +76,8 @@ def check_loss(spec: ModelSpec) -> None:
     loss = parts["loss"]
     _expect(torch.is_tensor(loss) and loss.dim() == 0,
             f"loss()['loss'] must be a scalar tensor, got shape {getattr(loss, 'shape', None)}")
-    _expect(bool(torch.isfinite(loss.detach())), f"loss()['loss'] is not finite: {float(loss.detach())}")
+    value = float(loss.detach())
+    _expect(math.isfinite(value), f"loss()['loss'] is not finite: {value}")
     if any(p.requires_grad for p in model.parameters()):
         _expect(loss.requires_grad, "loss()['loss'] carries no gradient to the parameters")
 

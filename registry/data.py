@@ -71,7 +71,8 @@ class SeriesData:
             if split.dim() != 1:
                 raise BadData(f"series {self.name!r}: {split_name} split must be 1-d")
             if not torch.isfinite(split).all():
-                raise BadData(f"series {self.name!r}: {split_name} split has NaN or infinite values")
+                raise BadData(f"series {self.name!r}: {split_name} split has NaN or "
+                              "infinite values")
 
     @property
     def info(self) -> DataInfo:

@@ -38,7 +38,8 @@ def image_log_probs(model: GenerativeModel, images: torch.Tensor,
     return torch.cat(out)
 
 
-def series_context(model: GenerativeModel, data: SeriesData, split: str) -> tuple[torch.Tensor, int]:
+def series_context(model: GenerativeModel, data: SeriesData,
+                   split: str) -> tuple[torch.Tensor, int]:
     """The series a split is scored on and how many observations of it are predicted.
 
     The test split is scored conditioned on the last ``order`` training values, so the number

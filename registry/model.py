@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -85,7 +85,7 @@ class GenerativeModel(nn.Module, abc.ABC):
 
     @abc.abstractmethod
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` items in data space and dtype; the same generator seed gives the same items."""
+        """Draw ``n`` items in data space and dtype; the same generator seed, the same items."""
 
     @abc.abstractmethod
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:

@@ -26,7 +26,8 @@ def image_grid(images: torch.Tensor, levels: int, *, columns: int | None = None,
     pixels = (images.float() * (255.0 / max(levels - 1, 1))).round().clamp(0, 255).to(torch.uint8)
     pixels = pixels.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
     cell_h, cell_w = height * scale + pad, width * scale + pad
-    grid = torch.full((channels, rows * cell_h + pad, columns * cell_w + pad), 128, dtype=torch.uint8)
+    grid = torch.full((channels, rows * cell_h + pad, columns * cell_w + pad), 128,
+                      dtype=torch.uint8)  # grey between cells
     for i in range(n):
         r, c = divmod(i, columns)
         grid[:, pad + r * cell_h: pad + r * cell_h + height * scale,
@@ -46,7 +47,8 @@ def png_bytes(array: np.ndarray) -> bytes:
 
 def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
                   levels: int | None = None) -> Path:
-    """Write samples atomically: images as a ``.png`` grid or ``.npy``; series as ``.csv``/``.npy``."""
+    """Write samples atomically: images to a ``.png`` grid or ``.npy``; series to ``.csv``/``.npy``.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     allowed = IMAGE_SUFFIXES if kind == "image" else SERIES_SUFFIXES

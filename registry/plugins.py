@@ -69,7 +69,8 @@ class Registry:
     def model(self, name: str) -> ModelSpec:
         """The model registered as ``name``; an error listing the known ones otherwise."""
         if name not in self.models:
-            raise NotFound(f"unknown model {name!r}; known models: {', '.join(sorted(self.models))}")
+            raise NotFound(f"unknown model {name!r}; known models: "
+                           f"{', '.join(sorted(self.models))}")
         return self.models[name]
 
     def dataset(self, name: str) -> DatasetSpec:
@@ -126,38 +127,42 @@ def _build_registry(pm: GenzooPluginManager) -> Registry:
     reg = Registry()
     for name, info in pm.infos.items():
         reg.plugins[name] = info
-        if info.error:
-            continue
-        staged: list[tuple[str, str, object]] = []  # (kind, name, spec), committed if all succeed
-
-        def register(spec, _hook_kind=None):
-            kind, expected = _KINDS[_hook_kind]
-            if not isinstance(spec, expected):
-                raise TypeError(f"{_hook_kind} must register {expected.__name__} objects, "
-                                f"got {type(spec).__name__}")
-            taken = reg.owner.get((kind, spec.name)) or next(
-                (name for k, n, _ in staged if (k, n) == (kind, spec.name)), None)
-            if taken:
-                raise ValueError(f"{kind[:-1]} name {spec.name!r} is already registered "
-                                 f"by plugin {taken!r}")
-            staged.append((kind, spec.name, spec))
-
-        try:
-            for hook_name in _KINDS:
-                for impl in getattr(pm.hook, hook_name).get_hookimpls():
-                    if impl.plugin_name != name:
-                        continue
-                    callback = lambda spec, _k=hook_name: register(spec, _k)  # noqa: E731
-                    available = {"register": callback}
-                    impl.function(**{arg: available[arg] for arg in impl.argnames})
-        except Exception as exc:
-            info.error = _one_line(exc, "failed to register")
-            continue
-        for kind, spec_name, spec in staged:
-            getattr(reg, kind)[spec_name] = spec
-            getattr(info, kind).append(spec_name)
-            reg.owner[(kind, spec_name)] = name
+        if info.error is None:
+            _register_plugin(pm, reg, name, info)
     return reg
+
+
+def _register_plugin(pm: GenzooPluginManager, reg: Registry, name: str, info: PluginInfo) -> None:
+    """Call one plugin's hooks; commit what it registered only if every call succeeded."""
+    staged: list[tuple[str, str, object]] = []  # (kind, name, spec)
+
+    def register(spec, hook_name):
+        kind, expected = _KINDS[hook_name]
+        if not isinstance(spec, expected):
+            raise TypeError(f"{hook_name} must register {expected.__name__} objects, "
+                            f"got {type(spec).__name__}")
+        taken = reg.owner.get((kind, spec.name)) or next(
+            (name for k, n, _ in staged if (k, n) == (kind, spec.name)), None)
+        if taken:
+            raise ValueError(f"{kind[:-1]} name {spec.name!r} is already registered "
+                             f"by plugin {taken!r}")
+        staged.append((kind, spec.name, spec))
+
+    try:
+        for hook_name in _KINDS:
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                if impl.plugin_name != name:
+                    continue
+                # pluggy's rule: an implementation receives only the arguments it names
+                available = {"register": lambda spec, _hook=hook_name: register(spec, _hook)}
+                impl.function(**{arg: available[arg] for arg in impl.argnames})
+    except Exception as exc:
+        info.error = _one_line(exc, "failed to register")
+        return
+    for kind, spec_name, spec in staged:
+        getattr(reg, kind)[spec_name] = spec
+        getattr(info, kind).append(spec_name)
+        reg.owner[(kind, spec_name)] = name
 
 
 def _selected_external(env: str | None) -> set[str] | None:

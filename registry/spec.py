@@ -61,7 +61,8 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r}: sampling must be 'parallel' or 'sequential'")
         if self.data not in ("image", "series"):
             raise ValueError(f"model {self.name!r}: data must be 'image' or 'series'")
-        if not (isinstance(self.model_class, type) and issubclass(self.model_class, GenerativeModel)):
+        if not (isinstance(self.model_class, type)
+                and issubclass(self.model_class, GenerativeModel)):
             raise TypeError(f"model {self.name!r}: model_class must subclass GenerativeModel")
         if not (dataclasses.is_dataclass(self.config_class)
                 and issubclass(self.config_class, ModelConfig)):

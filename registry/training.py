@@ -18,7 +18,6 @@ import torch
 
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
-from .data import ImageData
 from .devices import resolve_device
 from .errors import CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
@@ -172,7 +171,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     bar = _progress_bar(settings.progress, target_steps, target_seconds, step, train_seconds,
                         f"{spec.name} on {data.name}")
     sums: dict[str, float] = defaultdict(float)
-    count, last_log, last_ckpt_step, last_ckpt_time = 0, time.perf_counter(), step, time.perf_counter()
+    count, last_ckpt_step = 0, step
+    last_log = last_ckpt_time = time.perf_counter()
     batch_size = model.config.batch_size
     model.train()
     try:

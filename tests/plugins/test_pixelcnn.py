@@ -28,7 +28,7 @@ def test_each_conditional_sees_only_earlier_pixels():
     torch.manual_seed(0)
     model = PixelCNN(PixelCNNConfig(hidden=8, layers=3), DIGITS)
     x = torch.randint(17, (1, 1, 8, 8)).float().requires_grad_(True)
-    height, width = 8, 8
+    width = 8
     for i in (0, 9, 27, 63):
         row, col = divmod(i, width)
         scaled = x * (2.0 / 16) - 1.0
