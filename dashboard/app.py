@@ -9,8 +9,6 @@ from pathlib import Path
 
 import streamlit as st
 
-from genzoo.dashboard import data
-
 PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="genzoo", page_icon=":material/science:", layout="wide")
@@ -22,6 +20,10 @@ navigation = st.navigation([
     st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
     st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
 ])
+
+# Imported after st.navigation: on a cold server the navigation reaches the browser before the
+# heavy imports (torch, plotly) behind the data module are done.
+from genzoo.dashboard import data  # noqa: E402
 
 with st.sidebar:
     st.markdown("**genzoo** — generative models side by side: every model trains on the same "
