@@ -150,3 +150,11 @@ def test_console_script_is_installed():
     for command in ("train", "eval", "sample", "runs", "plugins", "models", "datasets",
                     "dashboard", "bench"):
         assert command in out
+
+
+def test_resume_from_the_cli_continues_to_a_new_total():
+    record = last_json(run("train", "pixelcnn", "--dataset", "digits", "--steps", 3, *TINY,
+                           "--json", "-q"))
+    resumed = last_json(run("resume", record["run_id"], "--steps", 5, "--json", "-q"))
+    assert resumed["run_id"] == record["run_id"] and resumed["step"] == 5
+    assert resumed["status"] == "completed"

@@ -163,3 +163,29 @@ def test_demo_retrains_a_stale_run_and_skips_a_good_one(registry, monkeypatch):
     messages = []
     (fresh,) = demo.ensure_demo_runs(registry, store, progress=False, log=messages.append)
     assert fresh.run_id != first.run_id and "no longer loads" in messages[0]
+
+
+def test_interrupted_run_keeps_its_progress_and_resumes(registry, monkeypatch):
+    from genzoo.plugins.pixelcnn import PixelCNN
+
+    original = PixelCNN.training_step
+    calls = {"n": 0}
+
+    def interrupted_at_7(self, batch, optimizers):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return original(self, batch, optimizers)
+
+    monkeypatch.setattr(PixelCNN, "training_step", interrupted_at_7)
+    store = RunStore()
+    with pytest.raises(KeyboardInterrupt):
+        start_run(registry, store, "pixelcnn", "digits", steps=12, overrides=TINY,
+                  settings=QUIET)
+    (record,) = store.list_runs()
+    assert record.status == "interrupted" and record.step == 6  # six steps done, all saved
+    monkeypatch.setattr(PixelCNN, "training_step", original)
+    resumed = resume_run(registry, store, record.run_id, settings=QUIET)
+    assert resumed.status == "completed" and resumed.step == 12
+    steps_logged = [p["step"] for p in store.curves(record.run_id) if p["name"] == "loss"]
+    assert steps_logged == sorted(steps_logged) and steps_logged[-1] == 12
