@@ -25,7 +25,7 @@ import streamlit as st
 import torch
 
 from genzoo.registry.config import build_config
-from genzoo.registry.data import load_csv_series
+from genzoo.registry.data import load_csv_series, numeric_columns
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.outputs import image_grid, png_bytes
 from genzoo.registry.plugins import Registry, get_registry
@@ -535,8 +535,7 @@ def csv_numeric_columns(payload: bytes) -> list[str]:
         frame = pd.read_csv(io.BytesIO(payload))
     except Exception:  # unreadable: load_csv_series says why, in one line
         return []
-    numeric = [str(c) for c in frame.columns
-               if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.9]
+    numeric = [str(c) for c in numeric_columns(frame)]
     return sorted(numeric, key=lambda c: c.strip().lower() in TIME_COLUMNS)  # values first
 
 

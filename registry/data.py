@@ -99,6 +99,18 @@ def split_series(name: str, values, *, test_fraction: float = 0.2, source: str =
                       index=None if index is None else np.asarray(index), true_params=true_params)
 
 
+def numeric_columns(frame) -> list:
+    """Columns of a data frame in which most cells parse as numbers.
+
+    "Most", not "all": the few bad cells of such a column are then reported by line, rather
+    than silently making the whole column "not numeric".
+    """
+    import pandas as pd
+
+    return [c for c in frame.columns
+            if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.5]
+
+
 def load_csv_series(path: str | Path, column: str | None = None) -> SeriesData:
     """Load one numeric column of a CSV file as a series (the first numeric column by default).
 
@@ -126,10 +138,7 @@ def load_csv_series(path: str | Path, column: str | None = None) -> SeriesData:
         if series.isna().all():
             raise BadData(f"column {column!r} of {path} is not numeric")
     else:
-        # a column counts as numeric when most of its cells parse as numbers; the rest are
-        # then reported as bad values rather than silently making the column "not numeric"
-        numeric = [c for c in frame.columns
-                   if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.5]
+        numeric = numeric_columns(frame)
         if not numeric:
             raise BadData(f"CSV file {path} has no numeric column (columns: "
                           f"{', '.join(map(str, frame.columns))})")
