@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data
+from genzoo.dashboard import data, widgets
 
 reg = data.registry()
 records = data.completed_runs()
@@ -16,8 +16,7 @@ st.caption("Every image model puts a probability on the same discrete pixel valu
 
 datasets = data.datasets_with_runs(reg, records, "image")
 if not datasets:
-    st.info(data.no_runs_message("completed image runs"))
-    st.code(data.DEMO_COMMAND, language="bash")
+    widgets.no_runs_yet("completed image runs")
     st.stop()
 
 dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"))

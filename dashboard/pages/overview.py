@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data
+from genzoo.dashboard import data, widgets
 from genzoo.registry.spec import TAXONOMY
 
 reg = data.registry()
@@ -22,8 +22,7 @@ st.caption("Autoregressive models (AR, FVBN, PixelRNN/PixelCNN) factor the likel
            "conditionals, so p(x) is exact, and sampling is one value at a time.")
 
 if not records:
-    st.info(data.no_runs_message())
-    st.code(data.DEMO_COMMAND, language="bash")
+    widgets.no_runs_yet()
 
 st.subheader("Taxonomy of the registered models")
 st.dataframe(data.taxonomy_frame(reg), hide_index=True)

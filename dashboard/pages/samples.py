@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data
+from genzoo.dashboard import data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -14,8 +14,7 @@ st.markdown("Each model draws the same number of samples from the same seed; the
 
 datasets = data.datasets_with_runs(reg, records, "image")
 if not datasets:
-    st.info(data.no_runs_message("completed image runs"))
-    st.code(data.DEMO_COMMAND, language="bash")
+    widgets.no_runs_yet("completed image runs")
     st.stop()
 
 controls = st.columns([2, 4, 1, 1])

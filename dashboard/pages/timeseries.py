@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data
+from genzoo.dashboard import data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -19,8 +19,7 @@ for name, error in data.broken_plugins(reg):
 
 datasets = data.datasets_with_runs(reg, records, "series")
 if not datasets:
-    st.info(data.no_runs_message("completed series runs"))
-    st.code(data.DEMO_COMMAND, language="bash")
+    widgets.no_runs_yet("completed series runs")
 else:
     dataset_name = st.selectbox("Series", datasets, index=data.default_index(datasets, "sunspots"))
     st.caption("Each model is fitted on the training split; its forecast starts where that split "
