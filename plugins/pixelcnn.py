@@ -23,14 +23,14 @@ density. The built-in datasets are single-channel.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
 from genzoo.registry.errors import BadConfig
 
 
@@ -91,50 +91,25 @@ class ResidualBlock(nn.Module):
         return x + self.net(x)
 
 
-class PixelCNN(GenerativeModel):
+class PixelCNN(CategoricalPixels, AutoregressiveImageModel):
     """Masked-convolution PixelCNN with a softmax over the dataset's levels for every pixel."""
 
     def __init__(self, config: PixelCNNConfig, data):
         super().__init__(config, data)
         channels, levels, h = data.shape[0], data.levels, config.hidden
-        self.levels = levels
         self.net = nn.Sequential(
             MaskedConv2d("A", channels, 2 * h, config.first_kernel),
             *[ResidualBlock(h, config.dropout) for _ in range(config.layers)],
             nn.ReLU(), MaskedConv2d("B", 2 * h, 2 * h, 1),
             nn.ReLU(), nn.Conv2d(2 * h, channels * levels, 1))
 
+    def network(self, scaled: torch.Tensor, labels=None) -> torch.Tensor:
+        """Logits of every conditional p(x_i | x_<i): (N, C, H, W) -> (N, C*levels, H, W)."""
+        return self.net(scaled)
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of every conditional p(x_i | x_<i): (N, C, H, W) ints -> (N, C, levels, H, W)."""
-        scaled = x.float() * (2.0 / (self.levels - 1)) - 1.0  # levels -> [-1, 1]
-        out = self.net(scaled)  # (N, C*levels, H, W)
-        return out.view(len(x), self.data.shape[0], self.levels, *x.shape[2:])
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x) in nats per image: the sum of the chain rule's log-conditionals."""
-        log_conditionals = -F.cross_entropy(self.logits(x).transpose(1, 2), x, reduction="none")
-        return log_conditionals.flatten(1).sum(1)  # (N, C, H, W) -> (N,)
-
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Negative log-likelihood in nats per dimension (and the same in bits)."""
-        nll = F.cross_entropy(self.logits(batch).transpose(1, 2), batch)
-        return {"loss": nll, "bits_per_dim": nll.detach() / math.log(2)}
-
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw pixels one at a time in raster order: one full network pass per pixel."""
-        was_training = self.training
-        self.eval()
-        x = torch.zeros(n, *self.data.shape, dtype=torch.int64, device=self.device)
-        _, height, width = self.data.shape
-        for row in range(height):
-            for col in range(width):
-                probs = self.logits(x)[:, :, :, row, col].softmax(2)  # (n, C, levels)
-                flat = probs.reshape(-1, self.levels).float()
-                draws = torch.multinomial(flat, 1, generator=generator).view(n, -1)
-                x[:, :, row, col] = draws
-        self.train(was_training)
-        return x
+        """Logits per pixel and channel: (N, C, H, W) ints -> (N, C, levels, H, W)."""
+        return self._logits(self.network(self.scale(x)))
 
 
 @hookimpl

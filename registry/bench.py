@@ -51,14 +51,17 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
     else:
         optimizers = model.configure_optimizers()
         model.train()
-        model.training_step(sample_batch(model, train, config.batch_size, generator), optimizers)
+        labels = getattr(data, "train_labels", None)
+        labels = labels.to(device) if labels is not None else None
 
-        def run_steps():
-            for _ in range(steps):
-                model.training_step(sample_batch(model, train, config.batch_size, generator),
-                                    optimizers)
+        def run_steps(count):
+            for _ in range(count):
+                batch, context = sample_batch(model, train, config.batch_size, generator, labels)
+                model.training_step(batch, optimizers, **context)
 
-        seconds = _time(run_steps, 1)
+        run_steps(1)  # warm-up
+
+        seconds = _time(lambda: run_steps(steps), 1)
         row["train_step_ms"] = 1000 * seconds / steps
         row["train_examples_per_s"] = steps * config.batch_size / seconds
     model.eval()

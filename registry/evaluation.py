@@ -27,14 +27,19 @@ def bound_kind(spec: ModelSpec, model: GenerativeModel | None = None) -> str:
 
 
 @torch.no_grad()
-def image_log_probs(model: GenerativeModel, images: torch.Tensor,
+def image_log_probs(model: GenerativeModel, images: torch.Tensor, labels=None,
                     batch_size: int = 256) -> torch.Tensor:
-    """``log p(x)`` in nats for every image, computed in batches on the model's device, fp32."""
+    """``log p(x)`` in nats for every image, computed in batches on the model's device, fp32.
+
+    A conditional model scores each image given its label: log p(x | y).
+    """
     model.eval()
     out = []
     for start in range(0, len(images), batch_size):
         batch = images[start:start + batch_size].to(model.device)
-        out.append(model.log_prob(batch).double().cpu())
+        context = ({"labels": labels[start:start + batch_size].to(model.device)}
+                   if model.conditional else {})
+        out.append(model.log_prob(batch, **context).double().cpu())
     return torch.cat(out)
 
 
@@ -62,7 +67,8 @@ def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test")
     model.eval()
     if isinstance(data, ImageData):
         images = data.test if split == "test" else data.train
-        log_probs = image_log_probs(model, images)
+        labels = data.test_labels if split == "test" else data.train_labels
+        log_probs = image_log_probs(model, images, labels)
         nats = -float(log_probs.mean())
         result.update(bits_per_dim=nats / (data.info.dims * math.log(2)), nats_per_image=nats,
                       n=len(images))

@@ -106,19 +106,25 @@ class GenerativeModel(nn.Module, abc.ABC):
         """The optimizers :meth:`training_step` receives; one Adam by default."""
         return [torch.optim.Adam(self.parameters(), lr=self.config.lr)]
 
-    def training_step(self, batch: torch.Tensor,
-                      optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
+    def training_step(self, batch: torch.Tensor, optimizers: list[torch.optim.Optimizer],
+                      **context) -> dict[str, float]:
         """One optimization step on ``batch``; returns the logged values as floats.
 
-        The default minimizes ``loss(batch)["loss"]`` with the single optimizer. A model with
+        The default minimizes ``loss(batch, **context)["loss"]`` with the single optimizer.
+        ``context`` holds what a conditional model is conditioned on (``labels``). A model with
         several players (a GAN) overrides this.
         """
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
-        parts = self.loss(batch)
+        parts = self.loss(batch, **context)
         parts["loss"].backward()
         optimizer.step()
         return {name: float(value.detach()) for name, value in parts.items()}
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model is conditioned on class labels (then it receives ``labels``)."""
+        return bool(getattr(self.config, "conditional", False))
 
     def info(self) -> dict:
         """Model-specific facts worth showing next to its numbers (coefficients, ...)."""

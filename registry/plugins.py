@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 import traceback
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -23,13 +24,16 @@ from .spec import DatasetSpec, MetricSpec, ModelSpec
 ENTRY_POINT_GROUP = "genzoo"
 hookimpl = pluggy.HookimplMarker("genzoo")
 
-# The built-in plugins, registered exactly like third-party ones.
-BUILTIN_PLUGINS = {
-    "genzoo.datasets": "genzoo.plugins.datasets",
-    "genzoo.independent": "genzoo.plugins.independent",
-    "genzoo.pixelcnn": "genzoo.plugins.pixelcnn",
-    "genzoo.ar": "genzoo.plugins.ar",
-}
+
+
+def builtin_plugins() -> dict[str, str]:
+    """``{plugin name: module}`` for every module of ``genzoo.plugins``, registered exactly like
+    third-party plugins: a new built-in family is a new module there, nothing else."""
+    import genzoo.plugins
+
+    return {f"genzoo.{info.name}": f"genzoo.plugins.{info.name}"
+            for info in sorted(pkgutil.iter_modules(genzoo.plugins.__path__), key=lambda i: i.name)
+            if not info.name.startswith("_")}
 
 _KINDS = {"register_models": ("models", ModelSpec),
           "register_datasets": ("datasets", DatasetSpec),
@@ -181,7 +185,7 @@ def get_plugin_manager(*, environ=None) -> GenzooPluginManager:
     """
     environ = os.environ if environ is None else environ
     pm = GenzooPluginManager()
-    for name, module_name in BUILTIN_PLUGINS.items():
+    for name, module_name in builtin_plugins().items():
         pm.load_plugin(name, module_name, builtin=True, version=_version("genzoo"))
     wanted = _selected_external(environ.get("GENZOO_PLUGINS"))
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):

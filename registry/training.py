@@ -41,16 +41,19 @@ class LoopSettings:
 
 
 def sample_batch(model: GenerativeModel, train: torch.Tensor, batch_size: int,
-                 generator: torch.Generator) -> torch.Tensor:
-    """A random batch: images drawn from the split, or windows of ``order + 1`` series values."""
+                 generator: torch.Generator, labels: torch.Tensor | None = None
+                 ) -> tuple[torch.Tensor, dict]:
+    """A random batch and its context: images drawn from the split (with their ``labels`` for
+    a conditional model), or windows of ``order + 1`` series values."""
     if model.data.kind == "image":
         index = torch.randint(len(train), (batch_size,), generator=generator,
                               device=generator.device)
-        return train[index]
+        context = {"labels": labels[index]} if model.conditional else {}
+        return train[index], context
     width = int(model.order) + 1
     starts = torch.randint(len(train) - width + 1, (batch_size,), generator=generator,
                            device=generator.device)
-    return train[starts[:, None] + torch.arange(width, device=train.device)]
+    return train[starts[:, None] + torch.arange(width, device=train.device)], {}
 
 
 def _rng_states(batch_generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -138,6 +141,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     run_id, run_dir = record.run_id, store.run_dir(record.run_id)
     model.to(device)
     train = data.train.to(device)  # small data sets live on the device for the whole run
+    labels = getattr(data, "train_labels", None)
+    labels = labels.to(device) if labels is not None else None
     batch_generator = torch.Generator(device=device).manual_seed(record.seed + 1)
     step, train_seconds = 0, 0.0
 
@@ -178,8 +183,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     try:
         while not _done(step, train_seconds, target_steps, target_seconds):
             started = time.perf_counter()
-            batch = sample_batch(model, train, batch_size, batch_generator)
-            values = model.training_step(batch, optimizers)
+            batch, context = sample_batch(model, train, batch_size, batch_generator, labels)
+            values = model.training_step(batch, optimizers, **context)
             if not all(math.isfinite(v) for v in values.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                 raise TrainingDiverged(f"training diverged at step {step + 1}: {bad}")
