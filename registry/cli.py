@@ -211,7 +211,9 @@ def evaluate_run(run_id, split, as_json):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help=".png grid or .npy for images; .csv or .npy for series.")
 @click.option("--seed", type=int, default=0, show_default=True)
-def sample(run_id, count, output, seed):
+@click.option("--label", type=int, default=None,
+              help="Class to draw (a model trained with --set conditional=true).")
+def sample(run_id, count, output, seed, label):
     """Draw samples from RUN_ID and write them to a file."""
     import torch
 
@@ -219,10 +221,98 @@ def sample(run_id, count, output, seed):
     from .runs import load_run
 
     loaded = load_run(run_id, _store(), _registry())
+    context = {}
+    if label is not None:
+        _check_conditional(loaded, run_id)
+        context["labels"] = label
     generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
-    samples = loaded.model.sample(count, generator=generator)
+    samples = loaded.model.sample(count, generator=generator, **context)
     path = write_samples(samples, output, kind=loaded.data.kind, levels=loaded.data.info.levels)
-    click.echo(f"wrote {count} samples from {run_id} to {path}")
+    which = f" of class {label}" if label is not None else ""
+    click.echo(f"wrote {count} samples{which} from {run_id} to {path}")
+
+
+def _check_conditional(loaded, run_id: str) -> None:
+    """--label needs a model that was trained on class labels and whose sample() takes them."""
+    import inspect
+
+    name = loaded.spec.name
+    if not loaded.model.conditional:
+        how = (f"train one with `genzoo train {name} --dataset {loaded.record.dataset} "
+               "--set conditional=true`" if hasattr(loaded.model.config, "conditional")
+               else f"model {name!r} has no class-conditional form")
+        raise GenzooError(f"--label needs a class-conditional model, but run {run_id} "
+                          f"({name}) was trained without labels; {how}")
+    parameters = inspect.signature(loaded.model.sample).parameters
+    if "labels" not in parameters and not any(p.kind is p.VAR_KEYWORD
+                                              for p in parameters.values()):
+        raise GenzooError(f"model {name!r} is conditional but its sample() takes no labels")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--mask", "mask_name", default="top-half", show_default=True,
+              help="Which pixels are known: top-half, bottom-half, left-half, right-half "
+                   "(the half kept), center (a hidden centred square), random:P (a fraction P "
+                   "hidden).")
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Number of images, the first N of the split.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help=".png (rows: masked, completed, original) or .npy (3, N, C, H, W): the "
+                   "masked images (hidden = -1), the completions, the originals.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the completion draws (and of a random:P mask).")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+def complete(run_id, mask_name, count, output, seed, split):
+    """Hide part of N images and let RUN_ID's autoregressive model fill it in."""
+    import io
+
+    import numpy as np
+    import torch
+
+    from .autoregressive import AutoregressiveImageModel
+    from .checkpoints import atomic_write_bytes
+    from .masks import completion_grid, make_mask, masked_view
+    from .outputs import IMAGE_SUFFIXES, png_bytes
+    from .runs import load_run
+
+    path = Path(output)
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GenzooError(f"cannot write a completion to {path}: use a file ending in "
+                          f"{' or '.join(IMAGE_SUFFIXES)}")
+    if not path.parent.exists():
+        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    registry = _registry()
+    loaded = load_run(run_id, _store(), registry)
+    model = loaded.model
+    if not isinstance(model, AutoregressiveImageModel):
+        able = sorted(name for name, spec in registry.models.items() if spec.data == "image"
+                      and issubclass(spec.model_class, AutoregressiveImageModel))
+        raise GenzooError(f"run {run_id} (model {loaded.spec.name!r}, {loaded.spec.family}) "
+                          "cannot complete images; completion needs an autoregressive image "
+                          f"model: {', '.join(able) or 'none is registered'}")
+    images = loaded.data.test if split == "test" else loaded.data.train
+    if count > len(images):
+        raise GenzooError(f"-n {count} is more than the {len(images)} images of the "
+                          f"{loaded.data.name} {split} split")
+    labels = loaded.data.test_labels if split == "test" else loaded.data.train_labels
+    original = images[:count]
+    known = make_mask(mask_name, *original.shape[-2:], seed=seed)
+    context = {"labels": labels[:count]} if model.conditional and labels is not None else {}
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    completed = model.complete(original, known, generator=generator, **context).cpu()
+    if path.suffix.lower() == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, torch.stack([masked_view(original, known), completed, original]).numpy())
+        payload = buffer.getvalue()
+    else:
+        scale = max(2, 64 // max(original.shape[-2:]))  # small images drawn larger
+        payload = png_bytes(completion_grid(original, completed, known, loaded.data.levels,
+                                            scale=scale))
+    atomic_write_bytes(path, payload)
+    hidden = int((~known).sum())
+    click.echo(f"wrote {count} completions ({mask_name}: {hidden} of {known.numel()} pixels "
+               f"hidden) from {run_id} to {path}")
 
 
 @cli.command()
