@@ -141,8 +141,10 @@ class AutoregressiveImageModel(GenerativeModel):
         for row in range(height):
             for col in range(width):
                 todo = ~known[:, row, col]  # (N,)
-                if not todo.any() and not stepper.incremental:
-                    continue
+                if not todo.any():
+                    if stepper.incremental:
+                        stepper.params_at(x, row, col)  # keeps its caches complete
+                    continue  # no draw: cached and naive use the generator alike
                 params = stepper.params_at(x, row, col)  # (N, P)
                 draws = self.sample_from(params, generator)  # (N, C)
                 x[:, :, row, col] = torch.where(todo[:, None], draws, x[:, :, row, col])
