@@ -8,7 +8,9 @@ The naive loop runs the whole network once per pixel (H*W passes over H x W pixe
 cached stepper of Ramachandran et al. 2017 ("Fast Generation for Convolutional Autoregressive
 Models") computes one new position per layer per pixel, so the time per image should grow
 about as pixels^2 for the first and pixels^1 for the second. Models are built with their
-default config and untrained: speed does not depend on the weights.
+default config and untrained: speed does not depend on the weights. Every autoregressive
+image model is timed; one without a cached stepper gets the naive column only, which still
+shows how its sampling time grows with image size.
 
 A naive measurement whose estimate exceeds ``--budget`` seconds is timed on its first rows
 only (the rest given as known pixels, which the naive loop skips) and extrapolated: every naive
@@ -56,15 +58,21 @@ def has_cached_stepper(spec, levels: int) -> bool:
     return model.cached_stepper(1, labels) is not None
 
 
+def is_ar_image_model(spec, levels: int) -> bool:
+    """Whether the model samples pixel by pixel through the autoregressive base."""
+    return spec.data == "image" and isinstance(build(spec, 8, levels, torch.device("cpu")),
+                                               AutoregressiveImageModel)
+
+
 def pick_models(registry, names: list[str] | None, levels: int) -> list[str]:
-    """The named models (each must be an image model with a cached stepper), or all such."""
+    """The named models (each an autoregressive image model), or every such model."""
     if not names:
         return [name for name, spec in sorted(registry.models.items())
-                if spec.data == "image" and has_cached_stepper(spec, levels)]
+                if is_ar_image_model(spec, levels)]
     for name in names:
-        spec = registry.model(name)  # a clear NotFound for an unknown name
-        if spec.data != "image" or not has_cached_stepper(spec, levels):
-            raise BadConfig(f"model {name!r} has no cached stepper: there is nothing to compare")
+        if not is_ar_image_model(registry.model(name), levels):  # NotFound for unknown names
+            raise BadConfig(f"model {name!r} is not an autoregressive image model: it has no "
+                            "pixel-by-pixel sampling to time")
     return names
 
 
@@ -113,6 +121,11 @@ def growth_exponent(pixels: list[int], ms: list[float]) -> float | None:
             / sum((x - mx) ** 2 for x in xs))
 
 
+def _cell(value, fmt: str) -> str:
+    """A table cell: the formatted number, or a dash where there is none (no cached stepper)."""
+    return "—" if value is None else fmt.format(value)
+
+
 def to_markdown(rows: list[dict], growth: list[dict], env: dict, levels: int) -> str:
     """The comparison table and the growth-with-size table."""
     lines = [f"Device: {env['device']}; torch {env['torch']}; {levels} levels; default configs, "
@@ -124,15 +137,16 @@ def to_markdown(rows: list[dict], growth: list[dict], env: dict, levels: int) ->
         naive = f"{row['naive_ms_per_image']:,.1f}"
         if row["naive_rows_timed"] < row["size"]:
             naive += f" (est. from {row['naive_rows_timed']}/{row['size']} rows)"
+        cached = row["cached_ms_per_image"]
         lines.append(
             f"| {row['model']} | {row['size']}x{row['size']} | {row['pixels']} | {row['batch']} "
-            f"| {row['cached_ms_per_image']:,.2f} | {naive} | {row['speedup']:,.1f}x "
-            f"| {1000 * row['cached_ms_per_image'] / row['pixels']:,.1f} "
+            f"| {_cell(cached, '{:,.2f}')} | {naive} | {_cell(row['speedup'], '{:,.1f}x')} "
+            f"| {_cell(cached and 1000 * cached / row['pixels'], '{:,.1f}')} "
             f"| {1000 * row['naive_ms_per_image'] / row['pixels']:,.1f} |")
     lines += ["", "Growth with image size (ms/image ~ pixels^k, least squares over the sizes):", "",
               "| model | batch | k cached | k naive |", "|---|---|---|---|"]
     for g in growth:
-        lines.append(f"| {g['model']} | {g['batch']} | {g['cached_exponent']:.2f} "
+        lines.append(f"| {g['model']} | {g['batch']} | {_cell(g['cached_exponent'], '{:.2f}')} "
                      f"| {g['naive_exponent']:.2f} |")
     return "\n".join(lines)
 
@@ -143,25 +157,28 @@ def run(names, sizes, batches, levels, device, budget, log=print) -> dict:
     rows, growth = [], []
     for name in pick_models(registry, names, levels):
         spec = registry.model(name)
+        has_cache = has_cached_stepper(spec, levels)
         for size in sizes:
             model = build(spec, size, levels, device)
             for batch in batches:
-                cached, _ = time_sampling(model, batch, True, budget, device)
+                cached = time_sampling(model, batch, True, budget, device)[0] if has_cache else None
                 naive, rows_timed = time_sampling(model, batch, False, budget, device)
                 rows.append({"model": name, "size": size, "pixels": size * size, "batch": batch,
                              "parameters": count_parameters(model),
-                             "cached_ms_per_image": 1000 * cached / batch,
+                             "cached_ms_per_image": cached and 1000 * cached / batch,
                              "naive_ms_per_image": 1000 * naive / batch,
-                             "naive_rows_timed": rows_timed, "speedup": naive / cached})
+                             "naive_rows_timed": rows_timed,
+                             "speedup": cached and naive / cached})
                 log(f"[sampling] {name} {size}x{size} batch {batch}: cached "
-                    f"{rows[-1]['cached_ms_per_image']:.2f} ms/img, naive "
-                    f"{rows[-1]['naive_ms_per_image']:.1f} ms/img ({rows[-1]['speedup']:.1f}x)")
+                    f"{_cell(rows[-1]['cached_ms_per_image'], '{:.2f}')} ms/img, naive "
+                    f"{rows[-1]['naive_ms_per_image']:.1f} ms/img "
+                    f"({_cell(rows[-1]['speedup'], '{:.1f}x')})")
         for batch in batches:
             mine = [r for r in rows if r["model"] == name and r["batch"] == batch]
             pixels = [r["pixels"] for r in mine]
             if len(mine) > 1:
-                growth.append({"model": name, "batch": batch, "cached_exponent": growth_exponent(
-                    pixels, [r["cached_ms_per_image"] for r in mine]),
+                growth.append({"model": name, "batch": batch, "cached_exponent": has_cache and
+                    growth_exponent(pixels, [r["cached_ms_per_image"] for r in mine]) or None,
                     "naive_exponent": growth_exponent(
                     pixels, [r["naive_ms_per_image"] for r in mine])})
     env = environment(device)
