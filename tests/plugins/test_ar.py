@@ -29,15 +29,6 @@ def series():
     return {name: load() for name, load in LOADERS.items()}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Tiny float64 MLP steps: extra intra-op threads only contend on a small, shared CPU
-    # (measured 1.4 ms/step on one thread, 60 ms/step on two under load).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def fitted_ar(data, p: int) -> AR:
     model = AR(ARConfig(p=p), data.info)

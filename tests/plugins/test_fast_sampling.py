@@ -20,15 +20,6 @@ from genzoo.registry.errors import BadData
 SHAPES = [(1, 5, 5, 4, 7), (1, 8, 8, 17, 5), (1, 7, 9, 5, 3), (2, 6, 6, 3, 5)]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """A step is a few tiny matrix products: more threads only add overhead (and spin-waits on
-    a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 def random_pixelcnn(channels, height, width, levels, first_kernel, seed, layers=2) -> PixelCNN:
     """A small PixelCNN with random weights large enough to give far-from-uniform logits."""

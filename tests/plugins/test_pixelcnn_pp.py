@@ -17,14 +17,6 @@ from genzoo.registry.errors import BadConfig
 DIGITS = DataInfo(kind="image", shape=(1, 8, 8), levels=17)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a second thread only adds waiting (badly so on a shared machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny(data=DIGITS, **overrides):
     torch.manual_seed(0)

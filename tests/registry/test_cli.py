@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from genzoo.registry.cli import cli
+from cli_helpers import last_json, run
 
 TINY = ["--set", "hidden=8", "--set", "layers=1"]
 
@@ -18,17 +17,6 @@ TINY = ["--set", "hidden=8", "--set", "layers=1"]
 @pytest.fixture(autouse=True)
 def builtins_only(monkeypatch):
     monkeypatch.setenv("GENZOO_PLUGINS", "")
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + str(result.exception)
-    return result
-
-
-def last_json(result):
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_plugins_models_datasets_json():

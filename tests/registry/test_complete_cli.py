@@ -9,18 +9,18 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 import torch
-from click.testing import CliRunner
 from PIL import Image
 from torch import nn
 
 from genzoo.plugins.pixelcnn import PixelCNN, PixelCNNConfig
 from genzoo.registry import cli as cli_module
-from genzoo.registry.cli import cli
 from genzoo.registry.errors import BadData
 from genzoo.registry.masks import (HIDDEN_RGB, MASK_NAMES, completion_grid, make_mask,
                                    masked_view)
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.spec import ModelSpec
+
+from cli_helpers import run
 
 TINY = ["--set", "hidden=8", "--set", "layers=1"]
 
@@ -94,13 +94,6 @@ def test_masked_view_and_grid_mark_the_hidden_pixels():
 @pytest.fixture(autouse=True)
 def builtins_only(monkeypatch):
     monkeypatch.setenv("GENZOO_PLUGINS", "")
-
-
-def run(*args, ok=True):
-    result = CliRunner().invoke(cli, [str(a) for a in args])
-    if ok:
-        assert result.exit_code == 0, result.output + str(result.exception)
-    return result
 
 
 def train(*args) -> str:
