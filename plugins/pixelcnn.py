@@ -98,6 +98,12 @@ class ResidualBlock(nn.Module):
         return x + self.net(x)
 
 
+def output_head(features: int, channels: int, levels: int) -> list[nn.Module]:
+    """The paper's output layers: ReLU, masked 1x1 (type B), ReLU, 1x1 to logits per level."""
+    return [nn.ReLU(), MaskedConv2d("B", features, features, 1),
+            nn.ReLU(), nn.Conv2d(features, channels * levels, 1)]
+
+
 class PixelCNN(CategoricalPixels, AutoregressiveImageModel):
     """Masked-convolution PixelCNN with a softmax over the dataset's levels for every pixel."""
 
@@ -107,8 +113,7 @@ class PixelCNN(CategoricalPixels, AutoregressiveImageModel):
         self.net = nn.Sequential(
             MaskedConv2d("A", channels, 2 * h, config.first_kernel),
             *[ResidualBlock(h, config.dropout) for _ in range(config.layers)],
-            nn.ReLU(), MaskedConv2d("B", 2 * h, 2 * h, 1),
-            nn.ReLU(), nn.Conv2d(2 * h, channels * levels, 1))
+            *output_head(2 * h, channels, levels))
 
     def network(self, scaled: torch.Tensor, labels=None) -> torch.Tensor:
         """Logits of every conditional p(x_i | x_<i): (N, C, H, W) -> (N, C*levels, H, W)."""

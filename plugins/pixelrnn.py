@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.plugins.pixelcnn import MaskedConv2d
+from genzoo.plugins.pixelcnn import MaskedConv2d, output_head
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
 from genzoo.registry.errors import BadConfig
@@ -191,8 +191,7 @@ class PixelRNN(CategoricalPixels, AutoregressiveImageModel):
         self.net = nn.Sequential(
             MaskedConv2d("A", channels, 2 * h, config.first_kernel),
             *[ResidualLSTM(self.make_lstm(2 * h, h), h) for _ in range(config.layers)],
-            nn.ReLU(), MaskedConv2d("B", 2 * h, 2 * h, 1),
-            nn.ReLU(), nn.Conv2d(2 * h, channels * levels, 1))
+            *output_head(2 * h, channels, levels))
 
     def make_lstm(self, in_channels: int, hidden: int) -> nn.Module:
         """The recurrent layer of this variant."""
