@@ -22,14 +22,14 @@ from .runs import build_model, load_dataset
 from .training import sample_batch
 
 
-def _time(fn, repeats: int) -> float:
+def _time(fn, repeats: int, device: torch.device) -> float:
     """Best-of-``repeats`` wall time of ``fn()`` in seconds (the least disturbed run)."""
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
         fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - started)
     return best
 
@@ -46,7 +46,7 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
     row = {"model": spec.name, "family": spec.family, "sampling": spec.sampling,
            "parameters": count_parameters(model), "batch_size": config.batch_size}
     if closed_form:
-        row["fit_seconds"] = _time(lambda: model.fit(train), repeats)
+        row["fit_seconds"] = _time(lambda: model.fit(train), repeats, device)
         row["train_examples_per_s"] = len(train) / row["fit_seconds"]
     else:
         optimizers = model.configure_optimizers()
@@ -61,12 +61,12 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
 
         run_steps(1)  # warm-up
 
-        seconds = _time(lambda: run_steps(steps), 1)
+        seconds = _time(lambda: run_steps(steps), 1, device)
         row["train_step_ms"] = 1000 * seconds / steps
         row["train_examples_per_s"] = steps * config.batch_size / seconds
     model.eval()
     for batch in sample_batches:
-        seconds = _time(lambda n=batch: model.sample(n, generator=generator), repeats)
+        seconds = _time(lambda n=batch: model.sample(n, generator=generator), repeats, device)
         row[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
     if torch.cuda.is_available() and device.type == "cuda":
         row["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20

@@ -156,8 +156,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
             for optimizer, state in zip(optimizers, checkpoint.optimizer_states):
                 optimizer.load_state_dict(state)
             torch.set_rng_state(checkpoint.rng_states["torch"])
-            batch_generator.set_state(checkpoint.rng_states["batches"].to(batch_generator.device)
-                                      if device.type == "cpu" else checkpoint.rng_states["batches"])
+            batch_generator.set_state(checkpoint.rng_states["batches"])  # a CPU byte tensor
             step = checkpoint.step
             train_seconds = float(checkpoint.meta.get("train_seconds", 0.0))
             store.truncate_metrics(run_id, step)
