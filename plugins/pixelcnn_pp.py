@@ -48,6 +48,7 @@ from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel
+from genzoo.registry.distributions import discretized_logistic_mix_log_prob  # sec. 2.1
 from genzoo.registry.errors import BadConfig
 
 
@@ -72,31 +73,6 @@ class PixelCNNppConfig(ModelConfig):
             raise BadConfig(f"scales must be at most 6 (a 32x downsampling), got {self.scales}")
         if not 0.0 <= self.dropout < 1.0:
             raise BadConfig(f"dropout must be in [0, 1), got {self.dropout}")
-
-
-# -- the discretized logistic mixture (sec. 2.1) ----------------------------------------------
-
-def discretized_logistic_mix_log_prob(k: torch.Tensor, logit_probs: torch.Tensor,
-                                      means: torch.Tensor, log_scales: torch.Tensor,
-                                      levels: int) -> torch.Tensor:
-    """log P(level k) under a mixture of logistics discretized into `levels` bins on [-1, 1].
-
-    ``k`` holds integer levels and broadcasts against the parameters, which carry the mixture
-    axis last: (..., K) -> (...).
-    """
-    half = 1.0 / (levels - 1)  # half a bin on the scaled axis
-    centre = k * (2.0 * half) - 1.0
-    log_scales = log_scales.clamp(-7.0, 7.0)  # -7 as the reference; 7 keeps e^(a-b) below 1
-    inv_scale = torch.exp(-log_scales)
-    upper = inv_scale * (centre + half - means)  # logistic CDF argument at the bin's upper edge
-    lower = inv_scale * (centre - half - means)
-    # log(sigmoid(upper) - sigmoid(lower)), exactly and without cancellation
-    log_inner = (F.logsigmoid(upper) + F.logsigmoid(-lower)
-                 + torch.log(-torch.expm1(-2.0 * half * inv_scale)))
-    log_bin = torch.where(k == 0, F.logsigmoid(upper),  # everything up to the first upper edge
-                          torch.where(k == levels - 1, F.logsigmoid(-lower),  # all above the last
-                                      log_inner))
-    return torch.logsumexp(F.log_softmax(logit_probs, -1) + log_bin, -1)
 
 
 # -- shifted convolutions: what each stream may see ----------------------------------
