@@ -27,6 +27,10 @@ class ImageData:
     train_labels: torch.Tensor | None = None
     test_labels: torch.Tensor | None = None
     source: str = ""
+    # Known factors of variation, where the data were generated from them (shapes): one
+    # tensor of length N per factor name, for each split.
+    train_factors: dict[str, torch.Tensor] | None = None
+    test_factors: dict[str, torch.Tensor] | None = None
 
     kind = "image"
 

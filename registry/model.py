@@ -121,6 +121,15 @@ class GenerativeModel(nn.Module, abc.ABC):
         optimizer.step()
         return {name: float(value.detach()) for name, value in parts.items()}
 
+    def attach_parent(self, parent: "GenerativeModel") -> None:
+        """Take what a second-stage model needs from its parent run's trained model.
+
+        Called once, after construction and before training, for models whose spec names a
+        ``parent`` (a prior over a VQ-VAE's codes copies the VQ-VAE's weights here, so its own
+        checkpoint holds everything it needs).
+        """
+        raise NotImplementedError(f"{type(self).__name__} is not a second-stage model")
+
     @property
     def conditional(self) -> bool:
         """Whether the model is conditioned on class labels (then it receives ``labels``)."""

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_latest
-from .config import build_config
+from .config import build_config, config_fields, parse_value
 from .data import ImageData, SeriesData, load_csv_series
-from .errors import BadData, CheckpointError, GenzooError
+from .errors import BadConfig, BadData, CheckpointError, GenzooError
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
-from .spec import ModelSpec
+from .spec import DatasetSpec, ModelSpec
 from .store import RunRecord, RunStore
 
 
@@ -23,18 +23,55 @@ def is_csv_path(name: str) -> bool:
 
 
 def load_dataset(registry: Registry, name: str, options: dict | None = None):
-    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column)."""
+    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column).
+
+    Other options go to the dataset's ``load`` (those its spec declares, parsed to the type of
+    their default): ``{"size": "32"}`` for ``shapes``.
+    """
     options = dict(options or {})
     if name not in registry.datasets and is_csv_path(name):
         return load_csv_series(name, column=options.get("column"))
     if options.get("column"):
         raise GenzooError(f"--column applies to CSV files only, not to dataset {name!r}")
+    options.pop("column", None)
     spec = registry.dataset(name)
-    data = spec.load()
+    data = spec.load(**dataset_options(spec, options))
     if not isinstance(data, (ImageData, SeriesData)):
         raise GenzooError(f"dataset {name!r} loaded a {type(data).__name__}, "
                           "not ImageData or SeriesData")
     return data
+
+
+def dataset_options(spec: DatasetSpec, options: dict) -> dict:
+    """``options`` checked against what the dataset declares and parsed to their types."""
+    defaults = spec.option_defaults()
+    parsed = {}
+    for key, value in options.items():
+        if key not in defaults:
+            allowed = ", ".join(f"{k}={v!r}" for k, v in defaults.items()) or "none"
+            raise BadConfig(f"dataset {spec.name!r} has no option {key!r}; its options: {allowed}")
+        parsed[key] = (parse_value(key, value, type(defaults[key])) if isinstance(value, str)
+                       else value)
+    return parsed
+
+
+def split_settings(registry: Registry, model_spec: ModelSpec, dataset: str | None,
+                   settings: dict | None) -> tuple[dict, dict]:
+    """``--set`` pairs split into model config overrides and dataset options.
+
+    A key is the model's when its config has that field, the dataset's when the dataset
+    declares that option; a key both claim is an error rather than a guess.
+    """
+    fields = config_fields(model_spec.config_class)
+    declared = (registry.datasets[dataset].options
+                if dataset is not None and dataset in registry.datasets else ())
+    model_part, data_part = {}, {}
+    for key, value in (settings or {}).items():
+        if key in fields and key in declared:
+            raise BadConfig(f"--set {key}: both a config field of {model_spec.name!r} and an "
+                            f"option of dataset {dataset!r}; rename one")
+        (data_part if key in declared else model_part)[key] = value
+    return model_part, data_part
 
 
 def check_compatible(spec: ModelSpec, data) -> None:

@@ -50,6 +50,10 @@ class ModelSpec:
     summary: str = ""
     pros: tuple[Claim, ...] = ()
     cons: tuple[Claim, ...] = ()
+    # A second-stage model (a prior over another model's codes) names the model whose run it
+    # builds on; it is trained with ``--parent RUN_ID`` and its config then gets ``parent_run``
+    # and ``parent_config`` (the parent's config as JSON), so the run reloads on its own.
+    parent: str | None = None
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -81,24 +85,43 @@ class ModelSpec:
                 "sampling": self.sampling, "data": self.data, "plugin": plugin,
                 "paper": self.paper, "summary": self.summary,
                 "pros": [c.to_json() for c in self.pros],
-                "cons": [c.to_json() for c in self.cons]}
+                "cons": [c.to_json() for c in self.cons], "parent": self.parent}
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: ``load(**options)`` returns an ``ImageData`` or ``SeriesData``."""
+    """A registered dataset: ``load(**options)`` returns an ``ImageData`` or ``SeriesData``.
+
+    ``options`` names the keyword arguments of ``load`` a user may set on the command line
+    (``genzoo train MODEL -d shapes --set size=32``); each is parsed to the type of its default.
+    """
 
     name: str
     kind: DataKind
     load: Callable[..., Any]
     source: str = ""
     summary: str = ""
+    options: tuple[str, ...] = ()
+
+    def option_defaults(self) -> dict[str, Any]:
+        """``{option: default}`` read off ``load``'s signature."""
+        import inspect
+
+        params = inspect.signature(self.load).parameters
+        return {name: params[name].default for name in self.options}
 
     def __post_init__(self):
         if self.kind not in ("image", "series"):
             raise ValueError(f"dataset {self.name!r}: kind must be 'image' or 'series'")
         if not callable(self.load):
             raise TypeError(f"dataset {self.name!r}: load must be callable")
+        import inspect
+
+        params = inspect.signature(self.load).parameters
+        for name in self.options:
+            if name not in params or params[name].default is inspect.Parameter.empty:
+                raise ValueError(f"dataset {self.name!r}: option {name!r} must be a keyword "
+                                 "argument of load() with a default")
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,12 @@ infinite loss with the last good checkpoint kept.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -23,7 +25,7 @@ from .errors import CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
-from .runs import build_model, check_compatible, load_dataset
+from .runs import build_model, check_compatible, load_dataset, load_run, split_settings
 from .spec import ModelSpec
 from .store import RunRecord, RunStore
 
@@ -63,17 +65,30 @@ def _rng_states(batch_generator: torch.Generator) -> dict[str, torch.Tensor]:
     return states
 
 
-def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str, *,
+def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str | None, *,
               overrides: dict | None = None, dataset_options: dict | None = None,
               steps: int | None = None, seconds: float | None = None, device: str = "auto",
               seed: int = 0, settings: LoopSettings | None = None,
-              tags: list | None = None) -> RunRecord:
+              tags: list | None = None, parent: str | None = None) -> RunRecord:
     """Create a run, train it to its budget and evaluate it; returns the final record.
 
-    Every input is checked before anything is written, so a bad name, config or file leaves no
-    run behind.
+    ``overrides`` are ``--set`` pairs: config fields of the model, or options the dataset
+    declares (``size`` for shapes). ``parent`` is the run a second-stage model builds on (the
+    VQ-VAE whose codes a prior learns); the dataset is then the parent's. Every input is
+    checked before anything is written, so a bad name, config or file leaves no run behind.
     """
     spec = registry.model(model_name)
+    overrides = dict(overrides or {})
+    parent_run = None
+    if parent is not None or spec.parent is not None:
+        parent_run, dataset, dataset_options = _load_parent(registry, store, spec, parent,
+                                                            dataset)
+        overrides.update(parent_run=parent_run.record.run_id,
+                         parent_config=json.dumps(parent_run.record.config, sort_keys=True))
+    if dataset is None:
+        raise GenzooError(f"give a dataset to train {model_name!r} on: --dataset NAME or a CSV")
+    overrides, data_settings = split_settings(registry, spec, dataset, overrides)
+    dataset_options = {**(dataset_options or {}), **data_settings}
     data = load_dataset(registry, dataset, dataset_options)
     check_compatible(spec, data)
     config = build_config(spec.config_class, overrides)
@@ -86,21 +101,60 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
         steps = DEFAULT_STEPS
     torch.manual_seed(seed)
     model = build_model(spec, config, data.info).to(torch_device)
+    if parent_run is not None:
+        model.attach_parent(parent_run.model)
     if data.kind == "series":
         _check_series_length(model, data)
     # Fitted before the run is recorded: a series too short for the model fails here, and
     # leaves no run behind.
     closed_form = model.fit(data.train.to(torch_device))
-    stored_dataset = dataset
-    if dataset not in registry.datasets:  # a CSV path: store it absolute, so the run reloads
-        from pathlib import Path
-        stored_dataset = str(Path(dataset).resolve())
+    stored_dataset, dataset_options = _canonical_dataset(registry, dataset, data,
+                                                         dataset_options)
     record = store.create_run(model=model_name, dataset=stored_dataset,
                               config=config_to_json(config), seed=seed, device=str(torch_device),
                               data_info=data.info.to_json(), dataset_options=dataset_options,
                               target_steps=steps, target_seconds=seconds, tags=tags)
     return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
                   closed_form=closed_form)
+
+
+def _canonical_dataset(registry: Registry, dataset: str, data, options: dict) -> tuple[str, dict]:
+    """The name a run stores its dataset under, so that the same data is grouped as one.
+
+    A CSV path is stored absolute (the run reloads from anywhere); options that select a
+    registered variant are stored as its name (``shapes`` with ``size=32`` is ``shapes-32``).
+    """
+    if dataset not in registry.datasets:
+        return str(Path(dataset).resolve()), options
+    if data.name != dataset and data.name in registry.datasets:
+        declared = registry.datasets[dataset].options
+        return data.name, {k: v for k, v in options.items() if k not in declared}
+    return dataset, options
+
+
+def _load_parent(registry: Registry, store: RunStore, spec: ModelSpec, parent: str | None,
+                 dataset: str | None):
+    """The run a second-stage model builds on, checked: it exists, loads, and is of the model
+    the stage needs; returns it with the dataset and options the new run must use."""
+    if spec.parent is None:
+        staged = sorted(name for name, s in registry.models.items() if s.parent)
+        raise GenzooError(f"--parent applies to models trained on another run "
+                          f"({', '.join(staged) or 'none installed'}), not to {spec.name!r}")
+    if parent is None:
+        raise GenzooError(f"{spec.name!r} learns from a trained {spec.parent!r} run: give "
+                          f"--parent RUN_ID (see `genzoo runs --model {spec.parent}`)")
+    record = store.get(parent)
+    if record.model != spec.parent:
+        raise GenzooError(f"run {parent!r} is a {record.model!r} run; {spec.name!r} needs a "
+                          f"{spec.parent!r} run")
+    if record.status != "completed":
+        raise GenzooError(f"run {parent!r} is {record.status}, not completed: finish it first "
+                          f"(`genzoo resume {parent}`)")
+    if dataset is not None and dataset != record.dataset:
+        raise GenzooError(f"run {parent!r} was trained on {record.dataset!r}; {spec.name!r} "
+                          f"trains on the same data, not on {dataset!r} (leave out --dataset)")
+    loaded = load_run(parent, store, registry)
+    return loaded, record.dataset, dict(record.dataset_options)
 
 
 def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int | None = None,

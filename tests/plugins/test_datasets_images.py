@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from genzoo.plugins import datasets
-from genzoo.registry.errors import BadData
+from genzoo.registry.errors import BadConfig, BadData
 
 IMAGE_SETS = {"mnist": ((1, 28, 28), 256), "mnist-binary": ((1, 28, 28), 2),
               "shapes": ((1, 16, 16), 2), "shapes-8": ((1, 8, 8), 2),
@@ -138,6 +138,35 @@ def test_every_shape_differs_from_every_other_at_every_size():
             assert len(distinct) == len(templates), f"two shapes coincide at side {side}"
 
 
-def test_a_shapes_canvas_too_small_is_one_line_error():
-    with pytest.raises(BadData, match="shapes size must be at least 8 pixels, got 4"):
-        datasets.load_shapes(4)
+@pytest.mark.parametrize("size", [4, 20, 129])
+def test_a_shapes_canvas_of_another_size_is_one_line_error(size):
+    with pytest.raises(BadData, match=f"shapes size must be one of 8, 16, 28, 32 pixels, "
+                                      f"got {size}"):
+        datasets.load_shapes(size)
+
+
+def test_shapes_keep_their_factors_for_each_split():
+    data = datasets.load_shapes(8, n_train=40, n_test=20)
+    assert set(data.test_factors) == {"shape", "size", "row", "col"}
+    assert all(len(v) == 20 for v in data.test_factors.values())
+    assert torch.equal(data.test_factors["shape"], data.test_labels)
+    # the factors describe the image: the lit pixels' bounding box is (row, col, size)
+    image = data.test[0, 0]
+    rows, cols = torch.nonzero(image, as_tuple=True)
+    assert int(rows.min()) == int(data.test_factors["row"][0])
+    assert int(cols.min()) == int(data.test_factors["col"][0])
+    assert int(rows.max() - rows.min()) + 1 == int(data.test_factors["size"][0])
+
+
+def test_shapes_size_is_a_dataset_option(registry):
+    from genzoo.registry.runs import load_dataset
+
+    assert load_dataset(registry, "shapes", {"size": "32"}).info.shape == (1, 32, 32)
+    assert load_dataset(registry, "shapes", {"size": 8}).info.shape == (1, 8, 8)
+    with pytest.raises(BadConfig, match="dataset 'shapes' has no option 'colour'; its options: "
+                                        "size=16"):
+        load_dataset(registry, "shapes", {"colour": "red"})
+    with pytest.raises(BadConfig, match="--set size='big': expected int"):
+        load_dataset(registry, "shapes", {"size": "big"})
+    with pytest.raises(BadConfig, match="dataset 'digits' has no option 'size'; its options: none"):
+        load_dataset(registry, "digits", {"size": "32"})
