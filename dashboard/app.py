@@ -19,6 +19,7 @@ navigation = st.navigation([
     st.Page(PAGES / "samples.py", title="Samples", icon=":material/grid_view:"),
     st.Page(PAGES / "completion.py", title="Completion and receptive fields",
             icon=":material/blur_on:"),
+    st.Page(PAGES / "latent.py", title="Latent explorer", icon=":material/scatter_plot:"),
     st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
     st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
 ])

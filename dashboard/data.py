@@ -52,8 +52,13 @@ UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
          "train_examples_per_s": "examples/s", "train_seconds": "s", "parameters": "parameters",
          "sample_ms_per_image_b1": "ms/image (batch 1)",
          "sample_ms_per_image_b64": "ms/image (batch 64)"}
+# Units of the loss terms models log (a term not listed is drawn without a unit).
+PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
+              "kl": "nats/image", "prior_bits_per_code": "bits/code"}
 TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
 BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
+IWAE_PREFIX = "test_bits_per_dim_iwae_"  # + K: stored by `genzoo eval RUN --iwae K`
+NOT_LOSS_PARTS = ("examples_per_s",)  # logged each step, but not a term of the loss
 
 
 # -- where things are ---------------------------------------------------------------------------
@@ -325,20 +330,39 @@ def likelihood_frame(reg: Registry, records: list[RunRecord], dataset_name: str)
             continue
         if metrics.get("test_bits_per_dim") is None:
             continue
-        rows.append({"run id": r.run_id, "model": r.model,
-                     "bound": metrics.get("bound", "exact"),
-                     "bits/dim": float(metrics["test_bits_per_dim"]), "seed": r.seed,
-                     "steps": r.step, "train seconds": round(r.train_seconds, 2),
-                     "parameters": metrics.get("parameters")})
+        scores = [(metrics.get("bound", "exact"), metrics["test_bits_per_dim"])]
+        # tighter bounds computed later (`genzoo eval RUN --iwae K`) are rows of their own
+        scores += [(f"iwae-{key.rsplit('_', 1)[1]}", value) for key, value in metrics.items()
+                   if key.startswith(IWAE_PREFIX) and value is not None]
+        for bound, value in scores:
+            rows.append({"run id": r.run_id, "model": r.model, "bound": bound,
+                         "bits/dim": float(value), "seed": r.seed, "steps": r.step,
+                         "train seconds": round(r.train_seconds, 2),
+                         "parameters": metrics.get("parameters")})
     return pd.DataFrame(rows, columns=["run id", "model", "bound", "bits/dim", "seed", "steps",
                                        "train seconds", "parameters"])
 
 
-def no_likelihood_models(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[str]:
-    """Models with a completed run on the dataset that report no likelihood (implicit ones)."""
-    names = {r.model for r in records if r.status == "completed" and r.dataset == dataset_name
-             and (r.metrics or {}).get("test_bits_per_dim") is None}
-    return sorted(names)
+def no_likelihood_models(reg: Registry, records: list[RunRecord],
+                         dataset_name: str) -> dict[str, str]:
+    """Models with a completed run on the dataset that report no likelihood, and why: an
+    implicit model defines none; a model may declare its bound unavailable (a VQ-VAE before
+    its prior is trained)."""
+    reasons = {}
+    for r in records:
+        if (r.status != "completed" or r.dataset != dataset_name or r.model not in reg.models
+                or (r.metrics or {}).get("test_bits_per_dim") is not None):
+            continue
+        spec = reg.models[r.model]
+        if spec.density == "implicit":
+            reasons.setdefault(r.model, f"{r.model} is an implicit model: it defines no "
+                                        "likelihood to report.")
+            continue
+        staged = [name for name, s in reg.models.items() if s.parent == r.model]
+        how = (f" Train the second stage: `genzoo train {staged[0]} --parent {r.run_id}`."
+               if staged else "")
+        reasons.setdefault(r.model, f"{r.model} has no likelihood bound on its own.{how}")
+    return dict(sorted(reasons.items()))
 
 
 def likelihood_summary(frame: pd.DataFrame) -> pd.DataFrame:
@@ -346,9 +370,9 @@ def likelihood_summary(frame: pd.DataFrame) -> pd.DataFrame:
     columns = ["model", "bound", "bits/dim", "std", "seeds", "runs"]
     if frame.empty:
         return pd.DataFrame(columns=columns)
-    newest = frame.drop_duplicates(["model", "seed"], keep="first")  # frame is newest first
+    newest = frame.drop_duplicates(["model", "bound", "seed"], keep="first")  # newest first
     rows = []
-    for model, group in newest.groupby("model", sort=False):
+    for (model, _), group in newest.groupby(["model", "bound"], sort=False):
         values = group["bits/dim"].to_numpy()
         rows.append({"model": model, "bound": group["bound"].iloc[0],
                      "bits/dim": float(values.mean()),
@@ -411,6 +435,32 @@ def loss_figure(curves: dict[str, pd.DataFrame], unit: str = "nats/dim") -> go.F
                         hovertemplate=f"step %{{x}}<br>%{{y:.4f}} {unit}<extra>{run_id}</extra>")
     fig.update_layout(title="Training loss", xaxis_title="training step",
                       yaxis_title=f"training loss ({unit})", height=380, margin=dict(t=60, b=40))
+    return fig
+
+
+def loss_parts(run_id: str) -> pd.DataFrame:
+    """Every logged term of a run's loss (recon, kl, ...): columns ``step``, ``name``,
+    ``value``."""
+    points = [p for p in store().curves(run_id) if p["name"] not in NOT_LOSS_PARTS]
+    return pd.DataFrame(points, columns=["step", "name", "value"])
+
+
+def loss_parts_figure(parts: pd.DataFrame, run_id: str) -> go.Figure:
+    """One panel per logged term, sharing the step axis: the ELBO's reconstruction and KL
+    terms pulling against each other, a VQ-VAE's codebook and commitment losses."""
+    from plotly.subplots import make_subplots
+
+    names = list(dict.fromkeys(parts["name"]))
+    fig = make_subplots(rows=len(names), cols=1, shared_xaxes=True, subplot_titles=names,
+                        vertical_spacing=min(0.08, 0.5 / max(len(names), 1)))
+    for row, name in enumerate(names, start=1):
+        part = parts[parts["name"] == name]
+        fig.add_scatter(x=part["step"], y=part["value"], mode="lines", name=name, row=row,
+                        col=1, hovertemplate=f"step %{{x}}<br>{name} %{{y:.4f}}<extra></extra>")
+        fig.update_yaxes(title_text=PART_UNITS.get(name, ""), row=row, col=1)
+    fig.update_xaxes(title_text="training step", row=len(names), col=1)
+    fig.update_layout(title=f"Logged loss terms of {run_id}", showlegend=False,
+                      height=max(300, 170 * len(names)), margin=dict(t=70, b=40))
     return fig
 
 

@@ -328,6 +328,77 @@ def complete(run_id, mask_name, count, output, seed, split):
 
 
 @cli.command()
+@click.argument("run_id")
+@click.option("--view", type=click.Choice(["reconstruct", "traverse", "interpolate", "manifold",
+                                           "factors", "codes"]),
+              default="reconstruct", show_default=True,
+              help="reconstruct: N test images over their reconstructions; traverse: each "
+                   "latent dimension of test image --index walked over +-3 sigma; interpolate: "
+                   "from test image --index to --to; manifold: the decoded 2-d latent space; "
+                   "factors: |correlation| of latent dimensions with known factors (CSV); "
+                   "codes: the test set's codes (.npy).")
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Images (reconstruct) or steps (traverse, interpolate).")
+@click.option("--index", type=int, default=0, show_default=True, help="A test image.")
+@click.option("--to", "second", type=int, default=1, show_default=True,
+              help="The other test image (interpolate).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help=".png for pictures, .csv for factors, .npy for codes.")
+def explore(run_id, view, count, index, second, output):
+    """Look into RUN_ID's latent code (vae, vqvae): the dashboard's Latent explorer, to a file."""
+    import io
+
+    import numpy as np
+    import torch
+
+    from . import explore as views
+    from .checkpoints import atomic_write_bytes
+    from .outputs import image_grid, png_bytes
+    from .runs import load_run
+
+    path = Path(output)
+    wanted = {"factors": ".csv", "codes": ".npy"}.get(view, ".png")
+    if path.suffix.lower() != wanted:
+        raise GenzooError(f"--view {view} writes a {wanted} file, not {path.name!r}")
+    if not path.parent.exists():
+        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    loaded = load_run(run_id, _store(), _registry())
+    model = views.require_latent(loaded.model, run_id)
+    data = loaded.data
+    for name, value in (("--index", index), ("--to", second)):
+        if not 0 <= value < len(data.test):
+            raise GenzooError(f"{name} {value}: the {data.name} test split has images "
+                              f"0..{len(data.test) - 1}")
+    columns = None
+    if view == "reconstruct":
+        images = data.test[:count]
+        pictures, columns = torch.cat([images.float(), views.reconstructions(model, images)]), \
+            len(images)
+    elif view == "traverse":
+        grid = views.traversal(model, data.test[index], steps=max(count, 2))
+        pictures, columns = grid.flatten(0, 1), grid.shape[1]
+    elif view == "interpolate":
+        pictures = views.interpolation(model, data.test[index], data.test[second], max(count, 2))
+    elif view == "manifold":
+        pictures, columns = views.manifold(model), 12
+    if view == "factors":
+        if not data.test_factors:
+            raise GenzooError(f"dataset {data.name!r} has no known factors of variation "
+                              "(shapes has: shape, size, row, col)")
+        codes = views.encode_all(model, data.test)
+        payload = views.factor_table(model, codes, data.test_factors).to_csv().encode()
+    elif view == "codes":
+        buffer = io.BytesIO()
+        np.save(buffer, views.encode_all(model, data.test).numpy())
+        payload = buffer.getvalue()
+    else:
+        scale = max(2, 64 // max(pictures.shape[-2:]))
+        payload = png_bytes(image_grid(pictures, data.levels, columns=columns, scale=scale))
+    atomic_write_bytes(path, payload)
+    click.echo(f"wrote the {view} view of {run_id} to {path}")
+
+
+@cli.command()
 @click.option("--model", default=None, help="Only runs of this model.")
 @click.option("--dataset", default=None, help="Only runs on this dataset.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")

@@ -32,8 +32,8 @@ else:
                    f"`genzoo train {data.FLOOR_MODEL} --dataset {dataset_name} --steps 0`")
     if (summary["seeds"] > 1).any():
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
-for model in data.no_likelihood_models(reg, records, dataset_name):
-    st.info(f"{model} is an implicit model: it defines no likelihood to report.")
+for model, reason in data.no_likelihood_models(reg, records, dataset_name).items():
+    st.info(reason)
 
 st.subheader("Runs")
 st.dataframe(table, hide_index=True,
@@ -44,7 +44,7 @@ st.download_button("Download CSV", data.csv_bytes(table),
 
 st.subheader("Training curves")
 default = [run for run in summary["runs"].str.split(", ").str[0]] if not summary.empty else []
-chosen = st.multiselect("Runs", list(table["run id"]), default=default)
+chosen = st.multiselect("Runs", list(dict.fromkeys(table["run id"])), default=default)
 curves = {run_id: data.loss_curve(run_id) for run_id in chosen}
 empty = [run_id for run_id, frame in curves.items() if frame.empty]
 curves = {run_id: frame for run_id, frame in curves.items() if not frame.empty}
@@ -52,3 +52,16 @@ if curves:
     st.plotly_chart(data.loss_figure(curves, "nats/dim"))
 for run_id in empty:
     st.caption(f"`{run_id}` logged no training steps (fitted in closed form).")
+
+st.subheader("Terms of the loss")
+st.caption("Each term a model logs, in its own panel: a VAE's reconstruction term falls as its "
+           "KL term rises (the two halves of the ELBO pull against each other); a VQ-VAE logs "
+           "its codebook and commitment losses and the perplexity of its code use.")
+with_parts = list(dict.fromkeys(table["run id"]))
+if with_parts:
+    run_id = st.selectbox("Run", with_parts, key="parts-run")
+    parts = data.loss_parts(run_id)
+    if parts.empty:
+        st.caption(f"`{run_id}` logged no training steps.")
+    else:
+        st.plotly_chart(data.loss_parts_figure(parts, run_id), key="parts")

@@ -15,7 +15,7 @@ import pytest
 
 from genzoo.registry.store import RunStore
 
-PAGES = ["overview", "samples", "likelihood", "timeseries"]
+PAGES = ["overview", "samples", "likelihood", "timeseries", "latent"]
 
 
 def charts(at) -> list[dict]:
@@ -152,7 +152,7 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     at = app("likelihood")
     assert_clean(at)
     assert r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}" in texts(at.latex)
-    bars, curves = charts(at)
+    bars, curves, *_ = charts(at)
     bar = bars["data"][0]
     assert set(bar["x"]) == {"independent", "pixelcnn"} and bar["name"] == "exact likelihood"
     assert "bits/dim" in bars["layout"]["yaxis"]["title"]["text"]
@@ -172,6 +172,14 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     pixelcnn = demo_runs(demo_store)["pixelcnn"].run_id
     assert [trace["name"] for trace in curves["data"]] == [pixelcnn]
     assert "logged no training steps" in texts(at.caption)  # independent: closed form
+
+    # the terms of the loss, one panel each, for a run that took steps
+    at.selectbox(key="parts-run").set_value(pixelcnn).run()
+    assert_clean(at)
+    parts = charts(at)[-1]
+    titles = [a["text"] for a in parts["layout"]["annotations"]]
+    assert titles == ["bits_per_dim", "loss"]  # what PixelCNN logs, examples/s left out
+    assert parts["layout"]["yaxis"]["title"]["text"] == "bits/dim"
 
 
 def test_likelihood_summary_averages_seeds():

@@ -1,0 +1,195 @@
+"""The latent explorer's cached computations and figures (the page only draws them).
+
+Every view goes through :mod:`genzoo.registry.explore`, so the dashboard shows exactly what
+``genzoo explore`` writes. Results are cached per run and per choice; models are loaded once
+and shared (see :func:`genzoo.dashboard.data.loaded_run`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from genzoo.dashboard import data
+from genzoo.registry import explore
+from genzoo.registry.latent import LatentVariableModel
+from genzoo.registry.outputs import image_grid
+from genzoo.registry.plugins import Registry
+from genzoo.registry.store import RunRecord
+
+# The lecture's formulas, as the page shows them.
+ELBO = (r"\log p_\theta(x) \;\ge\; \mathbb{E}_{q_\phi(z \mid x)}\big[\log p_\theta(x \mid z)\big]"
+        r" - D_{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big)")
+REPARAMETERIZATION = (r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \epsilon, \qquad "
+                      r"\epsilon \sim \mathcal{N}(0, I)")
+GAUSSIAN_KL = (r"D_{KL}\big(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(0, 1)\big) = "
+               r"-\tfrac{1}{2} \textstyle\sum_j \big(1 + \log \sigma_j^2 - \mu_j^2"
+               r" - \sigma_j^2\big)")
+IWAE = (r"\log p(x) \;\ge\; \mathbb{E}\Big[\log \frac{1}{K} \sum_{k=1}^{K} "
+        r"\frac{p(x, z_k)}{q(z_k \mid x)}\Big]")
+VQ_LOSS = (r"L = \log p(x \mid z_q(x)) + \big\| \mathrm{sg}[z_e(x)] - e \big\|_2^2 "
+           r"+ \beta \big\| z_e(x) - \mathrm{sg}[e] \big\|_2^2")
+MAX_POINTS = 1000  # test images encoded for the 2-d plot and the factor table
+
+
+def latent_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
+    """Completed runs of registered latent-variable models on registered datasets, newest
+    first."""
+    return [r for r in records if r.status == "completed" and r.model in reg.models
+            and issubclass(reg.models[r.model].model_class, LatentVariableModel)
+            and r.dataset in reg.datasets]
+
+
+def _model_and_data(home: str, run_id: str, updated_at: float):
+    loaded = data._loaded_run(home, run_id, updated_at)
+    return explore.require_latent(loaded.model, run_id), loaded.data
+
+
+def _picture(images: torch.Tensor, levels: int, columns: int, target_px: int = 640) -> np.ndarray:
+    _, _, height, width = images.shape
+    scale = max(1, target_px // (columns * max(height, width)))
+    return image_grid(images, levels, columns=columns, scale=scale)
+
+
+@st.cache_data(show_spinner="Reconstructing…", max_entries=64)
+def _reconstructions(home: str, run_id: str, updated_at: float, n: int) -> dict:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    images = dataset.test[:n]
+    recon = explore.reconstructions(model, images)
+    error = float((recon - images.float()).abs().mean())
+    both = torch.cat([images.float(), recon])
+    return {"picture": _picture(both, dataset.levels, columns=n), "error": error}
+
+
+def reconstructions(record: RunRecord, n: int) -> dict:
+    """The first ``n`` test images above their reconstructions: ``{picture, error}`` (mean
+    absolute error in levels)."""
+    return _reconstructions(data.store_home(), record.run_id, record.updated_at, int(n))
+
+
+@st.cache_data(show_spinner="Decoding traversals…", max_entries=64)
+def _traversal(home: str, run_id: str, updated_at: float, index: int, dims: tuple,
+               steps: int, span: float) -> np.ndarray:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    grid = explore.traversal(model, dataset.test[index], list(dims), steps, span)
+    return _picture(grid.flatten(0, 1), dataset.levels, columns=steps)
+
+
+def traversal(record: RunRecord, index: int, dims: list[int], steps: int, span: float):
+    """One row per latent dimension, walked from -span to +span (a picture)."""
+    return _traversal(data.store_home(), record.run_id, record.updated_at, int(index),
+                      tuple(int(d) for d in dims), int(steps), float(span))
+
+
+@st.cache_data(show_spinner="Interpolating…", max_entries=64)
+def _interpolation(home: str, run_id: str, updated_at: float, first: int, second: int,
+                   steps: int) -> np.ndarray:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    frames = explore.interpolation(model, dataset.test[first], dataset.test[second], steps)
+    ends = torch.stack([dataset.test[first].float(), dataset.test[second].float()])
+    return _picture(torch.cat([ends[:1], frames, ends[1:]]), dataset.levels, columns=steps + 2)
+
+
+def interpolation(record: RunRecord, first: int, second: int, steps: int) -> np.ndarray:
+    """Test image ``first``, ``steps`` decoded codes between the two, test image ``second``."""
+    return _interpolation(data.store_home(), record.run_id, record.updated_at, int(first),
+                          int(second), int(steps))
+
+
+@st.cache_data(show_spinner="Decoding the manifold…", max_entries=16)
+def _manifold(home: str, run_id: str, updated_at: float, per_side: int) -> np.ndarray:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    return _picture(explore.manifold(model, per_side), dataset.levels, columns=per_side)
+
+
+def manifold(record: RunRecord, per_side: int = 12) -> np.ndarray:
+    """The decoded 2-d latent space on a grid of prior quantiles (a picture)."""
+    return _manifold(data.store_home(), record.run_id, record.updated_at, int(per_side))
+
+
+@st.cache_data(show_spinner="Encoding the test set…", max_entries=32)
+def _encodings(home: str, run_id: str, updated_at: float, method: str) -> dict:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    images = dataset.test[:MAX_POINTS]
+    codes = explore.encode_all(model, images)
+    points, how = explore.codes_2d(model, codes, method)
+    frame = pd.DataFrame({"x": points[:, 0], "y": points[:, 1], "test image": range(len(images))})
+    if dataset.test_labels is not None:
+        frame["label"] = dataset.test_labels[:len(images)].numpy().astype(str)
+    out = {"frame": frame, "how": how, "factors": None, "usage": None}
+    if dataset.test_factors:
+        out["factors"] = explore.factor_table(model, codes, dataset.test_factors)
+    if model.latent_kind == "discrete":
+        counts, perplexity = explore.codebook_usage(model, codes)
+        out["usage"] = {"counts": counts, "perplexity": perplexity}
+    return out
+
+
+def encodings(record: RunRecord, method: str) -> dict:
+    """The test set's codes: ``frame`` (x, y, label per image), ``how`` they were reduced to
+    2-d, the ``factors`` correlation table (shapes) and codebook ``usage`` (discrete codes)."""
+    return _encodings(data.store_home(), record.run_id, record.updated_at, method)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _image_codes(home: str, run_id: str, updated_at: float, index: int) -> np.ndarray:
+    model, dataset = _model_and_data(home, run_id, updated_at)
+    return explore.encode_all(model, dataset.test[index:index + 1])[0].numpy()
+
+
+def image_codes(record: RunRecord, index: int) -> np.ndarray:
+    """The code grid (h, w) of one test image (discrete latents)."""
+    return _image_codes(data.store_home(), record.run_id, record.updated_at, int(index))
+
+
+def encodings_figure(frame: pd.DataFrame, how: str) -> go.Figure:
+    """Test-set codes in 2-d, coloured by label."""
+    color = "label" if "label" in frame else None
+    fig = px.scatter(frame, x="x", y="y", color=color, hover_data=["test image"],
+                     category_orders={"label": sorted(frame.get("label", pd.Series()).unique(),
+                                                      key=lambda s: (len(s), s))})
+    fig.update_traces(marker=dict(size=5, opacity=0.75))
+    fig.update_layout(title=f"Test-set codes: {how}", xaxis_title="component 1 (latent units)",
+                      yaxis_title="component 2 (latent units)", height=480,
+                      margin=dict(t=60, b=40))
+    return fig
+
+
+def factors_figure(table: pd.DataFrame) -> go.Figure:
+    """|correlation| of each latent dimension with each known factor, as a heatmap."""
+    fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index),
+                               zmin=0, zmax=1, colorscale="Blues", text=table.round(2).to_numpy(),
+                               texttemplate="%{text}", colorbar=dict(title="|r|")))
+    fig.update_layout(title="How strongly each latent dimension tracks each factor (|Pearson r|)",
+                      xaxis_title="known factor", yaxis_title="latent dimension",
+                      yaxis_autorange="reversed", height=max(300, 28 * len(table) + 120),
+                      margin=dict(t=60, b=40))
+    return fig
+
+
+def usage_figure(counts: np.ndarray, perplexity: float) -> go.Figure:
+    """How often each codebook entry is used on the test set."""
+    order = np.argsort(-counts)
+    fig = go.Figure(go.Bar(x=[str(k) for k in order], y=counts[order],
+                           hovertemplate="code %{x}: %{y:.0f} uses<extra></extra>"))
+    used = int((counts > 0).sum())
+    fig.update_layout(title=f"Codebook usage: {used} of {len(counts)} codes used, "
+                            f"perplexity {perplexity:.1f}",
+                      xaxis_title="code index (most used first)", xaxis_type="category",
+                      yaxis_title="uses on the test set (code positions)", height=360,
+                      margin=dict(t=60, b=40))
+    return fig
+
+
+def codes_figure(grid: np.ndarray, index: int) -> go.Figure:
+    """One image's grid of code indices, each cell labelled with its code."""
+    fig = go.Figure(go.Heatmap(z=grid, text=grid, texttemplate="%{text}", colorscale="Viridis",
+                               showscale=False))
+    fig.update_layout(title=f"Codes of test image {index}", xaxis_title="code column",
+                      yaxis_title="code row", yaxis_autorange="reversed", height=360,
+                      margin=dict(t=60, b=40))
+    return fig

@@ -1,0 +1,103 @@
+"""Latent explorer: what a VAE or VQ-VAE keeps of an image, and how its codes are arranged.
+
+Reconstructions, traversals of each latent dimension, interpolations between two test images,
+the test set's codes in 2-d coloured by label, the 2-d manifold (latent_dim=2), and for a
+VQ-VAE its codebook usage and the code grid of an image. On ``shapes``, where the factors of
+variation are known, a table shows how strongly each latent dimension tracks each of them.
+"""
+
+import streamlit as st
+
+from genzoo.dashboard import data, latent_data, widgets
+from genzoo.registry.errors import GenzooError
+
+reg = data.registry()
+
+st.title("Latent explorer")
+st.markdown("Latent-variable models explain an image by a code z: **p(x) = ∫ p(x | z) p(z) dz**."
+            " The likelihood is intractable, so the VAE maximizes a lower bound (the ELBO), "
+            "with a gradient through the sampling step by the reparameterization trick, and the "
+            "Gaussian KL in closed form:")
+formulas = st.columns(2)
+formulas[0].latex(latent_data.ELBO)
+formulas[0].latex(latent_data.REPARAMETERIZATION)
+formulas[1].latex(latent_data.GAUSSIAN_KL)
+formulas[1].latex(latent_data.IWAE)
+st.markdown("The VQ-VAE's code is a grid of codebook indices; its loss (straight-through "
+            "gradient for the quantization, sg = stop-gradient):")
+st.latex(latent_data.VQ_LOSS)
+
+runs = latent_data.latent_runs(reg, data.completed_runs())
+if not runs:
+    widgets.no_runs_yet("completed runs of latent-variable models (vae, vqvae)")
+    st.code("genzoo train vae --dataset digits --seconds 120", language="bash")
+    st.stop()
+
+record = st.selectbox("Run", runs, format_func=data.run_label)
+try:
+    model = data.loaded_run(record).model
+except GenzooError as exc:
+    st.error(f"cannot load run {record.run_id}: {exc}; {data.retrain_hint(record)}")
+    st.stop()
+n_test = len(data.dataset(record.dataset).test)
+continuous = model.latent_kind == "continuous"
+st.caption(f"{record.model} on {record.dataset}: a {model.latent_kind} code of shape "
+           f"{tuple(model.latent_shape)}; {data.test_score(record)}.")
+
+st.header("Reconstructions")
+n = st.slider("Test images", 4, 16, 8, key="recon-n")
+recon = latent_data.reconstructions(record, n)
+st.image(recon["picture"], caption="top: test images; bottom: decode(encode(x)), the decoder's "
+         f"mean; mean absolute error {recon['error']:.2f} levels")
+
+if continuous:
+    st.header("Traversals")
+    (latent_dim,) = model.latent_shape
+    controls = st.columns([1, 3, 1, 1])
+    index = int(controls[0].number_input("Test image", 0, n_test - 1, 0, key="trav-index"))
+    dims = controls[1].multiselect("Latent dimensions", list(range(latent_dim)),
+                                   default=list(range(min(latent_dim, 8))))
+    steps = int(controls[2].number_input("Steps", 3, 15, 9, key="trav-steps"))
+    span = float(controls[3].number_input("Span (σ)", 0.5, 5.0, 3.0, step=0.5))
+    if dims:
+        st.image(latent_data.traversal(record, index, dims, steps, span),
+                 caption=f"Each row moves one dimension of z = μ(x) of test image {index} from "
+                         f"-{span:g} to +{span:g} prior standard deviations, the others held.")
+    if tuple(model.latent_shape) == (2,):
+        st.subheader("The 2-d latent manifold")
+        st.image(latent_data.manifold(record), caption="Decoded images on a grid of the prior's "
+                 "quantiles (Kingma & Welling 2014, fig. 4): z₁ grows to the right, z₂ upward.")
+
+st.header("Interpolation")
+controls = st.columns(3)
+first = int(controls[0].number_input("From test image", 0, n_test - 1, 0, key="interp-a"))
+second = int(controls[1].number_input("To test image", 0, n_test - 1, min(1, n_test - 1),
+                                      key="interp-b"))
+steps = int(controls[2].number_input("Steps", 2, 16, 8, key="interp-steps"))
+how = ("z = (1 - t) z_a + t z_b" if continuous else
+       "a growing share of code positions (raster order) taken from the second image")
+st.image(latent_data.interpolation(record, first, second, steps),
+         caption=f"Ends: the two test images; between them, decoded codes: {how}.")
+
+st.header("The test set's codes")
+method = st.radio("Reduce to 2-d with", ["pca", "tsne"], horizontal=True,
+                  format_func={"pca": "PCA", "tsne": "t-SNE"}.get,
+                  help="scikit-learn; used only when the code has more than two dimensions.")
+codes = latent_data.encodings(record, method)
+st.plotly_chart(latent_data.encodings_figure(codes["frame"], codes["how"]), key="encodings")
+if codes["factors"] is not None:
+    st.subheader("Latent dimensions against the known factors")
+    st.plotly_chart(latent_data.factors_figure(codes["factors"]), key="factors")
+    st.caption("shapes are generated from known factors (shape, size, row, col). A dimension "
+               "that tracks one factor and no other is disentangled. Correlation sees only "
+               "linear, monotone links: shape is a category, so its |r| understates.")
+    st.download_button("Download the table (CSV)", codes["factors"].to_csv().encode(),
+                       file_name=f"{record.run_id}-factors.csv", mime="text/csv",
+                       on_click="ignore")
+if codes["usage"] is not None:
+    st.header("Codebook")
+    st.plotly_chart(latent_data.usage_figure(codes["usage"]["counts"],
+                                             codes["usage"]["perplexity"]), key="usage")
+    index = int(st.number_input("Test image", 0, n_test - 1, 0, key="codes-index"))
+    st.plotly_chart(latent_data.codes_figure(latent_data.image_codes(record, index), index),
+                    key="codes")
