@@ -131,6 +131,9 @@ def codes_2d(model: LatentVariableModel, codes: torch.Tensor, method: str = "pca
     features = code_features(model, codes)
     if features.shape[1] == 2 and model.latent_kind == "continuous":
         return features, "the 2-d latent itself"
+    if len(features) < 3 or np.ptp(features, axis=0).max() == 0:
+        # nothing to spread out (and t-SNE's PCA start would divide by zero)
+        return np.zeros((len(features), 2)), "none: every image has the same code"
     if method == "pca":
         from sklearn.decomposition import PCA
 
