@@ -54,7 +54,8 @@ UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
          "sample_ms_per_image_b64": "ms/image (batch 64)"}
 # Units of the loss terms models log (a term not listed is drawn without a unit).
 PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
-              "kl": "nats/image", "prior_bits_per_code": "bits/code"}
+              "recon_bits_per_dim": "bits/dim", "kl": "nats/image", "codebook": "squared distance",
+              "commitment": "squared distance", "prior_bits_per_code": "bits/code"}
 TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
 BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
 IWAE_PREFIX = "test_bits_per_dim_iwae_"  # + K: stored by `genzoo eval RUN --iwae K`

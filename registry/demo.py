@@ -30,6 +30,7 @@ class DemoRun:
 DEMO_RUNS = (
     DemoRun("independent", "digits", steps=0),
     DemoRun("pixelcnn", "digits", seconds=60),
+    DemoRun("vae", "digits", seconds=30),  # the latent explorer's first run
     DemoRun("ar", "sunspots", steps=0, overrides={"p": "9"}),
     DemoRun("neural-ar", "sunspots", steps=1500, overrides={"p": "9"}),
 )

@@ -121,11 +121,11 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
     at = app("samples")
     assert_clean(at)
     assert at.selectbox[0].value == "digits"
-    assert sorted(at.multiselect[0].value) == ["independent", "pixelcnn"]
+    assert sorted(at.multiselect[0].value) == ["independent", "pixelcnn", "vae"]
     assert [h.value for h in at.subheader][-1] == "real test images"
-    assert {"independent", "pixelcnn"} <= {h.value for h in at.subheader}
-    assert len(at.image) == 3
-    assert len(at.download_button) == 3
+    assert {"independent", "pixelcnn", "vae"} <= {h.value for h in at.subheader}
+    assert len(at.image) == 4
+    assert len(at.download_button) == 4
     assert "ms/image" in texts(at.caption)
 
     at.multiselect[0].set_value(["independent"]).run()
@@ -162,7 +162,10 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert bars["layout"]["annotations"][0]["text"] == "independent pixels (floor)"
 
     table = at.dataframe[0].value
-    assert set(table["model"]) == {"independent", "pixelcnn"}
+    assert set(table["model"]) == {"independent", "pixelcnn", "vae"}
+    assert table.set_index("model").loc["vae", "bound"] == "elbo"
+    elbo = next(trace for trace in bars["data"] if trace["name"] == "elbo likelihood")
+    assert list(elbo["x"]) == ["vae"]  # a bound is drawn apart from the exact numbers
     assert table.set_index("model").loc["independent", "bits/dim"] == pytest.approx(bits)
     assert {"run id", "bound", "steps", "train seconds"} <= set(table.columns)
     assert at.download_button[0].label == "Download CSV"
@@ -170,7 +173,8 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert curves["layout"]["xaxis"]["title"]["text"] == "training step"
     assert curves["layout"]["yaxis"]["title"]["text"] == "training loss (nats/dim)"
     pixelcnn = demo_runs(demo_store)["pixelcnn"].run_id
-    assert [trace["name"] for trace in curves["data"]] == [pixelcnn]
+    vae = demo_runs(demo_store)["vae"].run_id
+    assert sorted(trace["name"] for trace in curves["data"]) == sorted([pixelcnn, vae])
     assert "logged no training steps" in texts(at.caption)  # independent: closed form
 
     # the terms of the loss, one panel each, for a run that took steps
@@ -180,6 +184,9 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     titles = [a["text"] for a in parts["layout"]["annotations"]]
     assert titles == ["bits_per_dim", "loss"]  # what PixelCNN logs, examples/s left out
     assert parts["layout"]["yaxis"]["title"]["text"] == "bits/dim"
+    at.selectbox(key="parts-run").set_value(vae).run()  # the ELBO's two terms, apart
+    titles = [a["text"] for a in charts(at)[-1]["layout"]["annotations"]]
+    assert {"recon", "kl", "loss"} <= set(titles)
 
 
 def test_likelihood_summary_averages_seeds():
