@@ -183,15 +183,15 @@ class CachedStepper:
         self.layers = list(model.layers)
         sizes = [channels] + [hidden] * (len(self.layers) - 1)  # input channels per layer
         # vertical inputs, zero-padded p rows on top and p columns either side
-        self.v_in = [torch.zeros(n, c, self.height + l.pad, self.width + 2 * l.pad, device=device)
-                     for c, l in zip(sizes, self.layers)]
+        self.v_in = [torch.zeros(n, c, self.height + lay.pad, self.width + 2 * lay.pad,
+                                 device=device) for c, lay in zip(sizes, self.layers)]
         # horizontal inputs of the current row, channels last, zero-padded p columns on the left
-        self.h_in = [torch.zeros(n, self.width + l.pad, c, device=device)
-                     for c, l in zip(sizes, self.layers)]
+        self.h_in = [torch.zeros(n, self.width + lay.pad, c, device=device)
+                     for c, lay in zip(sizes, self.layers)]
         self.above = [None] * len(self.layers)  # (N, W, 2h) per layer: all the row gets from above
         self.biases = [layer.biases(labels) for layer in self.layers]
-        self.h_weights = [(_as_matrix(l.h_conv, l.mask), _as_matrix(l.h_out), l.h_out.bias)
-                          for l in self.layers]
+        self.h_weights = [(_as_matrix(lay.h_conv, lay.mask), _as_matrix(lay.h_out), lay.h_out.bias)
+                          for lay in self.layers]
         self.head = [(_as_matrix(m), m.bias) if isinstance(m, nn.Conv2d) else m
                      for m in model.head]  # ReLU and 1x1 convolutions, on one position
 
