@@ -31,6 +31,11 @@ class ImageData:
     # tensor of length N per factor name, for each split.
     train_factors: dict[str, torch.Tensor] | None = None
     test_factors: dict[str, torch.Tensor] | None = None
+    # Each item is one point of a 2-d grid, stored as a 1x2 image (x then y) with ``levels``
+    # values per coordinate; ``true_density`` is then the generating distribution's probability
+    # of every grid cell, a (levels, levels) array indexed [x, y] that sums to 1 (or None).
+    points: bool = False
+    true_density: np.ndarray | None = None
 
     kind = "image"
 
@@ -54,7 +59,7 @@ class ImageData:
     def describe(self) -> dict:
         return {"name": self.name, "kind": "image", "shape": list(self.train.shape[1:]),
                 "levels": self.levels, "n_train": len(self.train), "n_test": len(self.test),
-                "source": self.source}
+                "source": self.source, "points": self.points}
 
 
 @dataclass
