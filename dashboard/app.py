@@ -21,6 +21,8 @@ navigation = st.navigation([
             icon=":material/blur_on:"),
     st.Page(PAGES / "latent.py", title="Latent explorer", icon=":material/scatter_plot:"),
     st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
+    st.Page(PAGES / "quality.py", title="Sample quality", icon=":material/verified:"),
+    st.Page(PAGES / "density2d.py", title="2-d densities", icon=":material/blur_circular:"),
     st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
 ])
 

@@ -55,7 +55,8 @@ UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
 # Units of the loss terms models log (a term not listed is drawn without a unit).
 PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
               "recon_bits_per_dim": "bits/dim", "kl": "nats/image", "codebook": "squared distance",
-              "commitment": "squared distance", "prior_bits_per_code": "bits/code"}
+              "commitment": "squared distance", "prior_bits_per_code": "bits/code",
+              "d_loss": "nats", "g_loss": "nats", "d_real": "D(x)", "d_fake": "D(G(z))"}
 TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
 BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
 IWAE_PREFIX = "test_bits_per_dim_iwae_"  # + K: stored by `genzoo eval RUN --iwae K`
@@ -112,7 +113,7 @@ def retrain_hint(record: RunRecord) -> str:
 def no_runs_message(what: str = "runs") -> str:
     """What a page says when the store has nothing to show."""
     return (f"No {what} yet in the runs store `{store_home()}`. Create the demo runs with "
-            f"`{DEMO_COMMAND}` (a minute on a CPU), or train one model, for example "
+            f"`{DEMO_COMMAND}` (a few minutes on a CPU), or train one model, for example "
             "`genzoo train pixelcnn --dataset digits --seconds 120`.")
 
 
@@ -142,6 +143,13 @@ def datasets_with_runs(reg: Registry, records: list[RunRecord], kind: str) -> li
              and data_kind(reg, r.dataset) == kind}
     order = list(reg.datasets)
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+def picture_datasets(reg: Registry, records: list[RunRecord]) -> list[str]:
+    """Image datasets with runs, less the 2-d point sets (a 1x2 "image" is no picture: those
+    have the 2-d densities page)."""
+    return [name for name in datasets_with_runs(reg, records, "image")
+            if not getattr(dataset(name), "points", False)]
 
 
 def default_index(options: list[str], preferred: str) -> int:
@@ -208,9 +216,19 @@ def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
 
 
 def measured(records: list[RunRecord], metric: str) -> RunRecord | None:
-    """The newest completed run that has a number for ``metric``."""
-    return next((r for r in records if r.status == "completed"
-                 and (r.metrics or {}).get(metric) is not None), None)
+    """The newest completed run that has a number for ``metric``, preferring runs on pictures
+    to runs on 2-d points (sampling two "pixels" says little about sequential sampling)."""
+    having = [r for r in records if r.status == "completed"
+              and (r.metrics or {}).get(metric) is not None]
+    pictures = [r for r in having if r.dataset not in _points_datasets()]
+    return next(iter(pictures or having), None)
+
+
+def _points_datasets() -> set[str]:
+    """Names of the registered 2-d point datasets."""
+    reg = registry()
+    return {name for name, spec in reg.datasets.items() if spec.kind == "image"
+            and getattr(dataset(name), "points", False)}
 
 
 def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord]) -> pd.DataFrame:
@@ -681,15 +699,17 @@ def ar_image_models(reg: Registry) -> list[str]:
 
 
 def image_dataset_names(reg: Registry) -> list[str]:
-    """The registered image datasets, in registry order."""
-    return [name for name, spec in reg.datasets.items() if spec.kind == "image"]
+    """The registered picture datasets (not the 2-d point sets), in registry order."""
+    return [name for name, spec in reg.datasets.items() if spec.kind == "image"
+            and not getattr(dataset(name), "points", False)]
 
 
 def completion_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
-    """Completed runs of registered autoregressive image models on registered datasets,
-    newest first."""
+    """Completed runs of registered autoregressive image models on registered picture
+    datasets (a 2-d point has no half to complete), newest first."""
     return [r for r in records if r.status == "completed" and r.model in reg.models
-            and is_ar_image(reg.models[r.model]) and r.dataset in reg.datasets]
+            and is_ar_image(reg.models[r.model]) and r.dataset in reg.datasets
+            and not getattr(dataset(r.dataset, r.dataset_options), "points", False)]
 
 
 def run_label(record: RunRecord) -> str:

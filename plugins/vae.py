@@ -61,7 +61,9 @@ class VAEConfig(ModelConfig):
     # (ELBO) in 2 minutes, where the paper's MLP stalls near 2.1 and then overfits 1,437
     # training images; weight decay keeps the conv net from overfitting in longer runs.
     latent_dim: int = 16  # dimensions of z
-    arch: str = "conv"  # conv | mlp (Kingma & Welling's one-hidden-layer MLP, made two deep)
+    # auto: conv, but the MLP for images of 16 pixels or fewer (a 2-d point is a 1x2 image, on
+    # which the conv net's KL collapses to 0: measured 4.52 bits/dim on 8-gaussians, MLP 4.17)
+    arch: str = "auto"  # auto | conv | mlp (Kingma & Welling's one-hidden-layer MLP, two deep)
     hidden: int = 256  # width of the MLP's hidden layers (arch=mlp)
     channels: int = 32  # feature maps of the conv net at full resolution (arch=conv)
     decoder: str = "auto"  # categorical | bernoulli (2 levels) | logistic | auto
@@ -86,7 +88,15 @@ class VAEConfig(ModelConfig):
         resolve_decoder(self.decoder, 2)  # the name; the levels are checked with the data
 
 
-ARCHS = ("conv", "mlp")
+ARCHS = ("auto", "conv", "mlp")
+TINY_PIXELS = 16  # arch=auto takes the MLP at or below this many pixels
+
+
+def resolve_arch(arch: str, shape: tuple[int, int, int]) -> str:
+    """``auto`` -> ``mlp`` for tiny images (2-d points), ``conv`` otherwise."""
+    if arch != "auto":
+        return arch
+    return "mlp" if shape[1] * shape[2] <= TINY_PIXELS else "conv"
 
 
 def mlp_networks(shape: tuple[int, int, int], latent: int, hidden: int, n_params: int
@@ -154,8 +164,9 @@ class VAE(LatentVariableModel):
         self.levels = data.levels
         self.likelihood = PixelLikelihood(config.decoder, data.shape[0], data.levels)
         # Encoder: x (scaled to [-1, 1]) -> (mu, log sigma^2); decoder: z -> pixel parameters.
-        build = conv_networks if config.arch == "conv" else mlp_networks
-        width = config.channels if config.arch == "conv" else config.hidden
+        self.arch = resolve_arch(config.arch, data.shape)
+        build = conv_networks if self.arch == "conv" else mlp_networks
+        width = config.channels if self.arch == "conv" else config.hidden
         self.encoder, self.decoder = build(data.shape, config.latent_dim, width,
                                            self.likelihood.n_params)
         # Training steps taken so far: drives KL annealing and travels with the checkpoint.
@@ -309,7 +320,8 @@ class VAE(LatentVariableModel):
         return int((mu.var(0) > threshold).sum()) if len(mu) > 1 else 0
 
     def info(self) -> dict:
-        return {"latent_dim": self.config.latent_dim, "decoder": self.likelihood.kind,
+        return {"latent_dim": self.config.latent_dim, "arch": self.arch,
+                "decoder": self.likelihood.kind,
                 "beta": self.config.beta, "kl_weight": self.kl_weight(),
                 "steps_taken": int(self.steps_taken)}
 

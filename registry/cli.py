@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .errors import GenzooError
+from .errors import BadConfig, GenzooError
 
 
 def _registry():
@@ -186,18 +186,25 @@ def _report_run(record, as_json):
 @click.option("--iwae", type=int, default=None, metavar="K",
               help="Report the importance-weighted bound with K samples (models with an "
                    "encoder, like vae) instead of the ELBO.")
+@click.option("--parzen", type=int, default=None, metavar="N",
+              help="Also report a Parzen-window estimate from N samples (any image model, the "
+                   "GAN included): an estimate, never a likelihood or a bound.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def evaluate_run(run_id, split, iwae, as_json):
+def evaluate_run(run_id, split, iwae, parzen, as_json):
     """Held-out likelihood of RUN_ID: bits/dim (images) or nats/observation (series)."""
     from .evaluation import check_iwae, evaluate
     from .runs import load_run
 
+    if parzen is not None and split != "test":
+        raise BadConfig("--parzen scores the test split (sigma is chosen on training images); "
+                        "drop --split train")
     loaded = load_run(run_id, _store(), _registry())
     if iwae is not None:
         check_iwae(loaded.spec, loaded.model, iwae)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}; used an older checkpoint", err=True)
     result = evaluate(loaded.model, loaded.spec, loaded.data, split, iwae=iwae)
+    estimate = _parzen(run_id, loaded, parzen) if parzen is not None else None
     if iwae is not None and split == "test" and result.get("bits_per_dim") is not None:
         # kept with the run, so the dashboard shows the tighter bound without recomputing it
         _store().merge_metrics(run_id, {f"test_bits_per_dim_iwae_{iwae}": result["bits_per_dim"]})
@@ -207,6 +214,8 @@ def evaluate_run(run_id, split, iwae, as_json):
     for key in ("bits_per_dim", "nats_per_obs", "note"):
         if key in result:
             out[key] = result[key]
+    if estimate is not None:
+        out["parzen_estimate"] = estimate
     if as_json:
         _emit(out)
         return
@@ -214,6 +223,90 @@ def evaluate_run(run_id, split, iwae, as_json):
              else f"{out['nats_per_obs']:.4f} nats/obs" if "nats_per_obs" in out
              else out.get("note", "no likelihood"))
     click.echo(f"{run_id} ({out['model']} on {out['dataset']}, {split}): {value} [{out['bound']}]")
+    if estimate is not None:
+        click.echo(f"Parzen-window estimate (not a likelihood): "
+                   f"{estimate['parzen_bits_per_dim']:.4f} bits/dim from "
+                   f"{estimate['n_samples']:,} samples, sigma {estimate['sigma']:.3g} levels. "
+                   f"{estimate['note']}")
+
+
+def _parzen(run_id: str, loaded, n_samples: int) -> dict:
+    """The Parzen-window estimate of a loaded run, kept with the run under its own key."""
+    from .parzen import parzen_estimate
+
+    estimate = parzen_estimate(loaded.model, loaded.data, n_samples=n_samples)
+    _store().merge_metrics(run_id, {"parzen_bits_per_dim_estimate":
+                                    estimate["parzen_bits_per_dim"],
+                                    "parzen_sigma": estimate["sigma"],
+                                    "parzen_n_samples": estimate["n_samples"]})
+    return {key: estimate[key] for key in ("parzen_bits_per_dim", "sigma", "n_samples", "note")}
+
+
+@cli.command()
+@click.argument("run_id", required=False)
+@click.option("--real", "real_dataset", default=None, metavar="DATASET",
+              help="Print the real-data floor of DATASET alone (no run).")
+@click.option("-n", "count", type=click.IntRange(10, 100_000), default=1000, show_default=True,
+              help="Number of samples (and of training images in the floor).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def quality(run_id, real_dataset, count, seed, as_json):
+    """Sample quality of RUN_ID next to the real-data floor, for any image model.
+
+    Fréchet distance, precision and recall in a reference classifier's feature space, class
+    coverage (mode collapse) and nearest-training-image distance (memorization); the scores
+    are kept with the run. The classifier is trained once per dataset and cached.
+    """
+    import warnings
+
+    from . import quality as q
+    from .runs import load_dataset
+
+    if (run_id is None) == (real_dataset is None):
+        raise GenzooError("give a RUN_ID, or --real DATASET for the real-data floor alone")
+    store, registry = _store(), _registry()
+    record = store.get(run_id) if run_id else None
+    name = real_dataset or q.cache_key(record.dataset, record.dataset_options)
+    data = (load_dataset(registry, real_dataset) if real_dataset
+            else load_dataset(registry, record.dataset, record.dataset_options))
+    q.require_labelled(data, real_dataset or record.dataset)
+    if not as_json and not q.reference_paths(store, name)[1].is_file():
+        click.echo(f"training the reference classifier for {name} (once; cached in "
+                   f"{store.home / 'reference'})", err=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = q.run_quality(store, registry, run_id, n=count, seed=seed) if run_id else None
+        reference = q.reference_classifier(store, name, data)
+        floor = q.real_data_scores(data, reference, n=count, seed=seed)
+    for warning in caught:
+        click.echo(f"warning: {warning.message}", err=True)
+    out = {"dataset": real_dataset or record.dataset, "reference_accuracy":
+           reference.test_accuracy, "real": floor}
+    if run_id:
+        out = {"run_id": run_id, "model": record.model, "n": count, "seed": seed, **out,
+               "scores": {key: scores[f"quality_{key}"] for key in
+                          (*q.SCORE_KEYS, "class_histogram")}}
+    if as_json:
+        _emit(out)
+        return
+    what = (f"{run_id} ({record.model} on {record.dataset}, {count} samples, seed {seed})"
+            if run_id else f"real {real_dataset} data")
+    click.echo(f"sample quality of {what}; reference classifier: "
+               f"{100 * reference.test_accuracy:.1f}% test accuracy")
+    rows = []
+    for key in q.SCORE_KEYS:
+        row = {"metric": key, "real data": _score(floor[key]), "better": q.BETTER[key]}
+        if run_id:
+            row["model"] = _score(out["scores"][key])
+        rows.append(row)
+    _table(rows, ["metric", *(["model"] if run_id else []), "real data", "better"])
+    for label, values in ((("model", out["scores"]),) if run_id else ()) + (("real", floor),):
+        counts = " ".join(f"{c}:{v}" for c, v in enumerate(values["class_histogram"]))
+        click.echo(f"classes ({label}): {counts}")
+
+
+def _score(value) -> str:
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 
 @cli.command()

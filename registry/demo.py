@@ -31,6 +31,9 @@ DEMO_RUNS = (
     DemoRun("independent", "digits", steps=0),
     DemoRun("pixelcnn", "digits", seconds=60),
     DemoRun("vae", "digits", seconds=30),  # the latent explorer's first run
+    DemoRun("gan", "digits", seconds=30),  # the implicit branch: samples, no likelihood
+    DemoRun("gmm", "8-gaussians", steps=0),  # the 2-d densities page: a closed-form fit ...
+    DemoRun("pixelcnn", "8-gaussians", seconds=10),  # ... and the chain rule over (x, y)
     DemoRun("ar", "sunspots", steps=0, overrides={"p": "9"}),
     DemoRun("neural-ar", "sunspots", steps=1500, overrides={"p": "9"}),
 )
@@ -58,7 +61,23 @@ def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
             seconds=None if demo.seconds is None else demo.seconds * scale,
             device="auto", seed=0, tags=[DEMO_TAG], settings=LoopSettings(progress=progress))
         done.append(record)
+    score_quality(registry, store, done, log=log)
     return done
+
+
+def score_quality(registry: Registry, store: RunStore, records: list[RunRecord], *,
+                  log=print) -> None:
+    """Score the samples of every demo image run on a labelled dataset that is not scored yet,
+    so the Sample quality page opens with numbers (it never samples or trains by itself)."""
+    from .quality import run_quality
+
+    for record in records:
+        if record.status != "completed" or "quality_frechet_distance" in (record.metrics or {}):
+            continue
+        if record.dataset != "digits":  # the demo's image dataset; 2-d points have their page
+            continue
+        log(f"[demo] scoring the samples of {record.model} on {record.dataset}")
+        run_quality(store, registry, record.run_id)
 
 
 def _loads(record: RunRecord, registry: Registry, store: RunStore, log) -> bool:

@@ -12,7 +12,7 @@ st.title("Samples")
 st.markdown("Each model draws the same number of samples from the same seed; the last column "
             "shows real test images for reference.")
 
-datasets = data.datasets_with_runs(reg, records, "image")
+datasets = data.picture_datasets(reg, records)
 if not datasets:
     widgets.no_runs_yet("completed image runs")
     st.stop()

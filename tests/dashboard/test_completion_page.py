@@ -69,7 +69,7 @@ def test_completion_and_a_heatmap_per_model(app, demo_store):
     assert_clean(at)
     assert at.title[0].value == "Completion and receptive fields"
     pixelcnn = next(r for r in RunStore(demo_store).list_runs(status="completed")
-                    if r.model == "pixelcnn")
+                    if r.model == "pixelcnn" and r.dataset == "digits")
     assert at.selectbox[0].value.run_id == pixelcnn.run_id  # the demo's AR image run
     assert [h.value for h in at.subheader] == ["masked", "completed (4 samples)", "original"]
     assert len(at.image) == 3
@@ -124,7 +124,7 @@ def test_completion_function_keeps_known_pixels(demo_store, mask):
     from genzoo.dashboard import data
 
     record = next(r for r in RunStore(demo_store).list_runs(status="completed")
-                  if r.model == "pixelcnn")
+                  if r.model == "pixelcnn" and r.dataset == "digits")
     done = data.completion(record, mask, 0, 3, 2)
     assert done["kept"] and done["masked"].ndim == 3  # RGB: hidden pixels in a colour
     masked, *completions, original = np.load(io.BytesIO(done["npy"]))

@@ -15,7 +15,7 @@ import pytest
 
 from genzoo.registry.store import RunStore
 
-PAGES = ["overview", "samples", "likelihood", "timeseries", "latent"]
+PAGES = ["overview", "samples", "likelihood", "timeseries", "latent", "quality"]
 
 
 def charts(at) -> list[dict]:
@@ -40,7 +40,9 @@ def assert_clean(at) -> None:
 
 
 def demo_runs(home) -> dict:
-    return {r.model: r for r in RunStore(home).list_runs(status="completed")}
+    """The demo's runs on digits and sunspots by model (the 2-d point runs have their page)."""
+    return {r.model: r for r in RunStore(home).list_runs(status="completed")
+            if r.dataset in ("digits", "sunspots")}
 
 
 # -- every page, empty store --------------------------------------------------------------------
@@ -92,7 +94,7 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     (measured,) = slow["measured"]
     assert measured.endswith("ms/image (batch 1)")
     assert float(measured.split()[0]) == pytest.approx(ms, rel=0.01, abs=0.01)
-    assert set(runs["run id"]) == {r.run_id for r in demo_runs(demo_store).values()}
+    assert set(runs["run id"]) == {r.run_id for r in RunStore(demo_store).list_runs()}
     assert (runs["status"] == "completed").all()
     assert any("bits/dim" in s for s in runs["test score"])
     assert any("nats/obs" in s for s in runs["test score"])
@@ -121,11 +123,12 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
     at = app("samples")
     assert_clean(at)
     assert at.selectbox[0].value == "digits"
-    assert sorted(at.multiselect[0].value) == ["independent", "pixelcnn", "vae"]
+    assert at.selectbox[0].options == ["digits"]  # no 2-d point set among the pictures
+    assert sorted(at.multiselect[0].value) == ["gan", "independent", "pixelcnn", "vae"]
     assert [h.value for h in at.subheader][-1] == "real test images"
-    assert {"independent", "pixelcnn", "vae"} <= {h.value for h in at.subheader}
-    assert len(at.image) == 4
-    assert len(at.download_button) == 4
+    assert {"independent", "pixelcnn", "vae", "gan"} <= {h.value for h in at.subheader}
+    assert len(at.image) == 5
+    assert len(at.download_button) == 5
     assert "ms/image" in texts(at.caption)
 
     at.multiselect[0].set_value(["independent"]).run()
@@ -276,3 +279,29 @@ def test_upload_too_short_for_p_shows_error(app, demo_store):
     at = upload(app, "short.csv", "value\n1.0\n2.5\n0.7\n")
     assert not at.exception
     assert "too short for AR(2)" in texts(at.error) and "p+2 = 4" in texts(at.error)
+
+
+def test_quality_page_scores_every_model_next_to_the_real_floor(app, demo_store):
+    at = app("quality")
+    assert_clean(at)
+    assert at.selectbox[0].options == ["digits"]
+    table = at.dataframe[0].value.set_index("model")
+    assert list(table.index)[0] == "real data (floor)"
+    assert {"independent", "pixelcnn", "vae", "gan"} <= set(table.index)
+    assert table.loc["gan", "likelihood kind"] == "none"  # implicit: scored all the same
+    assert table.loc["vae", "likelihood kind"] == "elbo"
+    stored = demo_runs(demo_store)["pixelcnn"].metrics
+    assert table.loc["pixelcnn", "Fréchet distance"] == pytest.approx(
+        stored["quality_frechet_distance"])
+    # the real data is the floor: no model's samples are closer to the test set than it
+    assert (table["Fréchet distance"].drop("real data (floor)")
+            > table.loc["real data (floor)", "Fréchet distance"]).all()
+    assert at.download_button[0].label == "Download CSV"
+    assert not at.warning  # every demo image run was scored
+
+    scores, pr, coverage = charts(at)
+    assert [a["text"] for a in scores["layout"]["annotations"]][:2] == [
+        "Fréchet distance (lower is better)", "precision (higher is better)"]
+    assert "real data (floor)" in {trace["name"] for trace in pr["data"]}
+    assert {"real data (floor)", "gan"} <= {trace["name"] for trace in coverage["data"]}
+    assert coverage["layout"]["xaxis"]["title"]["text"] == "predicted class"

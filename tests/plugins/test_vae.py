@@ -231,7 +231,7 @@ def test_a_short_training_run_lowers_the_bound(registry):
     ({"beta": "-1"}, "beta must be 0 or more.*-1"),
     ({"kl_warmup_steps": "-5"}, "kl_warmup_steps.*-5"),
     ({"hidden": "0"}, "hidden must be at least 1, got 0"),
-    ({"arch": "resnet"}, "arch must be one of conv, mlp, got 'resnet'"),
+    ({"arch": "resnet"}, "arch must be one of auto, conv, mlp, got 'resnet'"),
     ({"decoder": "gaussian"}, "decoder must be one of.*'gaussian'"),
 ])
 def test_bad_config_names_the_value(overrides, message):
@@ -247,3 +247,10 @@ def test_bad_decoder_for_the_data_and_bad_images():
         model.log_prob(torch.full((2, 1, 5, 5), 4))
     with pytest.raises(BadData, match="shape"):
         model.loss(torch.zeros(2, 1, 8, 8, dtype=torch.int64))
+
+
+def test_auto_arch_is_the_mlp_on_tiny_images_and_the_conv_net_otherwise():
+    point = DataInfo(kind="image", shape=(1, 1, 2), levels=32)
+    assert VAE(VAEConfig(), point).arch == "mlp"  # a 2-d point: the conv net's KL collapses
+    assert VAE(VAEConfig(), DIGITS).arch == "conv"
+    assert VAE(VAEConfig(arch="mlp"), DIGITS).arch == "mlp"

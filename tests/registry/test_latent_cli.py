@@ -68,3 +68,18 @@ def test_eval_iwae_reports_and_keeps_the_tighter_bound():
     assert stored["bound"] == "elbo"  # the run's own number stays the ELBO
     result = run("eval", vae["run_id"], "--iwae", 0, ok=False)
     assert result.exit_code == 2 and "--iwae K needs K >= 1" in result.output
+
+
+def test_eval_parzen_is_kept_apart_from_the_likelihood_and_bad_input_is_refused():
+    gan = last_json(run("train", "gan", "-d", "digits", "--steps", 3, "--json", "-q"))
+    said = run("eval", gan["run_id"], "--parzen", 200)
+    assert "implicit model" in said.stdout and "Parzen-window estimate (not a likelihood)" in \
+        said.stdout
+    metrics = RunStore().get(gan["run_id"]).metrics
+    assert "test_bits_per_dim" not in metrics  # never in the likelihood column
+    assert 0 < metrics["parzen_bits_per_dim_estimate"] < 10 and metrics["parzen_n_samples"] == 200
+
+    for args, message in ((["--parzen", 0], "n_samples must be an integer of at least 1"),
+                          (["--parzen", 5, "--split", "train"], "--parzen scores the test split")):
+        refused = run("eval", gan["run_id"], *args, ok=False)
+        assert refused.exit_code == 2 and message in refused.output

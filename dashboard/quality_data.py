@@ -1,0 +1,142 @@
+"""What the Quality page shows: every model's sample-quality scores next to the real-data floor.
+
+The scores (`genzoo quality RUN_ID`, `genzoo.registry.quality`) are stored with each run, so the
+page only reads them; the floor needs the reference classifier, which the page loads from the
+runs store's cache but never trains (nothing trains on page load).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from genzoo.dashboard import data
+from genzoo.registry.plugins import Registry
+from genzoo.registry.store import RunRecord
+
+# (stored key, column title, higher is better); the keys are `genzoo quality`'s
+SCORES = (("quality_frechet_distance", "Fréchet distance", False),
+          ("quality_precision", "precision", True),
+          ("quality_recall", "recall", True),
+          ("quality_coverage", "coverage", True),
+          ("quality_nn_ratio", "NN ratio", None))  # ~1 is best: neither copies nor strays
+REAL = "real data (floor)"
+PARZEN = "parzen_bits_per_dim_estimate"  # `genzoo eval RUN --parzen`: an estimate, never a bound
+
+
+def quality_command(record: RunRecord) -> str:
+    return f"genzoo quality {record.run_id}"
+
+
+def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) -> pd.DataFrame:
+    """One row per model (its newest completed run on the dataset): likelihood with its kind,
+    the Parzen estimate apart from it, every quality score, sampling and training time."""
+    rows = []
+    for name, record in data.image_models_with_runs(reg, records, dataset_name).items():
+        metrics = record.metrics or {}
+        row = {"model": name, "branch": reg.models[name].branch,
+               "bits/dim": metrics.get("test_bits_per_dim"),
+               "likelihood kind": metrics.get("bound", "—")
+               if metrics.get("test_bits_per_dim") is not None else "none",
+               "Parzen estimate (bits/dim)": metrics.get(PARZEN)}
+        for key, title, _ in SCORES:
+            row[title] = metrics.get(key)
+        row.update({"classes covered": metrics.get("quality_classes_covered"),
+                    "sample ms/img (b=64)": metrics.get("sample_ms_per_image_b64"),
+                    "train seconds": round(record.train_seconds, 1), "run id": record.run_id})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def unscored(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[RunRecord]:
+    """The newest runs on the dataset whose samples have not been scored yet."""
+    return [r for r in data.image_models_with_runs(reg, records, dataset_name).values()
+            if (r.metrics or {}).get("quality_frechet_distance") is None]
+
+
+@st.cache_data(show_spinner="Scoring the test split…", max_entries=16)
+def _real_floor(home: str, dataset_name: str, options_key: tuple) -> dict | None:
+    from genzoo.registry import quality
+
+    options = dict(options_key)
+    if not quality.reference_cached(data.store(), dataset_name, options):
+        return None
+    bundle = data.dataset(dataset_name, options)
+    # the same cache name as `genzoo quality` gives the run's classifier
+    reference = quality.reference_classifier(data.store(),
+                                             quality.cache_key(dataset_name, options), bundle)
+    return quality.real_data_scores(bundle, reference)
+
+
+def real_floor(records: list[RunRecord], dataset_name: str) -> dict | None:
+    """The real data's own scores (the floor of every metric), or None when the dataset's
+    reference classifier has not been trained yet (the page never trains it)."""
+    options = next((r.dataset_options for r in records if r.dataset == dataset_name), None)
+    return _real_floor(data.store_home(), dataset_name, tuple(sorted((options or {}).items())))
+
+
+def with_floor(frame: pd.DataFrame, floor: dict | None) -> pd.DataFrame:
+    """The table with the real data's own scores as its first row."""
+    if floor is None or frame.empty:
+        return frame
+    row = {"model": REAL, "branch": "—", "likelihood kind": "—"}
+    for key, title, _ in SCORES:
+        row[title] = floor.get(key.removeprefix("quality_"))
+    row["classes covered"] = floor.get("classes_covered")
+    return pd.concat([pd.DataFrame([row]), frame], ignore_index=True)
+
+
+def scores_figure(frame: pd.DataFrame, floor: dict | None) -> go.Figure:
+    """One panel per score: a bar per model, the real data's floor as a dashed line."""
+    fig = make_subplots(rows=1, cols=len(SCORES), subplot_titles=[
+        f"{title} ({'higher' if better else 'lower' if better is False else 'near 1'} is "
+        "better)" for _, title, better in SCORES])
+    for col, (key, title, _) in enumerate(SCORES, start=1):
+        scored = frame[frame[title].notna()] if title in frame else frame.iloc[:0]
+        fig.add_bar(x=scored["model"], y=scored[title], name=title, showlegend=False,
+                    row=1, col=col)
+        value = (floor or {}).get(key.removeprefix("quality_"))
+        if value is not None and math.isfinite(value):
+            fig.add_hline(y=value, line_dash="dash", row=1, col=col,
+                          annotation_text="real data", annotation_position="top left")
+    fig.update_layout(height=380, margin=dict(t=60, b=40))
+    return fig
+
+
+def precision_recall_figure(frame: pd.DataFrame, floor: dict | None) -> go.Figure:
+    """Precision against recall: quality of samples against coverage of the data."""
+    fig = go.Figure()
+    scored = frame.dropna(subset=["precision", "recall"])
+    fig.add_scatter(x=scored["recall"], y=scored["precision"], mode="markers+text",
+                    text=scored["model"], textposition="top center", name="models")
+    if floor and floor.get("precision") is not None:
+        fig.add_scatter(x=[floor["recall"]], y=[floor["precision"]], mode="markers+text",
+                        text=[REAL], textposition="bottom center", name=REAL,
+                        marker=dict(symbol="star", size=14))
+    fig.update_layout(xaxis_title="recall (share of real data the samples cover)",
+                      yaxis_title="precision (share of samples that look real)",
+                      xaxis_range=[-0.05, 1.05], yaxis_range=[-0.05, 1.05], height=420)
+    return fig
+
+
+def coverage_figure(reg: Registry, records: list[RunRecord], dataset_name: str,
+                    floor: dict | None) -> go.Figure | None:
+    """The reference classifier's predicted classes of each model's samples: a GAN that
+    collapses onto a few modes shows here as a few tall bars."""
+    fig = go.Figure()
+    if floor and floor.get("class_histogram"):
+        histogram = floor["class_histogram"]
+        fig.add_bar(x=list(range(len(histogram))), y=histogram, name=REAL)
+    for name, record in data.image_models_with_runs(reg, records, dataset_name).items():
+        histogram = (record.metrics or {}).get("quality_class_histogram")
+        if histogram:
+            fig.add_bar(x=list(range(len(histogram))), y=histogram, name=name)
+    if not fig.data:
+        return None
+    fig.update_layout(barmode="group", xaxis_title="predicted class",
+                      yaxis_title="share of samples", xaxis_dtick=1, height=380)
+    return fig
