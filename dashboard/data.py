@@ -231,15 +231,65 @@ def _points_datasets() -> set[str]:
             and getattr(dataset(name), "points", False)}
 
 
-def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord]) -> pd.DataFrame:
-    """The model's pros and cons, each next to the measured number that tests it (if any).
+# Which way is better for the metrics claims cite that no MetricSpec describes.
+LOWER_IS_BETTER = ("test_bits_per_dim", "test_nats_per_obs", "sample_ms_per_image_b1",
+                   "sample_ms_per_image_b64", "train_seconds", "parameters")
+HIGHER_IS_BETTER = ("train_examples_per_s",)
+RATIO_METRICS = ("sample_ms_per_image_b1", "sample_ms_per_image_b64", "train_seconds",
+                 "train_examples_per_s", "parameters")  # where "N x the best" reads naturally
+
+
+def higher_is_better(reg: Registry, metric: str) -> bool | None:
+    """The metric's direction, or None when it has none (a config value, say)."""
+    if metric in reg.metrics:
+        return reg.metrics[metric].higher_is_better
+    if metric in LOWER_IS_BETTER:
+        return False
+    return True if metric in HIGHER_IS_BETTER else None
+
+
+def compare_to_others(reg: Registry, metric: str, record: RunRecord,
+                      all_records: list[RunRecord]) -> str:
+    """How ``record``'s number ranks among every model's newest run on the same dataset: the
+    ratio to the best for speeds and sizes, otherwise its rank and the best model's number."""
+    higher = higher_is_better(reg, metric)
+    if higher is None:
+        return ""
+    newest: dict[str, float] = {}
+    for r in all_records:  # newest first
+        value = (r.metrics or {}).get(metric)
+        if (r.status == "completed" and r.dataset == record.dataset and r.model not in newest
+                and isinstance(value, (int, float)) and math.isfinite(value)):
+            newest[r.model] = float(value)
+    if len(newest) < 2 or record.model not in newest:
+        return ""
+    ranked = sorted(newest.items(), key=lambda kv: -kv[1] if higher else kv[1])
+    best_model, best = ranked[0]
+    own = newest[record.model]
+    rank = [m for m, _ in ranked].index(record.model) + 1
+    if best_model == record.model:
+        return f"best of {len(ranked)} models on {record.dataset}"
+    if metric in RATIO_METRICS and best > 0 and own > 0:
+        ratio = best / own if higher else own / best
+        word = "larger" if metric == "parameters" else "slower"
+        return f"{ratio:,.1f}x {word} than the best, {best_model}"
+    unit = metric_unit(reg, metric)
+    return (f"{rank} of {len(ranked)} on {record.dataset}; best: {best_model} "
+            f"{format_metric(best, unit)}")
+
+
+def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord],
+                 all_records: list[RunRecord] | None = None) -> pd.DataFrame:
+    """The model's pros and cons, each next to the measured number that tests it (if any), and
+    how that number compares with the other models' on the same dataset.
 
     ``records`` are this model's runs, newest first; the newest completed run with the metric
-    gives the number.
+    gives the number. ``all_records`` (every model's runs) gives the comparison.
     """
     rows = []
     for kind, claims in (("pro", spec.pros), ("con", spec.cons)):
         for claim in claims:
+            compared = ""
             if claim.metric is None:
                 value, run = "qualitative", ""
             else:
@@ -250,9 +300,12 @@ def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord]) -> pd
                     value = format_metric(record.metrics[claim.metric],
                                           metric_unit(reg, claim.metric))
                     run = f"{record.run_id} ({record.dataset})"
+                    compared = compare_to_others(reg, claim.metric, record, all_records or [])
             rows.append({"": kind, "claim": claim.text, "measured": value,
-                         "tested by": claim.metric or "—", "run": run})
-    return pd.DataFrame(rows, columns=["", "claim", "measured", "tested by", "run"])
+                         "against the others": compared, "tested by": claim.metric or "—",
+                         "run": run})
+    return pd.DataFrame(rows, columns=["", "claim", "measured", "against the others",
+                                       "tested by", "run"])
 
 
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:

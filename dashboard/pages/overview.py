@@ -41,7 +41,7 @@ for density, branch in TAXONOMY.items():
                     f"**{spec.sampling}** · data **{spec.data}** · plugin `{plugin}`")
         claims, runs = st.columns([3, 2])
         with claims:
-            st.dataframe(data.claims_frame(reg, spec, model_runs), hide_index=True)
+            st.dataframe(data.claims_frame(reg, spec, model_runs, records), hide_index=True)
         with runs:
             if model_runs:
                 st.dataframe(data.runs_frame(model_runs), hide_index=True,

@@ -94,10 +94,41 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     (measured,) = slow["measured"]
     assert measured.endswith("ms/image (batch 1)")
     assert float(measured.split()[0]) == pytest.approx(ms, rel=0.01, abs=0.01)
+    # ... and next to how many times slower that is than the fastest model on digits
+    fastest = min((r for r in demo_runs(demo_store).values() if r.dataset == "digits"
+                   and "sample_ms_per_image_b1" in (r.metrics or {})),
+                  key=lambda r: r.metrics["sample_ms_per_image_b1"])
+    assert fastest.model != "pixelcnn"
+    (compared,) = slow["against the others"]
+    ratio = ms / fastest.metrics["sample_ms_per_image_b1"]
+    assert compared == f"{ratio:,.1f}x slower than the best, {fastest.model}"
     assert set(runs["run id"]) == {r.run_id for r in RunStore(demo_store).list_runs()}
     assert (runs["status"] == "completed").all()
     assert any("bits/dim" in s for s in runs["test score"])
     assert any("nats/obs" in s for s in runs["test score"])
+
+
+def test_claims_rank_a_number_against_every_model_on_the_same_dataset(registry):
+    from genzoo.dashboard.data import compare_to_others
+    from genzoo.registry.store import RunRecord
+
+    def run(model, dataset="digits", **metrics):
+        return RunRecord(run_id=model + dataset, model=model, dataset=dataset, config={},
+                         seed=0, device="cpu", status="completed", metrics=metrics)
+
+    records = [run("a", test_bits_per_dim=1.8, sample_ms_per_image_b1=40.0),
+               run("b", test_bits_per_dim=2.4, sample_ms_per_image_b1=0.5),
+               run("c", test_bits_per_dim=2.0), run("a", "mnist", test_bits_per_dim=0.1)]
+    a, b, c = records[:3]
+    assert compare_to_others(registry, "sample_ms_per_image_b1", a, records) == \
+        "80.0x slower than the best, b"
+    assert compare_to_others(registry, "sample_ms_per_image_b1", b, records) == \
+        "best of 2 models on digits"
+    # lower bits/dim is better, and mnist's number is not digits' competitor
+    assert compare_to_others(registry, "test_bits_per_dim", c, records) == \
+        "2 of 3 on digits; best: a 1.800 bits/dim"
+    assert compare_to_others(registry, "layers", a, records) == ""  # a config value: no rank
+    assert compare_to_others(registry, "test_bits_per_dim", a, records[:1]) == ""
 
 
 def test_overview_warns_about_a_broken_plugin(app, demo_store, monkeypatch):

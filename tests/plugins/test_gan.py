@@ -178,3 +178,30 @@ def test_a_short_run_learns_a_mixture_of_eight_modes():
     share, covered = near_modes(model.eval(), modes)
     assert untrained[0] < 0.1  # the check fails for a generator that has not learned
     assert share > 0.5 and covered >= 4, (share, covered)
+
+
+def test_a_generator_loss_gone_nan_stops_the_run_and_keeps_the_last_good_checkpoint(monkeypatch):
+    from genzoo.registry.errors import TrainingDiverged
+    from genzoo.registry.plugins import get_registry
+    from genzoo.registry.runs import load_run
+    from genzoo.registry.store import RunStore
+    from genzoo.registry.training import LoopSettings, start_run
+
+    original = GAN.g_loss
+    calls = {"n": 0}
+
+    def poisoned(self, fake):
+        calls["n"] += 1
+        loss = original(self, fake)
+        return loss * float("nan") if calls["n"] == 7 else loss
+
+    monkeypatch.setattr(GAN, "g_loss", poisoned)
+    registry, store = get_registry(), RunStore()
+    expected = r"step 7.*g_loss=nan.*last good checkpoint \(step 5\)"
+    with pytest.raises(TrainingDiverged, match=expected):
+        start_run(registry, store, "gan", "digits", steps=20,
+                  overrides={"channels": "8", "batch_size": "16"},
+                  settings=LoopSettings(progress=False, checkpoint_every=5))
+    (record,) = store.list_runs()
+    assert record.status == "failed" and "step 7" in record.error
+    assert load_run(record.run_id, store, registry).step == 5

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install Debian's Chromium for the browser test when it is missing. Playwright's own browser
+# download needs the open internet; the Debian package comes from the package registry.
+set -euo pipefail
+if command -v chromium >/dev/null 2>&1 || [ -n "${GENZOO_CHROMIUM:-}" ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "[setup] installing Debian's chromium for the browser test"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null

@@ -1,0 +1,164 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright against a live server.
+
+AppTest runs a page's script but not the browser: it cannot see a component that fails to
+render, a page that never finishes, or a navigation that points nowhere. This test starts
+``streamlit run`` on a free loopback port over the demo store, visits every page, fails on any
+Streamlit exception box, records how long each page takes to finish its script, and saves a
+screenshot of each page under ``tests/artifacts/`` (ignored by git; CI keeps it).
+
+``scripts/test.sh`` installs Chromium (Debian's package) and the ``playwright`` Python package
+when they are missing; Playwright's own browser download cannot work on a closed network, so
+the browser is launched from ``/usr/bin/chromium``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+PAGES_DIR = APP.parent / "pages"
+# Without these, Chromium keeps dialling Google's hosts, which a closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--disable-dev-shm-usage"]
+SCRIPT_DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+PAGE_TIMEOUT_MS = 120_000  # a cold server imports torch on the first page it serves
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, which scripts/test.sh installs; the test fails without it."""
+    path = os.environ.get("GENZOO_CHROMIUM") or shutil.which("chromium")
+    if not path:
+        pytest.fail("Chromium not found: scripts/test.sh installs Debian's 'chromium' package "
+                    "(apt-get install chromium), or set GENZOO_CHROMIUM to a Chromium binary")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def page_paths() -> list[str]:
+    """Every page file's URL path; the default page (Overview) is served at the root."""
+    stems = sorted(p.stem for p in PAGES_DIR.glob("*.py") if p.stem != "__init__")
+    return ["" if stem == "overview" else stem for stem in stems]
+
+
+@pytest.fixture(scope="module")
+def server(demo_home, tmp_path_factory):
+    """``streamlit run dashboard/app.py`` on a free loopback port over the demo store."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    env = {**os.environ, "GENZOO_HOME": str(demo_home), "GENZOO_PLUGINS": "",
+           "OMP_NUM_THREADS": "1"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                    if reply.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the dashboard server did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("the 'playwright' package is missing: scripts/test.sh installs the test "
+                    "extras (pip install -e '.[test]')")
+
+    with sync_playwright() as p:
+        chrome = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            yield chrome
+        finally:
+            chrome.close()
+
+
+def open_page(browser, url: str) -> tuple[object, float]:
+    """Load ``url`` in a fresh tab; seconds until the page's script finished running."""
+    tab = browser.new_page(viewport={"width": 1400, "height": 1000})
+    start = time.perf_counter()
+    tab.goto(url, wait_until="domcontentloaded")
+    tab.wait_for_selector(SCRIPT_DONE, timeout=PAGE_TIMEOUT_MS)
+    return tab, time.perf_counter() - start
+
+
+def exception_boxes(tab) -> list[str]:
+    return [box.inner_text() for box in tab.locator('[data-testid="stException"]').all()]
+
+
+def test_every_page_renders_without_an_exception_and_is_screenshotted(server, browser):
+    """Each page twice: the first visit fills the page's caches (samples drawn, models loaded),
+    the second is what a user sees from then on: cached results."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    warm_up, _ = open_page(browser, server)  # the server's cold imports (torch, plotly)
+    warm_up.close()
+    paths = page_paths()
+    timings, failures = {}, {}
+    for path in paths:
+        name = path or "overview"
+        first, first_seconds = open_page(browser, f"{server}/{path}")
+        first.close()
+        tab, seconds = open_page(browser, f"{server}/{path}")
+        tab.wait_for_timeout(300)  # let plotly finish drawing before the screenshot
+        title = tab.locator("h1").first.inner_text(timeout=5000)
+        tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        timings[name] = {"first_visit_s": round(first_seconds, 3), "cached_s": round(seconds, 3)}
+        if boxes := exception_boxes(tab):
+            failures[name] = boxes
+        assert title.strip(), f"page {name!r} shows no title"
+        tab.close()
+    (ARTIFACTS / "page_load_seconds.json").write_text(json.dumps(timings, indent=2))
+    print("\npage load in seconds (until the script finished):", json.dumps(timings))
+    assert not failures, failures
+    assert len(timings) == len(paths) >= 8
+
+
+def test_two_browser_sessions_at_once_each_get_a_whole_page(server, browser):
+    tabs = [browser.new_page(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
+    try:
+        for tab in tabs:  # both requests in flight before either page is waited for
+            tab.goto(f"{server}/likelihood", wait_until="domcontentloaded")
+        for tab in tabs:
+            tab.wait_for_selector(SCRIPT_DONE, timeout=PAGE_TIMEOUT_MS)
+            assert not exception_boxes(tab)
+            assert tab.locator('[data-testid="stPlotlyChart"]').count() >= 1
+            assert tab.get_by_text("pixelcnn").first.is_visible()
+    finally:
+        for tab in tabs:
+            tab.close()
