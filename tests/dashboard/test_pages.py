@@ -306,6 +306,20 @@ def test_upload_without_numeric_column_shows_one_line_error(app, demo_store):
     assert "genzoo-upload-" not in message  # the temp folder stays hidden
 
 
+@pytest.mark.parametrize("name, payload, message", [
+    ("picture.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\xff\xfe", "picture.csv"),
+    ("empty.csv", b"", "empty.csv"),
+    ("latin1.csv", "température\n1,5\n2,5\n".encode("latin-1"), "latin1.csv"),
+])
+def test_upload_that_is_not_a_csv_shows_one_line_error(app, demo_store, name, payload, message):
+    at = app("timeseries")
+    at.file_uploader[0].set_value((name, payload, "text/csv")).run()
+    assert not at.exception, texts(at.exception)
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert message in text and "\n" not in text and "Traceback" not in text
+
+
 def test_upload_too_short_for_p_shows_error(app, demo_store):
     at = upload(app, "short.csv", "value\n1.0\n2.5\n0.7\n")
     assert not at.exception
