@@ -453,17 +453,24 @@ def likelihood_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns).sort_values("bits/dim").reset_index(drop=True)
 
 
-def floor_bits(summary: pd.DataFrame) -> float | None:
-    """The independent-pixels baseline's bits/dim, if it has a run here."""
-    row = summary[summary["model"] == FLOOR_MODEL]
-    return None if row.empty else float(row["bits/dim"].iloc[0])
+def baseline_bits(reg: Registry, summary: pd.DataFrame) -> dict[str, float]:
+    """The baselines' bits/dim (models registered with ``baseline=True``) with a run here."""
+    return {model: float(bits) for model, bits in zip(summary["model"], summary["bits/dim"])
+            if model in reg.models and reg.models[model].baseline}
 
 
-def likelihood_figure(summary: pd.DataFrame, dataset_name: str) -> go.Figure:
+def baseline_label(model: str) -> str:
+    return FLOOR_LABEL if model == FLOOR_MODEL else f"{model} (baseline)"
+
+
+def likelihood_figure(summary: pd.DataFrame, dataset_name: str,
+                      baselines: dict[str, float] | None = None) -> go.Figure:
     """Bars of test bits/dim per model, one legend entry and bar pattern per kind of bound,
-    error bars over seeds, and the independent-pixels floor as a dashed line."""
+    error bars over seeds; each baseline (``{model: bits/dim}``) a dashed line instead."""
+    baselines = baselines or {}
+    bars = summary[~summary["model"].isin(list(baselines))]
     fig = go.Figure()
-    for bound, group in summary.groupby("bound", sort=False):
+    for bound, group in bars.groupby("bound", sort=False):
         has_std = group["std"].notna().any()
         fig.add_bar(
             x=group["model"], y=group["bits/dim"], name=f"{bound} likelihood", showlegend=True,
@@ -477,12 +484,13 @@ def likelihood_figure(summary: pd.DataFrame, dataset_name: str) -> go.Figure:
                            "<br>runs: %{customdata[3]}<extra></extra>"),
             text=[f"{v:.3f}" for v in group["bits/dim"]], textposition="inside",
             insidetextanchor="end")
-    floor = floor_bits(summary)
-    if floor is not None:
-        fig.add_scatter(x=[None], y=[None], mode="lines", name=FLOOR_LABEL,  # its legend entry
-                        line=dict(dash="dash", color="grey"))
-        fig.add_hline(y=floor, line_dash="dash", line_color="grey",
-                      annotation_text=FLOOR_LABEL, annotation_position="top right",
+    for i, (model, bits) in enumerate(sorted(baselines.items(), key=lambda kv: -kv[1])):
+        label = f"{baseline_label(model)}: {bits:.3f}"
+        dash = ("dash", "dot", "dashdot", "longdash")[i % 4]
+        fig.add_scatter(x=[None], y=[None], mode="lines", name=label,  # its legend entry
+                        line=dict(dash=dash, color="grey"))
+        fig.add_hline(y=bits, line_dash=dash, line_color="grey", annotation_text=label,
+                      annotation_position="top right" if i % 2 == 0 else "bottom right",
                       annotation_bgcolor="rgba(255,255,255,0.85)")
     top = float((summary["bits/dim"] + summary["std"].fillna(0)).max()) if len(summary) else 1.0
     fig.update_layout(

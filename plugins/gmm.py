@@ -161,6 +161,7 @@ def register_models(register):
     register(ModelSpec(
         name="gmm", model_class=GaussianMixtureModel, config_class=GMMConfig,
         family="mixture model (baseline)", density="exact", sampling="parallel", data="image",
+        baseline=True,
         paper="Dempster, Laird & Rubin 1977 (EM); scikit-learn GaussianMixture",
         summary="K diagonal Gaussians over pixel levels, fitted by EM and discretized to the "
                 "levels' bins: an exact likelihood on the common footing.",

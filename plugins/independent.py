@@ -77,6 +77,7 @@ def register_models(register):
     register(ModelSpec(
         name="independent", model_class=IndependentPixels, config_class=IndependentConfig,
         family="independent pixels (baseline)", density="exact", sampling="parallel", data="image",
+        baseline=True,
         paper="baseline: product of per-pixel categoricals",
         summary="Every pixel its own categorical, fitted by counting. The floor for bits/dim.",
         pros=[Claim("Exact likelihood in closed form", "test_bits_per_dim"),

@@ -54,6 +54,9 @@ class ModelSpec:
     # builds on; it is trained with ``--parent RUN_ID`` and its config then gets ``parent_run``
     # and ``parent_config`` (the parent's config as JSON), so the run reloads on its own.
     parent: str | None = None
+    # A baseline (independent pixels, a Gaussian mixture) is a yardstick, not one of the
+    # lecture's models: the dashboard draws it as a reference line next to the models' bars.
+    baseline: bool = False
 
     def __post_init__(self):
         if not self.name or not isinstance(self.name, str):
@@ -85,7 +88,8 @@ class ModelSpec:
                 "sampling": self.sampling, "data": self.data, "plugin": plugin,
                 "paper": self.paper, "summary": self.summary,
                 "pros": [c.to_json() for c in self.pros],
-                "cons": [c.to_json() for c in self.cons], "parent": self.parent}
+                "cons": [c.to_json() for c in self.cons], "parent": self.parent,
+                "baseline": self.baseline}
 
 
 @dataclass(frozen=True)

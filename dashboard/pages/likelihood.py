@@ -26,10 +26,13 @@ summary = data.likelihood_summary(table)
 if summary.empty:
     st.info(f"No completed run on {dataset_name} reports a likelihood yet.")
 else:
-    st.plotly_chart(data.likelihood_figure(summary, dataset_name))
-    if data.floor_bits(summary) is None:
-        st.caption(f"No `{data.FLOOR_MODEL}` run on {dataset_name}, so no floor line: "
-                   f"`genzoo train {data.FLOOR_MODEL} --dataset {dataset_name} --steps 0`")
+    baselines = data.baseline_bits(reg, summary)
+    st.plotly_chart(data.likelihood_figure(summary, dataset_name, baselines))
+    missing = [name for name, spec in reg.models.items()
+               if spec.baseline and spec.data == "image" and name not in baselines]
+    for name in missing:
+        st.caption(f"No `{name}` run on {dataset_name}, so no {name} baseline line: "
+                   f"`genzoo train {name} --dataset {dataset_name}`")
     if (summary["seeds"] > 1).any():
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
 for model, reason in data.no_likelihood_models(reg, records, dataset_name).items():

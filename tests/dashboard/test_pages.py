@@ -187,13 +187,15 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert_clean(at)
     assert r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}" in texts(at.latex)
     bars, curves, *_ = charts(at)
-    bar = bars["data"][0]
-    assert set(bar["x"]) == {"independent", "pixelcnn"} and bar["name"] == "exact likelihood"
+    bar = next(trace for trace in bars["data"] if trace["name"] == "exact likelihood")
+    assert list(bar["x"]) == ["pixelcnn"]  # the baseline is a line, not a bar
     assert "bits/dim" in bars["layout"]["yaxis"]["title"]["text"]
     floor = bars["layout"]["shapes"][0]
     bits = demo_runs(demo_store)["independent"].metrics["test_bits_per_dim"]
     assert floor["y0"] == pytest.approx(bits)
-    assert bars["layout"]["annotations"][0]["text"] == "independent pixels (floor)"
+    assert bars["layout"]["annotations"][0]["text"] == f"independent pixels (floor): {bits:.3f}"
+    # gmm, the other registered baseline, has no run on digits: the page says how to add it
+    assert "`genzoo train gmm --dataset digits`" in texts(at.caption)
 
     table = at.dataframe[0].value
     assert set(table["model"]) == {"independent", "pixelcnn", "vae"}
@@ -238,6 +240,24 @@ def test_likelihood_summary_averages_seeds():
 
 
 # -- time series --------------------------------------------------------------------------------
+
+
+def test_every_registered_baseline_is_a_line_and_the_models_are_bars(registry):
+    from genzoo.dashboard.data import baseline_bits, likelihood_figure
+
+    summary = pd.DataFrame({"model": ["pixelcnn", "gmm", "independent", "vae"],
+                            "bound": ["exact", "exact", "exact", "elbo"],
+                            "bits/dim": [1.84, 2.38, 2.43, 1.92], "std": [0.01, None, None, None],
+                            "seeds": [2, 1, 1, 1], "runs": ["a, b", "c", "d", "e"]})
+    baselines = baseline_bits(registry, summary)
+    assert baselines == {"gmm": 2.38, "independent": 2.43}
+    fig = likelihood_figure(summary, "digits", baselines).to_plotly_json()
+    drawn = [x for trace in fig["data"] if trace["type"] == "bar" for x in trace["x"]]
+    assert sorted(drawn) == ["pixelcnn", "vae"]
+    lines = sorted((s["y0"], a["text"]) for s, a in zip(fig["layout"]["shapes"],
+                                                        fig["layout"]["annotations"]))
+    assert lines == [(2.38, "gmm (baseline): 2.380"),
+                     (2.43, "independent pixels (floor): 2.430")]
 
 
 def test_timeseries_page_forecasts_and_fit_table(app, demo_store):
