@@ -7,7 +7,7 @@ bound models by exp(ELBO), implicit models by a histogram of their samples (GAN 
 
 import streamlit as st
 
-from genzoo.dashboard import data, density2d_data
+from genzoo.dashboard import data, density2d_data, widgets
 
 reg = data.registry()
 records = data.completed_runs()
@@ -81,7 +81,7 @@ st.caption("One colour scale for every map: 0 to the true density's largest cell
 frame = density2d_data.scores_frame(chosen, results, truth["entropy"])
 if not frame.empty:
     st.subheader("How close each model gets")
-    st.dataframe(frame, hide_index=True, column_config={
+    widgets.table(frame, f"genzoo-density2d-{dataset_name}", column_config={
         name: st.column_config.NumberColumn(format="%.4f") for name in frame.columns[3:]})
     st.caption("KL(true ‖ model) = Σ p log₂(p / q) over the cells where the true p > 0, in bits "
                "per point: for an exact model, test bits/dim ≈ H/2 + KL/2. A bound's map is used "

@@ -25,7 +25,7 @@ if not records:
     widgets.no_runs_yet()
 
 st.subheader("Taxonomy of the registered models")
-st.dataframe(data.taxonomy_frame(reg), hide_index=True)
+widgets.table(data.taxonomy_frame(reg), "genzoo-taxonomy")
 
 for density, branch in TAXONOMY.items():
     st.header(branch.capitalize(), divider="gray")
@@ -55,4 +55,4 @@ for density, branch in TAXONOMY.items():
 orphans = data.orphan_runs(reg, records)
 if orphans:
     st.header("Runs of models no loaded plugin provides", divider="gray")
-    st.dataframe(data.runs_frame(orphans), hide_index=True)
+    widgets.table(data.runs_frame(orphans), "genzoo-orphan-runs")

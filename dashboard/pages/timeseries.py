@@ -47,7 +47,7 @@ else:
         st.caption("Test nats/obs: negative log-likelihood of each held-out value given the "
                    "values before it (lower is better). AR coefficients, σ² and llf follow "
                    "statsmodels AutoReg conventions.")
-        st.dataframe(data.series_table(bundles), hide_index=True)
+        widgets.table(data.series_table(bundles), f"genzoo-series-{dataset_name}")
 
 st.header("Upload a CSV", divider="gray")
 st.markdown("Fit the closed-form AR(p) (least squares, instant) to one numeric column of your "
@@ -68,6 +68,6 @@ if upload is not None:
         st.plotly_chart(data.forecast_figure(fit, title=f"AR({p}) on {fit['dataset']}",
                                              y_label=fit["column"]), key="fc-upload")
         info = fit["info"]
-        st.dataframe(data.series_table([fit]).drop(columns=["run id", "test nats/obs"]),
-                     hide_index=True)
+        widgets.table(data.series_table([fit]).drop(columns=["run id", "test nats/obs"]),
+                      "genzoo-ar-fit-upload")
         st.caption(f"{fit['n']} values; fitted on all of them (nobs = {info.get('nobs')}).")

@@ -73,6 +73,7 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     taxonomy = at.dataframe[0].value
     assert set(taxonomy["model"]) >= {"independent", "pixelcnn", "ar", "neural-ar"}
     assert list(taxonomy.columns[:2]) == ["branch", "model"]
+    assert at.download_button[0].label == "Download CSV"  # the taxonomy table as a file
     branches = taxonomy.set_index("model")["branch"]
     assert set(branches[["independent", "pixelcnn", "ar", "neural-ar"]]) == {
         "explicit density: tractable"}
