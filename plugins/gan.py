@@ -41,7 +41,7 @@ is off by default.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -76,7 +76,8 @@ class GANConfig(ModelConfig):
     # (and spreads between them, 17% near a mode, after 8,000); lr=2e-3 puts 85% of samples
     # near a mode and covers all 8 in 3,000 steps: hence a default lr per architecture.
     latent_dim: int = 32  # dimensions of z ~ N(0, I)
-    arch: str = "auto"  # dcgan | mlp | auto (mlp for images of 16 pixels or fewer: 2-d points)
+    # dcgan | mlp | auto (mlp for images of 16 pixels or fewer: 2-d points)
+    arch: str = field(default="auto", metadata={"choices": ARCHS})
     channels: int = 32  # feature maps of the conv nets at half resolution (arch=dcgan)
     hidden: int = 256  # width of the MLPs' hidden layers (arch=mlp)
     d_steps: int = 1  # discriminator steps per generator step

@@ -40,17 +40,21 @@ training loss: the reported bound is always the ELBO (weight 1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
-from genzoo.registry.distributions import PixelLikelihood, resolve_decoder
+from genzoo.registry.distributions import DECODERS, PixelLikelihood, resolve_decoder
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.latent import LatentVariableModel
 
 LOG_2PI = math.log(2.0 * math.pi)
+
+
+ARCHS = ("auto", "conv", "mlp")
+TINY_PIXELS = 16  # arch=auto takes the MLP at or below this many pixels
 
 
 @dataclass
@@ -61,12 +65,14 @@ class VAEConfig(ModelConfig):
     # (ELBO) in 2 minutes, where the paper's MLP stalls near 2.1 and then overfits 1,437
     # training images; weight decay keeps the conv net from overfitting in longer runs.
     latent_dim: int = 16  # dimensions of z
-    # auto: conv, but the MLP for images of 16 pixels or fewer (a 2-d point is a 1x2 image, on
-    # which the conv net's KL collapses to 0: measured 4.52 bits/dim on 8-gaussians, MLP 4.17)
-    arch: str = "auto"  # auto | conv | mlp (Kingma & Welling's one-hidden-layer MLP, two deep)
+    # conv | mlp (Kingma & Welling's one-hidden-layer MLP, two deep) | auto: conv, but the MLP
+    # for images of 16 pixels or fewer (a 2-d point is a 1x2 image, on which the conv net's KL
+    # collapses to 0: measured 4.52 bits/dim on 8-gaussians, MLP 4.17)
+    arch: str = field(default="auto", metadata={"choices": ARCHS})
     hidden: int = 256  # width of the MLP's hidden layers (arch=mlp)
     channels: int = 32  # feature maps of the conv net at full resolution (arch=conv)
-    decoder: str = "auto"  # categorical | bernoulli (2 levels) | logistic | auto
+    # categorical | bernoulli (2 levels) | logistic | auto
+    decoder: str = field(default="auto", metadata={"choices": DECODERS})
     beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
     kl_warmup_steps: int = 0  # KL weight rises linearly 0 -> beta over these training steps
     elbo_samples: int = 8  # z samples per image when log_prob estimates E_q[log p(x|z)]
@@ -87,9 +93,6 @@ class VAEConfig(ModelConfig):
             raise BadConfig(f"weight_decay must be 0 or more, got {self.weight_decay}")
         resolve_decoder(self.decoder, 2)  # the name; the levels are checked with the data
 
-
-ARCHS = ("auto", "conv", "mlp")
-TINY_PIXELS = 16  # arch=auto takes the MLP at or below this many pixels
 
 
 def resolve_arch(arch: str, shape: tuple[int, int, int]) -> str:

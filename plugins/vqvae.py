@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +66,8 @@ class VQVAEConfig(ModelConfig):
     ema_decay: float = 0.99
     restart_dead: bool = True  # re-initialize codes unused for `restart_after` steps
     restart_after: int = 20
-    decoder: str = "auto"  # categorical over levels (Bernoulli on binary data)
+    # categorical over levels (Bernoulli on binary data)
+    decoder: str = field(default="auto", metadata={"choices": DECODERS})
     dropout: float = 0.3  # in the decoder's residual blocks (small data sets overfit)
 
     def validate(self):
@@ -330,7 +331,8 @@ class VQVAEPriorConfig(ModelConfig):
     layers: int = 1
     first_kernel: int = 5  # the grid is small: 5x5 already sees all of a 4x4 grid's past
     dropout: float = 0.5
-    code_input: str = "onehot"  # how codes enter the PixelCNN: onehot | ordinal (k scaled)
+    # how codes enter the PixelCNN: onehot | ordinal (k scaled)
+    code_input: str = field(default="onehot", metadata={"choices": ("onehot", "ordinal")})
     lr: float = 1e-3
 
     def parent(self) -> VQVAEConfig:

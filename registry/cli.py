@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from .errors import BadConfig, GenzooError
+from .errors import BadConfig, Cancelled, GenzooError
 
 
 def _registry():
@@ -54,6 +54,10 @@ class GenzooGroup(click.Group):
         except GenzooError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
+        except Cancelled:
+            click.echo("cancelled; the run keeps its last checkpoint (genzoo resume RUN_ID)",
+                       err=True)
+            ctx.exit(143)  # 128 + SIGTERM, as if the signal had ended the process
         except KeyboardInterrupt:
             click.echo("interrupted; the run keeps its last checkpoint (genzoo resume RUN_ID)",
                        err=True)
@@ -134,19 +138,28 @@ def _budget_options(f):
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, or set a dataset option (shapes: size=32); "
                    "repeat for several.")
+@click.option("--run-id", default=None, metavar="ID",
+              help="Name the new run (default: MODEL-DATASET-xxxxxx); must not be taken. The "
+                   "dashboard uses it to follow the run it started.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def train(model, dataset, column, parent, steps, seconds, device, seed, settings, as_json, quiet):
-    """Train MODEL on a dataset, checkpoint it and evaluate it on the test split."""
+def train(model, dataset, column, parent, steps, seconds, device, seed, settings, run_id,
+          as_json, quiet):
+    """Train MODEL on a dataset, checkpoint it and evaluate it on the test split.
+
+    SIGTERM stops it cleanly: a checkpoint where it is, status cancelled (genzoo resume).
+    """
     from .config import parse_overrides
-    from .training import LoopSettings, start_run
+    from .training import LoopSettings, cancel_on_sigterm, start_run
 
     if steps is not None and seconds is not None:
         raise GenzooError("give --steps or --seconds, not both")
-    record = start_run(_registry(), _store(), model, dataset, overrides=parse_overrides(settings),
-                       dataset_options={"column": column} if column else None, steps=steps,
-                       seconds=seconds, device=device, seed=seed, parent=parent,
-                       settings=LoopSettings(progress=not quiet))
+    with cancel_on_sigterm():
+        record = start_run(_registry(), _store(), model, dataset,
+                           overrides=parse_overrides(settings),
+                           dataset_options={"column": column} if column else None, steps=steps,
+                           seconds=seconds, device=device, seed=seed, parent=parent,
+                           run_id=run_id, settings=LoopSettings(progress=not quiet))
     _report_run(record, as_json)
 
 
@@ -158,12 +171,13 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def resume(run_id, steps, seconds, device, as_json, quiet):
     """Continue RUN_ID from its last good checkpoint (--steps/--seconds are new totals)."""
-    from .training import LoopSettings, resume_run
+    from .training import LoopSettings, cancel_on_sigterm, resume_run
 
     if steps is not None and seconds is not None:
         raise GenzooError("give --steps or --seconds, not both")
-    record = resume_run(_registry(), _store(), run_id, steps=steps, seconds=seconds,
-                        device=device, settings=LoopSettings(progress=not quiet))
+    with cancel_on_sigterm():
+        record = resume_run(_registry(), _store(), run_id, steps=steps, seconds=seconds,
+                            device=device, settings=LoopSettings(progress=not quiet))
     _report_run(record, as_json)
 
 
@@ -554,16 +568,39 @@ def dashboard(port, with_demo, headless):
 @click.option("--steps", type=int, default=30, show_default=True,
               help="Training steps timed per model.")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--sizes", default="8,16", show_default=True,
+              help="Image sides (comma list) to time sampling at, for how it grows with the "
+                   "image; empty for none.")
 @click.option("--out", "out_dir", default="benchmarks/results", show_default=True,
               type=click.Path(file_okay=False))
-def bench(model_names, dataset, steps, device, out_dir):
-    """Time training and sampling of every image model; write JSON and a Markdown table."""
+@click.option("--store/--no-store", "to_store", default=True, show_default=True,
+              help="Also save the result in the runs store ($GENZOO_HOME/bench), where the "
+                   "dashboard's Speed page reads it.")
+def bench(model_names, dataset, steps, device, sizes, out_dir, to_store):
+    """Time training and sampling of every image model, and its sampling at other image sizes;
+    write JSON and a Markdown table, and save the result in the runs store for the dashboard."""
     from .bench import run_benchmarks
 
     names = [n.strip() for n in model_names.split(",")] if model_names else None
     result = run_benchmarks(_registry(), names, dataset=dataset, steps=steps, device=device,
-                            out_dir=Path(out_dir), log=lambda m: click.echo(m, err=True))
+                            sizes=_sizes(sizes), out_dir=Path(out_dir),
+                            home=_store().home if to_store else None,
+                            log=lambda m: click.echo(m, err=True))
     click.echo(result["markdown"])
+    if to_store:
+        click.echo(f"saved in the runs store: {result['saved']}", err=True)
+
+
+def _sizes(text: str) -> list[int]:
+    """``--sizes 8,16,28`` as integers; a clear error for anything else."""
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise BadConfig(f"--sizes {text!r}: give image sides as a comma list, like 8,16,28"
+                        ) from None
+    if any(size < 1 for size in sizes):
+        raise BadConfig(f"--sizes {text!r}: image sides must be at least 1")
+    return sizes
 
 
 def main():

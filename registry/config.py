@@ -18,6 +18,23 @@ def config_fields(config_class) -> dict[str, tuple[type, Any]]:
     return {f.name: (hints[f.name], f.default) for f in dataclasses.fields(config_class)}
 
 
+def field_choices(config_class) -> dict[str, tuple]:
+    """``{name: allowed values}`` for the fields that declare them.
+
+    A field declares its choices with a ``Literal[...]`` type or with
+    ``field(default=..., metadata={"choices": (...)})``; forms offer them as a list (the
+    dashboard's Train page) and :func:`build_config` refuses any other value.
+    """
+    hints = typing.get_type_hints(config_class)
+    out = {}
+    for f in dataclasses.fields(config_class):
+        if "choices" in f.metadata:
+            out[f.name] = tuple(f.metadata["choices"])
+        elif typing.get_origin(hints[f.name]) is typing.Literal:
+            out[f.name] = typing.get_args(hints[f.name])
+    return out
+
+
 def describe_fields(config_class) -> str:
     """``name=default (type)`` for every field, for error messages and ``--help``."""
     return ", ".join(f"{name}={default!r} ({getattr(kind, '__name__', kind)})"
@@ -32,6 +49,8 @@ def parse_value(key: str, text: str, kind) -> Any:
         if text.lower() in ("none", "null"):
             return None
         kind = options[0]
+    if typing.get_origin(kind) is typing.Literal:  # parsed as the type of its values
+        kind = type(typing.get_args(kind)[0])
     try:
         if kind is bool:
             if text.lower() in _TRUE:
@@ -77,6 +96,11 @@ def build_config(config_class, overrides: dict[str, Any] | None = None):
             raise BadConfig(f"unknown config key {key!r} for {config_class.__name__}; "
                             f"fields: {describe_fields(config_class)}")
         values[key] = parse_value(key, value, fields[key][0]) if isinstance(value, str) else value
+    choices = field_choices(config_class)
+    for key, value in values.items():
+        if key in choices and value not in choices[key]:
+            raise BadConfig(f"--set {key}={value!r}: must be one of "
+                            f"{', '.join(map(str, choices[key]))}")
     config = config_class(**values)
     _check_positive(config)
     if hasattr(config, "validate"):

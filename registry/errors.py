@@ -34,3 +34,12 @@ class TrainingDiverged(GenzooError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
 
     exit_code = 1
+
+
+class Cancelled(KeyboardInterrupt):
+    """Training was stopped on request (SIGTERM: the dashboard's Cancel button, ``kill``).
+
+    A ``KeyboardInterrupt``, not an ``Exception`` and not a :class:`GenzooError`: no
+    ``except Exception`` in model code can swallow it, and code that cleans up after Ctrl-C
+    cleans up after it too. The trainer marks the run ``cancelled`` and keeps a checkpoint.
+    """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 import uuid
@@ -16,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import NotFound
+from .errors import BadConfig, GenzooError, NotFound
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,7 +50,11 @@ CREATE TABLE IF NOT EXISTS metrics (
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
 """
 
-STATUSES = ("created", "running", "completed", "failed", "interrupted")
+# cancelled: stopped on request (SIGTERM: the dashboard's Cancel); interrupted: stopped
+# otherwise (Ctrl-C, out of GPU memory, a process that died). Both resume from their checkpoint.
+STATUSES = ("created", "running", "completed", "failed", "interrupted", "cancelled")
+ACTIVE = ("created", "running")  # a process is (or should be) training these
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")  # one folder name, no path
 _JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags")
 
 
@@ -87,6 +92,20 @@ class RunRecord:
                 "updated_at": self.updated_at}
 
 
+def new_run_id(model: str, dataset: str) -> str:
+    """A fresh id that a person can read: ``MODEL-DATASET-xxxxxx``."""
+    slug = Path(dataset).stem if dataset.endswith(".csv") else dataset
+    return f"{model}-{slug}-{uuid.uuid4().hex[:6]}".replace("/", "_")
+
+
+def check_run_id(run_id: str) -> str:
+    """``run_id`` if it can name a run (and its folder); :class:`BadConfig` otherwise."""
+    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
+        raise BadConfig(f"--run-id {run_id!r}: use letters, digits and . _ + - (at most 128, "
+                        "starting with a letter or digit)")
+    return run_id
+
+
 def default_home() -> Path:
     """``$GENZOO_HOME`` or ``~/.genzoo``."""
     return Path(os.environ.get("GENZOO_HOME") or "~/.genzoo").expanduser()
@@ -119,11 +138,18 @@ class RunStore:
     def create_run(self, *, model: str, dataset: str, config: dict, seed: int, device: str,
                    data_info: dict, dataset_options: dict | None = None,
                    target_steps: int | None = None, target_seconds: float | None = None,
-                   tags: list | None = None) -> RunRecord:
-        """Record a new run (status ``created``) and make its checkpoint folder."""
+                   tags: list | None = None, run_id: str | None = None) -> RunRecord:
+        """Record a new run (status ``created``) and make its checkpoint folder.
+
+        ``run_id`` is chosen by the caller where it must know the id before the run exists
+        (the dashboard starts ``genzoo train --run-id ID`` and follows that id); a taken id is
+        an error, never a second writer in the same folder.
+        """
         now = time.time()
-        slug = Path(dataset).stem if dataset.endswith(".csv") else dataset
-        run_id = f"{model}-{slug}-{uuid.uuid4().hex[:6]}".replace("/", "_")
+        run_id = check_run_id(run_id) if run_id else new_run_id(model, dataset)
+        if self.run_dir(run_id).exists():
+            raise GenzooError(f"run id {run_id!r} is taken (its folder {self.run_dir(run_id)} "
+                              "exists); choose another")
         record = RunRecord(run_id=run_id, model=model, dataset=dataset, config=config, seed=seed,
                            device=device, status="created", target_steps=target_steps,
                            target_seconds=target_seconds, dataset_options=dataset_options or {},
@@ -131,9 +157,12 @@ class RunStore:
         row = record.__dict__.copy()
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key])
-        with self._connect() as db:
-            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES "
-                       f"({', '.join('?' for _ in row)})", list(row.values()))
+        try:
+            with self._connect() as db:
+                db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES "
+                           f"({', '.join('?' for _ in row)})", list(row.values()))
+        except sqlite3.IntegrityError:
+            raise GenzooError(f"run id {run_id!r} is taken; choose another") from None
         self.run_dir(run_id).mkdir(parents=True, exist_ok=True)
         return record
 
@@ -157,17 +186,27 @@ class RunStore:
             rows = db.execute(query + " ORDER BY created_at DESC", args).fetchall()
         return [_record(row) for row in rows]
 
-    def update(self, run_id: str, **fields) -> None:
-        """Set columns of a run (JSON columns take Python objects)."""
+    def update(self, run_id: str, *, when_status: tuple[str, ...] | None = None,
+               **fields) -> bool:
+        """Set columns of a run (JSON columns take Python objects); True if the row changed.
+
+        With ``when_status``, only while the run's status is one of those, checked and written
+        in one statement: a reader that marks a dead run ``interrupted`` cannot overwrite the
+        ``completed`` its trainer wrote a moment before.
+        """
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"unknown status {fields['status']!r}")
         fields["updated_at"] = time.time()
         for key in _JSON_COLUMNS:
             if key in fields:
                 fields[key] = json.dumps(fields[key])
+        query, args = (f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
+                       "WHERE run_id = ?"), [*fields.values(), run_id]
+        if when_status is not None:
+            query += f" AND status IN ({', '.join('?' for _ in when_status)})"
+            args += list(when_status)
         with self._connect() as db:
-            db.execute(f"UPDATE runs SET {', '.join(f'{k} = ?' for k in fields)} "
-                       "WHERE run_id = ?", [*fields.values(), run_id])
+            return db.execute(query, args).rowcount > 0
 
     def merge_metrics(self, run_id: str, values: dict) -> dict:
         """Add summary metrics (``test_bits_per_dim``, ...) to a run; returns the merged dict."""

@@ -5,14 +5,21 @@ gradient steps. Otherwise the loop calls ``training_step`` until the step or tim
 spent, logs every named loss part to the store, writes an atomic checkpoint every
 ``checkpoint_every`` steps or ``checkpoint_seconds`` seconds, and stops at the first NaN or
 infinite loss with the last good checkpoint kept.
+
+A run is trained by one process at a time (``process.own_run``). Stopped on request (SIGTERM,
+turned into :class:`Cancelled` by :func:`cancel_on_sigterm`), the loop checkpoints where it is
+and marks the run ``cancelled``; Ctrl-C marks it ``interrupted``; both resume.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import signal
+import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,15 +28,39 @@ import torch
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
 from .devices import resolve_device
-from .errors import CheckpointError, GenzooError, TrainingDiverged
+from .errors import Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
+from .process import own_run
 from .runs import build_model, check_compatible, load_dataset, load_run, split_settings
 from .spec import ModelSpec
-from .store import RunRecord, RunStore
+from .store import RunRecord, RunStore, check_run_id
 
 DEFAULT_STEPS = 500
+
+
+@contextmanager
+def cancel_on_sigterm():
+    """While the block runs, SIGTERM raises :class:`Cancelled` in the main thread.
+
+    After the first SIGTERM further ones are ignored, so the final checkpoint is written whole;
+    the previous handler is restored on exit. Off the main thread (where Python cannot set
+    signal handlers) the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Cancelled("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -69,14 +100,20 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
               overrides: dict | None = None, dataset_options: dict | None = None,
               steps: int | None = None, seconds: float | None = None, device: str = "auto",
               seed: int = 0, settings: LoopSettings | None = None,
-              tags: list | None = None, parent: str | None = None) -> RunRecord:
+              tags: list | None = None, parent: str | None = None,
+              run_id: str | None = None) -> RunRecord:
     """Create a run, train it to its budget and evaluate it; returns the final record.
 
     ``overrides`` are ``--set`` pairs: config fields of the model, or options the dataset
     declares (``size`` for shapes). ``parent`` is the run a second-stage model builds on (the
-    VQ-VAE whose codes a prior learns); the dataset is then the parent's. Every input is
+    VQ-VAE whose codes a prior learns); the dataset is then the parent's. ``run_id`` names the
+    new run (default: a fresh ``MODEL-DATASET-xxxxxx``); it must not be taken. Every input is
     checked before anything is written, so a bad name, config or file leaves no run behind.
     """
+    if run_id is not None:
+        check_run_id(run_id)
+        if store.run_dir(run_id).exists():
+            raise GenzooError(f"run id {run_id!r} is taken; choose another")
     spec = registry.model(model_name)
     overrides = dict(overrides or {})
     parent_run = None
@@ -113,9 +150,11 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     record = store.create_run(model=model_name, dataset=stored_dataset,
                               config=config_to_json(config), seed=seed, device=str(torch_device),
                               data_info=data.info.to_json(), dataset_options=dataset_options,
-                              target_steps=steps, target_seconds=seconds, tags=tags)
-    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
-                  closed_form=closed_form)
+                              target_steps=steps, target_seconds=seconds, tags=tags,
+                              run_id=run_id)
+    with own_run(store.run_dir(record.run_id), record.run_id):
+        return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
+                      closed_form=closed_form)
 
 
 def _canonical_dataset(registry: Registry, dataset: str, data, options: dict) -> tuple[str, dict]:
@@ -175,11 +214,13 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
         updates.update(target_steps=steps, target_seconds=None)
     if seconds is not None:
         updates.update(target_seconds=seconds, target_steps=None)
-    if updates:
-        store.update(run_id, **updates)
-        record = store.get(run_id)
-    return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
-                  resume=True)
+    # owned before anything is changed: a run that another process trains is left alone
+    with own_run(store.run_dir(run_id), run_id):
+        if updates:
+            store.update(run_id, **updates)
+            record = store.get(run_id)
+        return _train(store, record, spec, model, data, torch_device,
+                      settings or LoopSettings(), resume=True)
 
 
 def _check_series_length(model: GenerativeModel, data) -> None:
@@ -270,6 +311,11 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
                    else f"{exc}; no checkpoint had been written yet")
         store.update(run_id, status="failed", error=message)
         raise TrainingDiverged(message) from None
+    except Cancelled:
+        checkpoint_now()
+        store.update(run_id, status="cancelled",
+                     error=f"cancelled at step {step}; resume with `genzoo resume {run_id}`")
+        raise
     except torch.cuda.OutOfMemoryError:
         store.update(run_id, status="interrupted", error="out of GPU memory")
         raise GenzooError(f"out of GPU memory at step {step + 1} with batch_size={batch_size}; "
@@ -284,6 +330,21 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
             bar.close()
 
     checkpoint_now()
+    try:
+        metrics = _final_metrics(model, spec, data, record, step, train_seconds, batch_size)
+    except Cancelled:
+        store.update(run_id, status="cancelled",
+                     error=f"cancelled while evaluating after step {step} (training is done): "
+                           f"`genzoo resume {run_id}` evaluates it")
+        raise
+    store.merge_metrics(run_id, metrics)
+    store.update(run_id, status="completed", step=step, train_seconds=train_seconds)
+    return store.get(run_id)
+
+
+def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRecord, step: int,
+                   train_seconds: float, batch_size: int) -> dict:
+    """The held-out likelihood, throughput and sampling speed stored with a finished run."""
     result = evaluate(model, spec, data, "test")
     metrics = {"step": step, "train_seconds": round(train_seconds, 3),
                "parameters": count_parameters(model), "bound": result["bound"]}
@@ -295,9 +356,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
         metrics["train_examples_per_s"] = step * batch_size / train_seconds
     if data.kind == "image":
         metrics.update(sampling_speed(model, seed=record.seed))
-    store.merge_metrics(run_id, metrics)
-    store.update(run_id, status="completed", step=step, train_seconds=train_seconds)
-    return store.get(run_id)
+    return metrics
 
 
 @torch.no_grad()

@@ -127,7 +127,8 @@ def test_dequantization_keeps_real_images_in_range_and_within_half_a_level():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"latent_dim": 0}, "latent_dim"), ({"arch": "resnet"}, "arch must be one of"),
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"arch": "resnet"}, "arch='resnet': must be one of auto, dcgan, mlp"),
     ({"d_steps": 0}, "d_steps"), ({"beta1": 1.0}, "beta1"), ({"channels": 0}, "channels"),
     ({"lr": 0.0}, "lr")])
 def test_bad_config_is_refused_with_the_value_named(overrides, message):

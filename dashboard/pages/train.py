@@ -1,0 +1,176 @@
+"""Train: start a run from the browser, follow its progress and loss live, cancel it.
+
+The run trains in its own process (``genzoo train``), never in the dashboard's: this page checks
+the form with the model's own config parsing, starts the process (``train_jobs``), and reads
+its progress back from the runs store.
+"""
+
+import streamlit as st
+
+from genzoo.dashboard import data, train_jobs
+from genzoo.registry.errors import GenzooError
+
+REFRESH_SECONDS = 2.0  # how often the runs below redraw while one is training
+SHOWN = 8  # jobs started from here that stay listed
+BADGES = {"starting": ":blue[starting]", "running": ":blue[running]",
+          "cancelling": ":orange[cancelling]", "completed": ":green[completed]",
+          "failed": ":red[failed]", "cancelled": ":gray[cancelled]",
+          "interrupted": ":orange[interrupted]", "created": ":gray[created]"}
+
+reg = data.registry()
+store = data.store()
+
+st.title("Train")
+st.caption("Start a run from the browser. It trains in a process of its own, exactly as "
+           "`genzoo train` would, so it keeps going when you close this tab; its progress and "
+           "loss curve come from the runs store, and Cancel stops it with a checkpoint that "
+           "`genzoo resume` continues. Nothing trains inside the dashboard.")
+
+
+def draw_fields(fields: list[train_jobs.FormField], prefix: str) -> dict:
+    """One input per field, three to a row; returns ``{name: value}``."""
+    values = {}
+    columns = st.columns(3)
+    for i, f in enumerate(fields):
+        column, key = columns[i % 3], f"{prefix}-{f.name}"
+        if f.kind == "bool":
+            values[f.name] = column.checkbox(f.name, value=bool(f.default), key=key)
+        elif f.kind == "choice":
+            index = f.choices.index(f.default) if f.default in f.choices else 0
+            values[f.name] = column.selectbox(f.name, f.choices, index=index, key=key)
+        elif f.kind == "int":
+            values[f.name] = column.number_input(f.name, value=f.default, step=1, key=key)
+        elif f.kind == "float":
+            values[f.name] = column.number_input(
+                f.name, value=f.default, step=train_jobs.float_step(f.default), format="%g",
+                key=key, help="leave empty for the model's own choice" if f.optional else None)
+        else:
+            values[f.name] = column.text_input(f.name, value=f.default or "", key=key)
+    return values
+
+
+# -- the form -----------------------------------------------------------------------------------
+
+models = sorted(reg.models)
+if not models:
+    st.info("No model is registered: see `genzoo plugins` for plugins that failed to load.")
+    st.stop()
+top = st.columns([2, 2, 1, 1])
+model = top[0].selectbox("Model", models, key="model", index=data.default_index(models, "pixelcnn"),
+                         format_func=lambda n: f"{n} ({reg.models[n].family}, "
+                                               f"{reg.models[n].data})")
+spec = reg.models[model]
+dataset = parent = None
+if spec.parent:
+    parents = train_jobs.parent_runs(store, spec)
+    if parents:
+        parent = top[1].selectbox("Parent run", parents, format_func=data.run_label,
+                                  key="parent").run_id
+    else:
+        top[1].info(f"{model} learns from a trained {spec.parent} run: train one first.")
+else:
+    datasets = train_jobs.compatible_datasets(reg, spec)
+    dataset = top[1].selectbox("Dataset", datasets, key="dataset",
+                               help=f"{spec.data} datasets: the kind of data {model} models")
+budget = top[2].radio("Budget", ["steps", "seconds"], horizontal=True, key="budget")
+device = top[3].selectbox("Device", train_jobs.device_choices(), key="device",
+                          help="cuda is offered only where torch sees a GPU")
+
+fields = train_jobs.form_fields(spec)
+options = train_jobs.dataset_fields(reg, dataset)
+with st.form(f"train-{model}"):
+    left, right = st.columns(2)
+    if budget == "steps":
+        amount = left.number_input("Steps", value=train_jobs.DEFAULT_STEPS, step=100, key="steps",
+                                   help="optimization steps (0: a closed-form fit only)")
+    else:
+        amount = left.number_input("Seconds", value=train_jobs.DEFAULT_SECONDS, step=10.0,
+                                   key="seconds",
+                                   help="seconds of training time")
+    seed = right.number_input("Seed", value=0, step=1, key="seed")
+    st.markdown(f"**Config** of `{model}` (`{spec.config_class.__name__}`; defaults as "
+                "registered)")
+    values = draw_fields(fields, f"config-{model}")
+    option_values = {}
+    if options:
+        st.markdown(f"**Options** of dataset `{dataset}`")
+        option_values = draw_fields(options, f"option-{dataset}")
+    submitted = st.form_submit_button("Start training", type="primary",
+                                      disabled=bool(spec.parent and parent is None))
+
+if submitted:
+    request = train_jobs.TrainRequest(
+        model=model, dataset=dataset, parent=parent, device=device, seed=int(seed or 0),
+        steps=int(amount) if budget == "steps" and amount is not None else None,
+        seconds=float(amount) if budget == "seconds" and amount is not None else None,
+        config=train_jobs.changed_settings(fields, values),
+        dataset_options=train_jobs.changed_settings(options, option_values))
+    try:
+        job = train_jobs.launch(reg, store, request,
+                                load=lambda _reg, name, opts: data.dataset(name, opts))
+    except GenzooError as exc:
+        st.error(f"Not started: {train_jobs.form_message(exc)}")
+    else:
+        st.success(f"Started run `{job.run_id}` in process {job.pid}. Close the tab whenever you "
+                   "like: it trains on, and shows up here (and on the other pages once it "
+                   "completes).")
+
+# -- runs in progress ---------------------------------------------------------------------------
+
+
+def draw_activity(activity: train_jobs.Activity) -> None:
+    """One run: its status, progress, note, loss curve, a Cancel button while it trains."""
+    with st.container(border=True):
+        head, button = st.columns([6, 1])
+        head.markdown(f"**`{activity.run_id}`** · {activity.model} on {activity.dataset} · "
+                      f"{BADGES.get(activity.status, activity.status)}")
+        if activity.cancellable:
+            label = "Force stop" if activity.force_next else "Cancel"
+            if button.button(label, key=f"cancel-{activity.run_id}"):
+                st.info(train_jobs.cancel(store, activity.run_id))
+        fraction, text = train_jobs.progress(activity.record, store.curves(activity.run_id))
+        if fraction is not None:
+            st.progress(fraction, text=text)
+        else:
+            st.caption(text)
+        if activity.status == "failed":
+            st.error(activity.note or "failed")
+        elif activity.status in ("cancelled", "interrupted"):
+            st.warning(activity.note)
+        elif activity.status == "completed" and activity.record is not None:
+            st.caption(f"Held-out score: {data.test_score(activity.record)}")
+        elif activity.note:
+            st.caption(activity.note)
+        curve = data.loss_curve(activity.run_id)
+        if not curve.empty:
+            spec = reg.models.get(activity.model)
+            unit = train_jobs.loss_unit(spec) if spec else "nats/dim"
+            st.plotly_chart(data.loss_figure({activity.run_id: curve}, unit),
+                            key=f"loss-{activity.run_id}")
+        if activity.job is not None:
+            with st.expander("Command and output"):
+                st.code(" ".join(["genzoo", *activity.job.argv[3:]]), language="bash")
+                st.code(train_jobs.log_tail(store, activity.run_id) or "(no output yet)",
+                        language=None)
+
+
+st.header("Training now, and started here")
+listed = train_jobs.activities(store, limit=SHOWN)
+training = any(a.status in train_jobs.LIVE for a in listed)
+
+
+@st.fragment(run_every=REFRESH_SECONDS if training else None)
+def follow() -> None:
+    """The runs below, redrawn every few seconds while one trains (not the form above)."""
+    now = train_jobs.activities(store, limit=SHOWN)
+    st.button("Refresh", key="refresh")  # a click reruns this part of the page
+    if not now:
+        st.info(f"Nothing is training in the runs store `{data.store_home()}`, and no run was "
+                "started from here yet: choose a model above and start one.")
+    for activity in now:
+        draw_activity(activity)
+    if training and not any(a.status in train_jobs.LIVE for a in now):
+        st.rerun()  # all done: redraw the whole page once, which stops the timer
+
+
+follow()
