@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -31,7 +30,7 @@ import torch
 
 from genzoo.registry import DataInfo
 from genzoo.registry.autoregressive import AutoregressiveImageModel
-from genzoo.registry.bench import environment
+from genzoo.registry.bench import environment, growth_exponent
 from genzoo.registry.config import build_config
 from genzoo.registry.devices import resolve_device
 from genzoo.registry.errors import BadConfig
@@ -109,16 +108,6 @@ def time_sampling(model, batch: int, cached: bool, budget: float, device) -> tup
             rows = max(1, min(height, int(height * budget / estimate)))
             return _seconds(lambda: first_rows(rows), device, repeats=1) * height / rows, rows
     return _seconds(lambda: first_rows(height), device), height
-
-
-def growth_exponent(pixels: list[int], ms: list[float]) -> float | None:
-    """Least-squares slope of log(ms/image) against log(pixels): time ~ pixels^slope."""
-    if len(pixels) < 2:
-        return None
-    xs, ys = [math.log(p) for p in pixels], [math.log(m) for m in ms]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    return (sum((x - mx) * (y - my) for x, y in zip(xs, ys))
-            / sum((x - mx) ** 2 for x in xs))
 
 
 def _cell(value, fmt: str) -> str:

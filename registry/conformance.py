@@ -9,15 +9,18 @@ the same checks on their own models.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import tempfile
+import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from .checkpoints import load_checkpoint, save_checkpoint
+from .checkpoints import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import build_config
 from .errors import GenzooError
 from .model import DataInfo, GenerativeModel
@@ -214,13 +217,117 @@ CHECKS = tuple(Check(fn.__name__.removeprefix("check_"), fn) for fn in (
 
 
 def run_checks(spec: ModelSpec) -> list[dict]:
-    """Every check on one model: ``[{check, passed, message}]``."""
+    """Every check on one model: ``[{check, passed, message, seconds}]``."""
     results = []
     for check in CHECKS:
+        started = time.perf_counter()
         try:
             check.run(spec)
             results.append({"check": check.name, "passed": True, "message": ""})
         except Exception as exc:  # report, don't stop: the next check may still pass
             results.append({"check": check.name, "passed": False,
                             "message": f"{type(exc).__name__}: {exc}"})
+        results[-1]["seconds"] = round(time.perf_counter() - started, 4)
     return results
+
+
+# -- cached results: run once, read by the dashboard's Plugins page ------------------------------
+
+CONFORMANCE_FILE = "conformance.json"  # under the runs store's home
+
+
+def genzoo_version() -> str | None:
+    """The installed genzoo's version (None in a source tree that is not installed)."""
+    try:
+        return metadata.version("genzoo")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def conformance_path(home: Path | str) -> Path:
+    """Where the cached conformance results of a runs store live."""
+    return Path(home) / CONFORMANCE_FILE
+
+
+def load_conformance(home: Path | str) -> dict | None:
+    """The cached conformance results (see :func:`run_conformance`), or None if there are none
+    yet; a file that cannot be read is reported as ``{"error": ...}``, never raised."""
+    path = conformance_path(home)
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text())
+        if not isinstance(document, dict) or not isinstance(document.get("models"), dict):
+            raise ValueError("no 'models' table")
+    except (OSError, ValueError) as exc:
+        return {"error": f"{path.name} cannot be read ({type(exc).__name__}: {exc}); run the "
+                         "checks again to replace it", "models": {}}
+    return document
+
+
+def run_conformance(registry, names=None, *, home: Path | str | None = None,
+                    progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Run every check on the named models (default: every registered model) and return the
+    results as the cached document; with ``home``, save it there (``conformance.json``, written
+    atomically) merged with the results of models not run this time.
+
+    The document: ``{genzoo_version, time, plugins: {plugin: version}, models: {model:
+    {plugin, plugin_version, genzoo_version, time, results: [{check, passed, message,
+    seconds}]}}}``. Each model keeps the versions it was checked with, so a later upgrade
+    marks exactly its results stale (:func:`stale_results`). ``progress(done, total, model)``
+    is called before each model.
+    """
+    names = list(registry.models) if names is None else list(names)
+    checked = {}
+    for done, name in enumerate(names):
+        if progress is not None:
+            progress(done, len(names), name)
+        spec = registry.model(name)
+        plugin = registry.plugin_of("models", name)
+        info = registry.plugins.get(plugin) if plugin else None
+        checked[name] = {"plugin": plugin, "plugin_version": info.version if info else None,
+                         "genzoo_version": genzoo_version(),
+                         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                         "results": run_checks(spec)}
+    if progress is not None:
+        progress(len(names), len(names), "")
+    earlier = (load_conformance(home) or {}) if home is not None else {}
+    models = {name: entry for name, entry in earlier.get("models", {}).items()
+              if name not in checked}
+    models.update(checked)
+    document = {"genzoo_version": genzoo_version(), "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "plugins": {name: info.version for name, info in registry.plugins.items()},
+                "models": dict(sorted(models.items()))}
+    if home is not None:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(conformance_path(home), json.dumps(document, indent=1).encode())
+    return document
+
+
+def stale_results(document: dict, registry) -> dict[str, str]:
+    """``{model: why}`` for every cached result that no longer describes what is installed:
+    genzoo or the model's plugin has another version now, another plugin registers the model,
+    or no plugin registers it any more."""
+    stale = {}
+    now = genzoo_version()
+    for name, entry in (document or {}).get("models", {}).items():
+        if name not in registry.models:
+            stale[name] = "no loaded plugin registers this model now"
+            continue
+        plugin = registry.plugin_of("models", name)
+        info = registry.plugins.get(plugin)
+        version = info.version if info else None
+        if entry.get("plugin") != plugin:
+            stale[name] = f"checked as part of plugin {entry.get('plugin')}, now {plugin}'s"
+        elif entry.get("plugin_version") != version:
+            stale[name] = (f"checked with {plugin} {entry.get('plugin_version')}, "
+                           f"installed now: {version}")
+        elif entry.get("genzoo_version") != now:
+            stale[name] = f"checked with genzoo {entry.get('genzoo_version')}, now {now}"
+    return stale
+
+
+def unchecked_models(document: dict | None, registry) -> list[str]:
+    """Registered models that have no cached conformance result, in registry order."""
+    checked = (document or {}).get("models", {})
+    return [name for name in registry.models if name not in checked]

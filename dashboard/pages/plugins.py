@@ -1,0 +1,80 @@
+"""Plugins: what is installed, with versions and hooks, what each registered, the errors of
+broken ones, and the contract's conformance results (run on request, cached in the store)."""
+
+import streamlit as st
+
+from genzoo.dashboard import data, plugins_data
+
+reg = data.registry()
+
+st.title("Plugins")
+st.caption("Every model, dataset and metric comes from a plugin: the built-in modules of "
+           "`genzoo.plugins` and any installed package with an entry point in group `genzoo` "
+           "load the same way, so a third-party model shows up on every page by being "
+           "installed. `GENZOO_PLUGINS` limits which entry points load (empty: built-ins only); "
+           "`genzoo plugins --json` prints this table.")
+
+for name, error in data.broken_plugins(reg):
+    st.warning(f"Plugin **{name}** is broken and was skipped: {error}. The other plugins work "
+               "without it.")
+
+st.subheader("Installed plugins")
+table = plugins_data.plugins_frame(reg)
+st.dataframe(table, hide_index=True)
+st.download_button("Download CSV", data.csv_bytes(table), file_name="genzoo-plugins.csv",
+                   mime="text/csv", key="plugins-csv", on_click="ignore")
+
+st.subheader("What each plugin registered")
+registered = plugins_data.registered_frame(reg)
+st.dataframe(registered, hide_index=True)
+st.download_button("Download CSV", data.csv_bytes(registered), key="registered-csv",
+                   file_name="genzoo-registered.csv", mime="text/csv", on_click="ignore")
+
+st.subheader("Conformance with the model contract")
+st.caption("Each check builds a model from its default config on small synthetic data and tests "
+           "one promise of `GenerativeModel`; a failure says what to fix. The test suite runs the "
+           "same checks on every registered model, and a plugin author can run them on theirs. A "
+           "check that does not apply to a model passes (normalization is checked for exact "
+           "densities only, log_prob not for an implicit model).")
+st.dataframe(plugins_data.checks_frame(), hide_index=True)
+
+if st.button("Run conformance checks", type="primary",
+             help=f"Every check on each of the {len(reg.models)} registered models (builds and "
+                  "fits tiny models: seconds to a minute); the results are cached in the runs "
+                  "store."):
+    bar = st.progress(0.0, text="Starting…")
+
+    def progress(done: int, total: int, model: str) -> None:
+        bar.progress(done / max(total, 1),
+                     text=f"Checking {model} ({done + 1} of {total})…" if model else "Done.")
+
+    with st.spinner("Running the conformance checks…"):
+        plugins_data.run_conformance(reg, progress=progress)
+
+document = plugins_data.cached_conformance()
+if document is None:
+    st.info("The checks have not been run on this runs store yet: press **Run conformance "
+            f"checks** (results are cached in `{data.store_home()}`).")
+    st.stop()
+if document.get("error"):
+    st.warning(document["error"])
+
+results = plugins_data.conformance_frame(document, reg)
+matrix = plugins_data.conformance_matrix(results)
+st.caption(f"Cached results, last run {document.get('time', '?')} with genzoo "
+           f"{document.get('genzoo_version') or '?'}.")
+stale = matrix[matrix["stale"] != ""]
+if not stale.empty:
+    st.warning("Stale results (run the checks again): " + "; ".join(
+        f"{row['model']}: {row['stale']}" for row in stale.to_dict("records")))
+unchecked = plugins_data.unchecked(document, reg)
+if unchecked:
+    st.info(f"Not checked yet: {', '.join(unchecked)}.")
+st.dataframe(matrix, hide_index=True)
+failed = plugins_data.failures(results)
+if failed.empty and not results.empty:
+    st.success(f"Every cached check passed ({len(results)} checks on {len(matrix)} models).")
+for row in failed.to_dict("records"):
+    st.error(f"**{row['model']}** failed `{row['check']}`: {row['message']}")
+st.download_button("Download CSV", data.csv_bytes(results), key="conformance-csv",
+                   file_name="genzoo-conformance.csv", mime="text/csv", on_click="ignore")
