@@ -1,7 +1,8 @@
 """genzoo's dashboard: ``streamlit run dashboard/app.py`` (or ``genzoo dashboard``).
 
-It reads the runs store (``$GENZOO_HOME``, default ``~/.genzoo``) and never trains: create
-runs with ``genzoo demo`` or ``genzoo train``. Pages are loaded by file path relative to this
+It reads the runs store (``$GENZOO_HOME``, default ``~/.genzoo``); nothing trains in the
+dashboard's own process: the Train page starts ``genzoo train`` processes, and ``genzoo demo``
+or ``genzoo train`` fill the store from a terminal. Pages are loaded by file path relative to this
 file, so the app runs from a checkout and from an installed package alike.
 """
 
@@ -13,18 +14,28 @@ PAGES = Path(__file__).resolve().parent / "pages"
 
 st.set_page_config(page_title="genzoo", page_icon=":material/science:", layout="wide")
 
-navigation = st.navigation([
-    st.Page(PAGES / "overview.py", title="Overview", icon=":material/account_tree:",
-            default=True),
-    st.Page(PAGES / "samples.py", title="Samples", icon=":material/grid_view:"),
-    st.Page(PAGES / "completion.py", title="Completion and receptive fields",
-            icon=":material/blur_on:"),
-    st.Page(PAGES / "latent.py", title="Latent explorer", icon=":material/scatter_plot:"),
-    st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
-    st.Page(PAGES / "quality.py", title="Sample quality", icon=":material/verified:"),
-    st.Page(PAGES / "density2d.py", title="2-d densities", icon=":material/blur_circular:"),
-    st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
-])
+navigation = st.navigation({
+    "Compare": [
+        st.Page(PAGES / "overview.py", title="Overview", icon=":material/account_tree:",
+                default=True),
+        st.Page(PAGES / "samples.py", title="Samples", icon=":material/grid_view:"),
+        st.Page(PAGES / "likelihood.py", title="Likelihood", icon=":material/bar_chart:"),
+        st.Page(PAGES / "quality.py", title="Sample quality", icon=":material/verified:"),
+        st.Page(PAGES / "speed.py", title="Speed", icon=":material/speed:"),
+    ],
+    "Explore": [
+        st.Page(PAGES / "lecture.py", title="Lecture mode", icon=":material/school:"),
+        st.Page(PAGES / "latent.py", title="Latent explorer", icon=":material/scatter_plot:"),
+        st.Page(PAGES / "completion.py", title="Completion and receptive fields",
+                icon=":material/blur_on:"),
+        st.Page(PAGES / "density2d.py", title="2-d densities", icon=":material/blur_circular:"),
+        st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
+    ],
+    "Run": [
+        st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
+        st.Page(PAGES / "plugins.py", title="Plugins", icon=":material/extension:"),
+    ],
+})
 
 # Imported after st.navigation: on a cold server the navigation reaches the browser before the
 # heavy imports (torch, plotly) behind the data module are done.
