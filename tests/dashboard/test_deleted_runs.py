@@ -11,7 +11,7 @@ import streamlit as st
 from genzoo.registry.store import RunStore
 
 PAGES = ["overview", "samples", "completion", "latent", "likelihood", "quality", "density2d",
-         "timeseries"]
+         "timeseries", "lecture", "speed", "train"]
 
 
 @pytest.fixture
