@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.model import check_image_batch
 from genzoo.registry.errors import BadConfig, BadData, GenzooError
 
 ARCHS = ("auto", "dcgan", "mlp")
@@ -162,13 +163,7 @@ class GAN(GenerativeModel):
             self.G, self.D = dcgan_networks(data.shape, config.latent_dim, config.channels)
 
     def _check(self, x: torch.Tensor) -> None:
-        if tuple(x.shape[1:]) != self.data.shape:
-            raise BadData(f"the gan was built for images of shape {self.data.shape}, got a batch "
-                          f"of shape {tuple(x.shape)}")
-        if x.is_floating_point() or (len(x) and (int(x.min()) < 0
-                                                  or int(x.max()) >= self.levels)):
-            raise BadData(f"images must be integer levels in [0, {self.levels}); got dtype "
-                          f"{x.dtype}" + (f", values in [{x.min()}, {x.max()}]" if len(x) else ""))
+        check_image_batch(x, self.data.shape, self.levels, "gan")
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """Levels 0..L-1 to [-1, 1] (level k -> 2k/(L-1) - 1), D's input for real images.

@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.model import check_image_batch
 from genzoo.registry.distributions import DECODERS, PixelLikelihood, resolve_decoder
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.latent import LatentVariableModel
@@ -182,13 +183,7 @@ class VAE(LatentVariableModel):
     # -- the two networks ----------------------------------------------------------------------
 
     def _check(self, x: torch.Tensor) -> None:
-        if tuple(x.shape[1:]) != self.data.shape:
-            raise BadData(f"the vae was built for images of shape {self.data.shape}, got a batch "
-                          f"of shape {tuple(x.shape)}")
-        if x.is_floating_point() or (len(x) and (int(x.min()) < 0
-                                                  or int(x.max()) >= self.levels)):
-            raise BadData(f"images must be integer levels in [0, {self.levels}); got dtype "
-                          f"{x.dtype}" + (f", values in [{x.min()}, {x.max()}]" if len(x) else ""))
+        check_image_batch(x, self.data.shape, self.levels, "vae")
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
         """Levels 0..L-1 to floats in [-1, 1], the encoder's input."""

@@ -145,3 +145,17 @@ class GenerativeModel(nn.Module, abc.ABC):
         for tensor in (*self.parameters(), *self.buffers()):
             return tensor.device
         return torch.device("cpu")
+
+
+def check_image_batch(x: torch.Tensor, shape: tuple[int, ...], levels: int, model: str) -> None:
+    """Refuse, with what was wrong, a batch that is not (N, *shape) integer levels in
+    [0, levels): what a model built for one dataset's images must be given."""
+    from .errors import BadData
+
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise BadData(f"the {model} was built for images of shape {tuple(shape)}, got a batch "
+                      f"of shape {tuple(x.shape)}")
+    if x.is_floating_point() or (len(x) and (int(x.min()) < 0 or int(x.max()) >= levels)):
+        raise BadData(f"images must be integer levels in [0, {levels}); got dtype {x.dtype}"
+                      + (f", values in [{x.min()}, {x.max()}]" if len(x) else ""))
+

@@ -39,6 +39,14 @@ def header(part: int) -> None:
     st.header(title, anchor=anchor)
 
 
+def mu_sigma_sliders(prefix: str) -> tuple[float, float]:
+    """Sliders for the mean and standard deviation of a 1-d Gaussian (keys prefix-mu/-sigma)."""
+    controls = st.columns(2)
+    mu = controls[0].slider("μ", -3.0, 3.0, 1.0, step=0.1, key=f"{prefix}-mu")
+    sigma = controls[1].slider("σ", 0.1, 3.0, 0.5, step=0.1, key=f"{prefix}-sigma")
+    return mu, sigma
+
+
 def claims(pros, cons) -> None:
     """A family's pros and cons as two bullet lists, side by side."""
     left, right = st.columns(2)
@@ -373,9 +381,7 @@ if showing(3):
         st.latex(lecture.REPARAMETERIZATION)
         st.markdown("Sampling z ~ q(z|x) is not differentiable; sampling ε first (an input to "
                     "the graph) and computing z makes μ and σ part of the computation graph.")
-        controls = st.columns(2)
-        mu = controls[0].slider("μ", -3.0, 3.0, 1.0, step=0.1, key="reparam-mu")
-        sigma = controls[1].slider("σ", 0.1, 3.0, 0.5, step=0.1, key="reparam-sigma")
+        mu, sigma = mu_sigma_sliders("reparam")
         reparam = lecture.reparameterize(mu, sigma)
         metrics = st.columns(2)
         metrics[0].metric("mean of z", f"{reparam['mean']:.3f}")
@@ -394,9 +400,7 @@ if showing(3):
     with left:
         st.markdown("Between the encoder's Gaussian and the prior the KL has an analytical "
                     "solution. Monte Carlo (the mean of log q(z) − log p(z) over z ~ q) agrees:")
-        controls = st.columns(2)
-        kl_mu = controls[0].slider("μ", -3.0, 3.0, 1.0, step=0.1, key="kl-mu")
-        kl_sigma = controls[1].slider("σ", 0.1, 3.0, 0.5, step=0.1, key="kl-sigma")
+        kl_mu, kl_sigma = mu_sigma_sliders("kl")
         check = lecture.kl_check(kl_mu, kl_sigma)
         metrics = st.columns(2)
         metrics[0].metric("closed form, nats", f"{check['closed']:.4f}")

@@ -4,28 +4,15 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 
 import numpy as np
 import pytest
 
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
+from page_helpers import assert_clean, charts, texts
 
 PAGE = "completion"
-
-
-def charts(at) -> list[dict]:
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
 
 
 def ar_image_models() -> list[str]:

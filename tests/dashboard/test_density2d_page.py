@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
@@ -11,6 +10,7 @@ from genzoo.registry import density2d
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+from page_helpers import assert_clean, charts_by_title, texts
 
 PAGE = "density2d"
 
@@ -40,20 +40,6 @@ def toy_store(toy_home, monkeypatch):
     return runs
 
 
-def charts(at) -> dict[str, dict]:
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
-
-
 def test_runs_on_8_gaussians_are_drawn_next_to_the_true_density(app, toy_store):
     at = app(PAGE)
     assert_clean(at)
@@ -62,7 +48,7 @@ def test_runs_on_8_gaussians_are_drawn_next_to_the_true_density(app, toy_store):
     assert "p(x) p(y | x)" in intro and "chain rule" in intro and "modes" in intro
     assert at.selectbox[0].value == "8-gaussians"
     assert at.radio[0].options == ["16", "32"] and at.radio[0].value == 32
-    figures = charts(at)
+    figures = charts_by_title(at)
     true = figures["True density: 8-gaussians"]
     zmax = true["data"][0]["zmax"]
     assert true["layout"]["xaxis"]["title"]["text"] == "x (grid cell)"
@@ -95,7 +81,7 @@ def test_runs_on_another_grid_are_shown_on_their_own_grid(app, toy_home, toy_sto
     at = app(PAGE)
     at.radio[0].set_value(16).run()
     assert_clean(at)
-    figures = charts(at)
+    figures = charts_by_title(at)
     assert set(figures) == {"True density: 8-gaussians", f"gmm ({coarse.run_id})"}
     assert len(figures["True density: 8-gaussians"]["layout"]["xaxis"]["range"]) == 2
     assert figures[f"gmm ({coarse.run_id})"]["layout"]["xaxis"]["range"][1] == 15.5
@@ -109,7 +95,7 @@ def test_a_dataset_without_runs_shows_its_density_and_how_to_train(app, toy_stor
     at = app(PAGE)
     at.selectbox[0].select("ring").run()
     assert_clean(at)
-    assert "True density: ring" in charts(at)
+    assert "True density: ring" in charts_by_title(at)
     assert "No completed run on ring (32x32)" in texts(at.info)
     assert "genzoo train pixelcnn --dataset ring --seconds 30" in [c.value for c in at.code]
 
@@ -118,7 +104,7 @@ def test_empty_store_says_how_to_make_a_run(app, empty_store):
     at = app(PAGE)
     assert_clean(at)
     assert set(at.selectbox[0].options) >= {"8-gaussians", "moons", "ring", "checkerboard"}
-    assert list(charts(at)) == ["True density: 8-gaussians"]
+    assert list(charts_by_title(at)) == ["True density: 8-gaussians"]
     info = texts(at.info)
     assert "No completed run on 8-gaussians" in info and str(empty_store) in info
     assert "genzoo train pixelcnn --dataset 8-gaussians --seconds 30" in [c.value for c in

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+from page_helpers import assert_clean, charts_by_title, texts
 
 PAGE = "latent"
 
@@ -33,24 +33,10 @@ def latent_store(latent_home, monkeypatch):
     return vae, vq
 
 
-def charts(at) -> dict[str, dict]:
-    return {json.loads(c.proto.spec)["layout"]["title"]["text"]: json.loads(c.proto.spec)
-            for c in at.get("plotly_chart")}
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
 def pick_run(at, run_id: str) -> None:
     """Choose a run in the page's run picker (its options read "model on data · ... · id")."""
     options = at.selectbox[0].options
     at.selectbox[0].select_index(next(i for i, o in enumerate(options) if run_id in o)).run()
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
 
 
 def test_vae_run_shows_formulas_views_and_the_factor_table(app, latent_store):
@@ -67,7 +53,7 @@ def test_vae_run_shows_formulas_views_and_the_factor_table(app, latent_store):
     assert {"Reconstructions", "Traversals", "Interpolation"} <= set(headers.splitlines())
     assert "The 2-d latent manifold" in texts(at.subheader)
     assert len(at.image) == 4  # reconstructions, traversal, manifold, interpolation
-    figures = charts(at)
+    figures = charts_by_title(at)
     scatter = next(f for t, f in figures.items() if t.startswith("Test-set codes"))
     assert "the 2-d latent itself" in scatter["layout"]["title"]["text"]
     assert {trace["name"] for trace in scatter["data"]} == {"0", "1", "2", "3"}  # shape labels
@@ -84,7 +70,7 @@ def test_vqvae_run_shows_codebook_usage_and_an_image_code_grid(app, latent_store
     pick_run(at, vq.run_id)
     assert_clean(at)
     assert "Traversals" not in texts(at.header)  # a discrete code is not walked
-    figures = charts(at)
+    figures = charts_by_title(at)
     usage = next(f for t, f in figures.items() if t.startswith("Codebook usage"))
     assert "of 8 codes used, perplexity" in usage["layout"]["title"]["text"]
     assert usage["layout"]["yaxis"]["title"]["text"] == "uses on the test set (code positions)"

@@ -3,8 +3,6 @@ scikit-learn, the live views against the runs they read, and a clean page on an 
 
 from __future__ import annotations
 
-import base64
-import json
 import math
 import shutil
 
@@ -17,6 +15,7 @@ from genzoo.dashboard import lecture_data
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+from page_helpers import array, assert_clean, charts_by_title, texts
 
 PAGE = "lecture"
 
@@ -39,32 +38,13 @@ def lecture_store(lecture_home, monkeypatch):
     return lecture_home
 
 
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
 def latex(at) -> list[str]:
     """The formulas the page drew (st.latex wraps each in "$$" lines)."""
     return [e.value.strip("$").strip() for e in at.latex]
 
 
-def charts(at) -> dict[str, dict]:
-    """The page's plotly figures by their title."""
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    return {spec["layout"]["title"]["text"]: spec for spec in specs}
-
-
 def chart(at, prefix: str) -> dict:
-    return next(spec for title, spec in charts(at).items() if title.startswith(prefix))
-
-
-def array(value) -> np.ndarray:
-    """A plotly trace's coordinates: a list, or a typed array (``{"dtype", "bdata"}``)."""
-    if isinstance(value, dict) and "bdata" in value:
-        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-        shape = value.get("shape")  # "8, 8" for a 2-d array
-        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
-    return np.asarray(value)
+    return next(spec for title, spec in charts_by_title(at).items() if title.startswith(prefix))
 
 
 def metric(at, label: str) -> str:
@@ -81,11 +61,6 @@ def whole_lecture(app):
     assert_clean(at)
     at.radio(key="lecture-part").set_value("All parts").run()
     return at
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
 
 
 def digits_train():
@@ -169,7 +144,7 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
     for key in ("ar", "autoregressive", "vae", "vqvae", "gan"):
         assert lecture_data.TRAIN_COMMANDS[key] in commands, key
     assert texts(at.info).count(str(empty_store)) == 5  # each names the store it read
-    assert not [t for t in charts(at) if t.startswith(("The ELBO", "The two players"))]
+    assert not [t for t in charts_by_title(at) if t.startswith(("The ELBO", "The two players"))]
 
 
 def test_one_part_at_a_time_in_the_lectures_order(app, empty_store):
@@ -229,7 +204,7 @@ def test_live_sections_show_the_newest_runs(app, lecture_store):
     vae = data.loaded_run(runs["vae"]).model
     with torch.no_grad():
         assert elbo == pytest.approx(float(vae.log_prob(digits.test[:1])), abs=0.01)
-    assert "Estimating log p(x) by sampling the prior" in charts(at)
+    assert "Estimating log p(x) by sampling the prior" in charts_by_title(at)
     same = next(m.value for m in at.markdown if f"Run `{runs['vae'].run_id}`'s q(z|x)" in m.value)
     closed_text = same.split("closed form **")[1].split(" nats")[0]
     assert float(closed_text) == pytest.approx(kl, abs=0.006)  # the metric's KL, to 2 places

@@ -6,37 +6,15 @@ value), so the page, ``data.csv_numeric_columns`` and ``data.fit_csv_ar`` are te
 
 from __future__ import annotations
 
-import base64
-import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from genzoo.registry.store import RunStore
+from page_helpers import array, assert_clean, charts, texts
 
 PAGES = ["overview", "samples", "likelihood", "timeseries", "latent", "quality"]
-
-
-def charts(at) -> list[dict]:
-    """The plotly figures a page drew, as their JSON specs."""
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def array(value) -> np.ndarray:
-    """A plotly trace's coordinates: a list, or a typed array (``{"dtype", "bdata"}``)."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
 
 
 def demo_runs(home) -> dict:

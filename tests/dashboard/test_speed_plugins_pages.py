@@ -10,31 +10,16 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from genzoo.registry.store import RunStore
+from page_helpers import assert_clean, charts, texts
+from plugin_packages import make_distribution
 
 IMAGE_RUNS = ("independent", "pixelcnn")  # a closed-form fit and a sequential sampler
-
-
-def charts(at) -> list[dict]:
-    """The plotly figures a page drew, as their JSON specs."""
-    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
-
-
-def texts(elements) -> str:
-    """The values of a page's elements of one kind, one per line."""
-    return "\n".join(str(e.value) for e in elements)
-
-
-def assert_clean(at) -> None:
-    """The page ran without an exception and drew no error box."""
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
 
 
 def frame_with(at, column: str) -> pd.DataFrame:
@@ -311,17 +296,6 @@ def test_bench_results_in_the_store_newest_first(tmp_path):
 # -- Plugins page -------------------------------------------------------------------------------
 
 
-def make_distribution(root, dist_name, entry_points: dict[str, str], modules: dict[str, str]):
-    """A minimal installed distribution on ``root`` (as pip would leave it) with entry points."""
-    info = root / f"{dist_name.replace('-', '_')}-0.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.3\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[genzoo]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-
-
 COPYCAT = """
     from genzoo.registry import hookimpl, ModelSpec
     from genzoo.plugins.independent import IndependentPixels, IndependentConfig
@@ -370,7 +344,8 @@ def test_plugins_page_shows_a_broken_entry_point_and_the_rest(app, empty_store, 
     make_distribution(tmp_path, "genzoo-speedtest",
                       {"speedtest-good": "speedtest_good", "speedtest-broken": "speedtest_broken"},
                       {"speedtest_good": COPYCAT,
-                       "speedtest_broken": "raise ImportError('needs tensorflow, not here')\n"})
+                       "speedtest_broken": "raise ImportError('needs tensorflow, not here')\n"},
+                      version="0.3")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("GENZOO_PLUGINS", "speedtest-good,speedtest-broken")  # its own registry
     at = app("plugins")

@@ -9,35 +9,18 @@ record in the store whose trainer is a ``sleep``.
 
 from __future__ import annotations
 
-import base64
 import json
 import signal
 import socket
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from genzoo.dashboard import train_jobs
 from genzoo.registry.process import OWNER_FILE, process_start
 from genzoo.registry.store import RunStore
-
-
-def texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def array(value) -> np.ndarray:
-    """A plotly trace's coordinates: a list, or a typed array (``{"dtype", "bdata"}``)."""
-    if isinstance(value, dict) and "bdata" in value:
-        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
-    return np.asarray(value)
-
-
-def assert_clean(at) -> None:
-    assert not at.exception, texts(at.exception)
-    assert not at.error, texts(at.error)
+from page_helpers import array, assert_clean, texts
 
 
 def start_button(at):

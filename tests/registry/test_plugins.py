@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
 from genzoo.registry.plugins import get_plugin_manager, get_registry
-
-
-def make_distribution(root, dist_name, entry_points: dict[str, str], modules: dict[str, str]):
-    """A minimal installed distribution on ``root`` (as pip would leave it) with entry points."""
-    info = root / f"{dist_name.replace('-', '_')}-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist_name}\nVersion: 0.1\n")
-    lines = "\n".join(f"{name} = {target}" for name, target in entry_points.items())
-    (info / "entry_points.txt").write_text(f"[genzoo]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
+from plugin_packages import make_distribution
 
 
 GOOD_PLUGIN = """
