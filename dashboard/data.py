@@ -56,7 +56,9 @@ UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
 PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
               "recon_bits_per_dim": "bits/dim", "kl": "nats/image", "codebook": "squared distance",
               "commitment": "squared distance", "prior_bits_per_code": "bits/code",
-              "d_loss": "nats", "g_loss": "nats", "d_real": "D(x)", "d_fake": "D(G(z))"}
+              "d_loss": "nats", "g_loss": "nats", "d_real": "D(x)", "d_fake": "D(G(z))",
+              "kl_weight": "weight of KL (0 to β)", "perplexity": "codes (perplexity)",
+              "usage": "share of codes used", "nll": "nats/value"}
 TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
 BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
 IWAE_PREFIX = "test_bits_per_dim_iwae_"  # + K: stored by `genzoo eval RUN --iwae K`
@@ -537,7 +539,7 @@ def loss_parts_figure(parts: pd.DataFrame, run_id: str) -> go.Figure:
         part = parts[parts["name"] == name]
         fig.add_scatter(x=part["step"], y=part["value"], mode="lines", name=name, row=row,
                         col=1, hovertemplate=f"step %{{x}}<br>{name} %{{y:.4f}}<extra></extra>")
-        fig.update_yaxes(title_text=PART_UNITS.get(name, ""), row=row, col=1)
+        fig.update_yaxes(title_text=PART_UNITS.get(name, name), row=row, col=1)
     fig.update_xaxes(title_text="training step", row=len(names), col=1)
     fig.update_layout(title=f"Logged loss terms of {run_id}", showlegend=False,
                       height=max(300, 170 * len(names)), margin=dict(t=70, b=40))

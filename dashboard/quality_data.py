@@ -103,7 +103,10 @@ def scores_figure(frame: pd.DataFrame, floor: dict | None) -> go.Figure:
         if value is not None and math.isfinite(value):
             fig.add_hline(y=value, line_dash="dash", row=1, col=col,
                           annotation_text="real data", annotation_position="top left")
-    fig.update_layout(height=380, margin=dict(t=60, b=40))
+        fig.update_yaxes(title_text=title, row=1, col=col)
+        fig.update_xaxes(title_text="model", row=1, col=col)
+    fig.update_layout(title="Sample-quality scores by model", height=420,
+                      margin=dict(t=90, b=40))
     return fig
 
 
