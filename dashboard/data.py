@@ -384,6 +384,12 @@ def real_images(dataset_name: str, seed: int, n: int) -> dict:
     return _grid(data.test[pick], data.levels)
 
 
+def first_stages(reg: Registry) -> set[str]:
+    """Models another registered model is trained on (a VQ-VAE under its prior): their own
+    samples are not the pipeline's, so sample-quality tables score the second stage instead."""
+    return {spec.parent for spec in reg.models.values() if spec.parent}
+
+
 def image_models_with_runs(reg: Registry, records: list[RunRecord], dataset_name: str):
     """The newest completed run of each registered model on ``dataset_name``."""
     done = [r for r in records if r.status == "completed" and r.dataset == dataset_name

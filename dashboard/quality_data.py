@@ -32,11 +32,19 @@ def quality_command(record: RunRecord) -> str:
     return f"genzoo quality {record.run_id}"
 
 
+def scored_models(reg: Registry, records: list[RunRecord], dataset_name: str) -> dict:
+    """The newest run of each image model on the dataset whose samples are its own to score
+    (a first stage such as the VQ-VAE is scored through its second stage)."""
+    skip = data.first_stages(reg)
+    return {name: record for name, record in
+            data.image_models_with_runs(reg, records, dataset_name).items() if name not in skip}
+
+
 def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) -> pd.DataFrame:
     """One row per model (its newest completed run on the dataset): likelihood with its kind,
     the Parzen estimate apart from it, every quality score, sampling and training time."""
     rows = []
-    for name, record in data.image_models_with_runs(reg, records, dataset_name).items():
+    for name, record in scored_models(reg, records, dataset_name).items():
         metrics = record.metrics or {}
         row = {"model": name, "branch": reg.models[name].branch,
                "bits/dim": metrics.get("test_bits_per_dim"),
@@ -54,7 +62,7 @@ def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) ->
 
 def unscored(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[RunRecord]:
     """The newest runs on the dataset whose samples have not been scored yet."""
-    return [r for r in data.image_models_with_runs(reg, records, dataset_name).values()
+    return [r for r in scored_models(reg, records, dataset_name).values()
             if (r.metrics or {}).get("quality_frechet_distance") is None]
 
 

@@ -18,19 +18,23 @@ DEMO_TAG = "demo"
 
 @dataclass(frozen=True)
 class DemoRun:
-    """One model to train for the demo, on which data, for how long."""
+    """One model to train for the demo, on which data, for how long; a second stage names the
+    model whose demo run it is trained on (``parent``)."""
 
     model: str
     dataset: str
     steps: int | None = None
     seconds: float | None = None
     overrides: dict = field(default_factory=dict)
+    parent: str | None = None
 
 
 DEMO_RUNS = (
     DemoRun("independent", "digits", steps=0),
     DemoRun("pixelcnn", "digits", seconds=60),
     DemoRun("vae", "digits", seconds=30),  # the latent explorer's first run
+    DemoRun("vqvae", "digits", seconds=20),  # a code grid for the explorer and the lecture ...
+    DemoRun("vqvae-prior", "digits", seconds=15, parent="vqvae"),  # ... and its bound
     DemoRun("gan", "digits", seconds=30),  # the implicit branch: samples, no likelihood
     DemoRun("gmm", "8-gaussians", steps=0),  # the 2-d densities page: a closed-form fit ...
     DemoRun("pixelcnn", "8-gaussians", seconds=10),  # ... and the chain rule over (x, y)
@@ -52,11 +56,19 @@ def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
         if existing and _loads(existing[0], registry, store, log):
             done.append(existing[0])
             continue
+        parent = None
+        if demo.parent is not None:
+            parent = next((r for r in done if r.model == demo.parent
+                           and r.dataset == demo.dataset and r.status == "completed"), None)
+            if parent is None:
+                log(f"[demo] skipping {demo.model}: no completed {demo.parent} demo run")
+                continue
         budget = (f"{demo.seconds * scale:.0f} s" if demo.seconds
                   else f"{int(demo.steps * scale)} steps")
         log(f"[demo] training {demo.model} on {demo.dataset} ({budget})")
         record = start_run(
-            registry, store, demo.model, demo.dataset, overrides=demo.overrides,
+            registry, store, demo.model, None if parent else demo.dataset,
+            parent=parent.run_id if parent else None, overrides=demo.overrides,
             steps=None if demo.steps is None else int(demo.steps * scale),
             seconds=None if demo.seconds is None else demo.seconds * scale,
             device="auto", seed=0, tags=[DEMO_TAG], settings=LoopSettings(progress=progress))
@@ -76,6 +88,8 @@ def score_quality(registry: Registry, store: RunStore, records: list[RunRecord],
             continue
         if record.dataset != "digits":  # the demo's image dataset; 2-d points have their page
             continue
+        if any(spec.parent == record.model for spec in registry.models.values()):
+            continue  # a first stage (a VQ-VAE): its samples are its second stage's to score
         log(f"[demo] scoring the samples of {record.model} on {record.dataset}")
         run_quality(store, registry, record.run_id)
 

@@ -192,7 +192,8 @@ def test_live_sections_show_the_newest_runs(app, lecture_store):
         runs["pixelcnn"].metrics["test_bits_per_dim"], abs=5e-4)
     speed = next(d.value for d in at.dataframe if "ms/image, batch 1" in d.value.columns)
     assert dict(zip(speed["model"], speed["sampling"])) == {
-        "pixelcnn": "sequential", "vae": "parallel", "gan": "parallel"}
+        "pixelcnn": "sequential", "vae": "parallel", "gan": "parallel",
+        "vqvae-prior": "sequential"}
 
     # the ELBO: its two logged terms, and one image's split with ELBO = recon - KL
     terms = chart(at, "The ELBO's two terms")

@@ -134,11 +134,12 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
     assert_clean(at)
     assert at.selectbox[0].value == "digits"
     assert at.selectbox[0].options == ["digits"]  # no 2-d point set among the pictures
-    assert sorted(at.multiselect[0].value) == ["gan", "independent", "pixelcnn", "vae"]
+    assert sorted(at.multiselect[0].value) == ["gan", "independent", "pixelcnn", "vae", "vqvae",
+                                               "vqvae-prior"]
     assert [h.value for h in at.subheader][-1] == "real test images"
     assert {"independent", "pixelcnn", "vae", "gan"} <= {h.value for h in at.subheader}
-    assert len(at.image) == 5
-    assert len(at.download_button) == 5
+    assert len(at.image) == len(at.multiselect[0].value) + 1  # every model and the real images
+    assert len(at.download_button) == len(at.image)
     assert "ms/image" in texts(at.caption)
 
     at.multiselect[0].set_value(["independent"]).run()
@@ -177,10 +178,10 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert "`genzoo train gmm --dataset digits`" in texts(at.caption)
 
     table = at.dataframe[0].value
-    assert set(table["model"]) == {"independent", "pixelcnn", "vae"}
+    assert set(table["model"]) == {"independent", "pixelcnn", "vae", "vqvae-prior"}
     assert table.set_index("model").loc["vae", "bound"] == "elbo"
     elbo = next(trace for trace in bars["data"] if trace["name"] == "elbo likelihood")
-    assert list(elbo["x"]) == ["vae"]  # a bound is drawn apart from the exact numbers
+    assert list(elbo["x"]) == ["vae", "vqvae-prior"]  # bounds drawn apart from exact numbers
     assert table.set_index("model").loc["independent", "bits/dim"] == pytest.approx(bits)
     assert {"run id", "bound", "steps", "train seconds"} <= set(table.columns)
     assert at.download_button[0].label == "Download CSV"
@@ -189,7 +190,8 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert curves["layout"]["yaxis"]["title"]["text"] == "training loss (nats/dim)"
     pixelcnn = demo_runs(demo_store)["pixelcnn"].run_id
     vae = demo_runs(demo_store)["vae"].run_id
-    assert sorted(trace["name"] for trace in curves["data"]) == sorted([pixelcnn, vae])
+    prior = demo_runs(demo_store)["vqvae-prior"].run_id
+    assert sorted(trace["name"] for trace in curves["data"]) == sorted([pixelcnn, vae, prior])
     assert "logged no training steps" in texts(at.caption)  # independent: closed form
 
     # the terms of the loss, one panel each, for a run that took steps
@@ -331,7 +333,8 @@ def test_quality_page_scores_every_model_next_to_the_real_floor(app, demo_store)
     assert at.selectbox[0].options == ["digits"]
     table = at.dataframe[0].value.set_index("model")
     assert list(table.index)[0] == "real data (floor)"
-    assert {"independent", "pixelcnn", "vae", "gan"} <= set(table.index)
+    assert {"independent", "pixelcnn", "vae", "gan", "vqvae-prior"} <= set(table.index)
+    assert "vqvae" not in table.index  # scored through its prior, whose samples are the pipeline's
     assert table.loc["gan", "likelihood kind"] == "none"  # implicit: scored all the same
     assert table.loc["vae", "likelihood kind"] == "elbo"
     stored = demo_runs(demo_store)["pixelcnn"].metrics
