@@ -213,6 +213,36 @@ def taxonomy_frame(reg: Registry) -> pd.DataFrame:
     return frame.sort_values(["_rank", "model"]).drop(columns="_rank").reset_index(drop=True)
 
 
+def taxonomy_figure(reg: Registry) -> go.Figure:
+    """The lecture's tree, generative models -> branch -> family -> model, drawn from the
+    registry (a plugin's model appears in its branch by being installed)."""
+    root = "generative models"
+    ids, labels, parents, hover = [root], [root], [""], [""]
+    for branch in branch_order():
+        ids.append(branch)
+        labels.append(branch)
+        parents.append(root)
+        hover.append(LECTURE_EXAMPLES[next(d for d, b in TAXONOMY.items() if b == branch)])
+    for spec in sorted(reg.models.values(), key=lambda s: (s.family, s.name)):
+        family = f"{spec.branch}/{spec.family}"
+        if family not in ids:
+            ids.append(family)
+            labels.append(spec.family)
+            parents.append(spec.branch)
+            hover.append("")
+        ids.append(f"{family}/{spec.name}")
+        labels.append(spec.name)
+        parents.append(family)
+        hover.append(f"{spec.paper}<br>sampling: {spec.sampling} · data: {spec.data}")
+    fig = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, customdata=hover,
+                               hovertemplate="<b>%{label}</b><br>%{customdata}<extra></extra>",
+                               root_color="lightgrey", tiling=dict(pad=3),
+                               maxdepth=4))
+    fig.update_layout(title="The lecture's taxonomy, from the registered models", height=420,
+                      margin=dict(t=50, b=10, l=10, r=10))
+    return fig
+
+
 def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
     return sorted((s for s in reg.models.values() if s.density == density), key=lambda s: s.name)
 

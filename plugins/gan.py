@@ -282,8 +282,10 @@ def register_models(register):
                     "sample_ms_per_image_b64"),
               Claim("Game-theoretic training: no density to define, no bound to maximize",
                     None)],
+        # no bits/dim to show: what the samples score stands beside the missing likelihood
         cons=[Claim("Implicit density: cannot evaluate p(x) (no bits/dim), nor infer p(z|x); "
-                    "only a biased Parzen-window estimate from samples", None),
+                    "only a biased Parzen-window estimate from samples",
+                    "quality_frechet_distance"),
               Claim("Trickier, less stable to train: prone to mode collapse (samples cover few "
                     "classes)", "quality_coverage"),
               Claim("Samples may miss parts of the data distribution (low recall)",

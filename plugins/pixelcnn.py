@@ -321,6 +321,6 @@ def register_models(register):
               Claim("Easy to optimize", "test_bits_per_dim"),
               Claim("Training is faster than PixelRNN (parallel convolutions)",
                     "train_examples_per_s"),
-              Claim("Good samples", None)],
+              Claim("Good samples", "quality_frechet_distance")],
         cons=[Claim("Sequential generation => slow: one pass per pixel",
                     "sample_ms_per_image_b1")]))

@@ -222,7 +222,7 @@ class DiagonalBiLSTMPixelRNN(PixelRNN):
 
 _PROS = [Claim("Can explicitly compute likelihood p(x)", "test_bits_per_dim"),
          Claim("Easy to optimize", "test_bits_per_dim"),
-         Claim("Good samples", None)]
+         Claim("Good samples", "quality_frechet_distance")]
 _PAPER = "van den Oord et al. 2016, Pixel Recurrent Neural Networks"
 
 

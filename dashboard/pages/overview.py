@@ -25,6 +25,7 @@ if not records:
     widgets.no_runs_yet()
 
 st.subheader("Taxonomy of the registered models")
+st.plotly_chart(data.taxonomy_figure(reg), key="taxonomy-tree")
 widgets.table(data.taxonomy_frame(reg), "genzoo-taxonomy")
 
 for density, branch in TAXONOMY.items():
@@ -39,18 +40,19 @@ for density, branch in TAXONOMY.items():
         st.subheader(f"{spec.name} — {spec.family}")
         st.markdown(f"{spec.summary}  \n*{spec.paper}* · density **{spec.density}** · sampling "
                     f"**{spec.sampling}** · data **{spec.data}** · plugin `{plugin}`")
-        claims, runs = st.columns([3, 2])
-        with claims:
-            st.dataframe(data.claims_frame(reg, spec, model_runs, records), hide_index=True)
-        with runs:
-            if model_runs:
+        # full width: each claim, its number and how that ranks need room to be read
+        st.dataframe(data.claims_frame(reg, spec, model_runs, records), hide_index=True,
+                     column_config={"claim": st.column_config.Column(width="large"),
+                                    "against the others": st.column_config.Column(
+                                        width="large")})
+        if model_runs:
+            with st.expander(f"Runs of {spec.name} ({len(model_runs)})"):
                 st.dataframe(data.runs_frame(model_runs), hide_index=True,
-                             column_order=["run id", "dataset", "status", "test score"],
-                             column_config={"dataset": st.column_config.Column(width="small"),
-                                            "status": st.column_config.Column(width="small")})
-            else:
-                st.markdown(f"No runs yet: `genzoo train {spec.name} --dataset "
-                            f"{'digits' if spec.data == 'image' else 'sunspots'}`")
+                             column_order=["run id", "dataset", "status", "test score",
+                                           "steps", "train seconds"])
+        else:
+            st.markdown(f"No runs yet: `genzoo train {spec.name} --dataset "
+                        f"{'digits' if spec.data == 'image' else 'sunspots'}`")
 
 orphans = data.orphan_runs(reg, records)
 if orphans:

@@ -57,6 +57,17 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
         "explicit density: tractable"}
     headers = texts(at.header)
     assert "Explicit density: tractable" in headers and "Implicit density" in headers
+    # the tree: every registered model under its branch, through its family
+    (tree,) = [c for c in charts(at) if c["data"][0]["type"] == "treemap"]
+    trace = tree["data"][0]
+    parent_of = dict(zip(trace["ids"], trace["parents"]))
+    from genzoo.registry.plugins import get_registry
+
+    for spec in get_registry().models.values():
+        (node,) = [i for i in trace["ids"] if i.endswith(f"/{spec.name}")
+                   and i.startswith(spec.branch + "/")]
+        assert parent_of[parent_of[node]] == spec.branch
+        assert parent_of[spec.branch] == "generative models"
 
     frames = [d.value for d in at.dataframe[1:]]
     claims = pd.concat([f for f in frames if "claim" in f.columns])
