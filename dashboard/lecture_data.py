@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from genzoo.dashboard import data, latent_data
+from genzoo.dashboard import data, density2d_data, latent_data
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.outputs import image_grid
 from genzoo.registry.plugins import Registry
@@ -87,11 +87,12 @@ LECTURE_FORMULAS = {
 
 # The lecture's contents, in its order: (anchor, tab label, section title).
 PARTS = (("warm-up", "1 · Unsupervised warm-up", "Supervised vs unsupervised learning"),
-         ("generative", "2 · Generative models", "Generative models"),
-         ("autoregressive", "3 · PixelRNN/PixelCNN", "Autoregressive models (PixelRNN/PixelCNN)"),
-         ("vae", "4 · VAE", "Variational autoencoders (VAE)"),
-         ("vqvae", "5 · VQ-VAE", "VQ-VAE"),
-         ("gan", "6 · GAN", "Generative adversarial networks (GAN)"))
+         ("density", "2 · Density estimation", "Density estimation"),
+         ("generative", "3 · Generative models", "Generative models"),
+         ("autoregressive", "4 · PixelRNN/PixelCNN", "Autoregressive models (PixelRNN/PixelCNN)"),
+         ("vae", "5 · VAE", "Variational autoencoders (VAE)"),
+         ("vqvae", "6 · VQ-VAE", "VQ-VAE"),
+         ("gan", "7 · GAN", "Generative adversarial networks (GAN)"))
 
 # Pros and cons as the lecture's slides list them (GANs: the gan plugin's, see gan_claims).
 LECTURE_CLAIMS = {
@@ -735,3 +736,28 @@ def prior_figure(frame: pd.DataFrame, elbo: float) -> go.Figure:
     fig.update_layout(legend=dict(orientation="h", y=-0.25))
     return _layout(fig, "Estimating log p(x) by sampling the prior",
                    "samples k (log scale)", "estimate of log p(x) (nats per image)")
+
+
+def density_maps_figure(maps: list[tuple[str, np.ndarray]], zmax: float) -> go.Figure:
+    """(G, G) [x, y] densities side by side on one colour scale, in one figure (one chart for
+    the browser to draw instead of one per map)."""
+    from plotly.subplots import make_subplots
+
+    grid = maps[0][1].shape[0]
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[title for title, _ in maps],
+                        horizontal_spacing=0.06)
+    for col, (title, density) in enumerate(maps, start=1):
+        fig.add_heatmap(z=density.T, x=np.arange(grid), y=np.arange(grid), zmin=0, zmax=zmax,
+                        colorscale=density2d_data.COLOR_SCALE, showscale=col == len(maps),
+                        colorbar=dict(title="probability"), name=title,
+                        hovertemplate="x=%{x}, y=%{y}: %{z:.2e}<extra></extra>",
+                        row=1, col=col)
+        fig.update_xaxes(title_text="x (grid cell)", range=[-0.5, grid - 0.5],
+                         constrain="domain", row=1, col=col)
+        fig.update_yaxes(title_text="y (grid cell)", range=[-0.5, grid - 0.5],
+                         scaleanchor=f"x{col if col > 1 else ''}", constrain="domain",
+                         row=1, col=col)
+    fig.update_layout(title="2-d density estimates next to the true density", height=400,
+                      margin=dict(t=80, b=40, l=40, r=20), showlegend=False)
+    return fig
+

@@ -127,6 +127,14 @@ if showing(0):
         st.plotly_chart(lecture.variance_figure(pca["ratio"], components), key="pca-variance")
     st.plotly_chart(lecture.projection_figure(pca["frame"]), key="pca-projection")
 
+
+# -- density estimation, the third task of unsupervised learning -------------------------------
+
+if showing(1):
+    header(1)
+    st.caption("The third task of unsupervised learning, and the one generative models "
+               "scale up: estimate p(x) from samples. Here with scikit-learn, in one and two "
+               "dimensions, scored in the same unit as the models: held-out log-likelihood.")
     st.subheader("1-d density estimation")
     left, right = st.columns([2, 3])
     with left:
@@ -158,20 +166,16 @@ if showing(0):
         truth = density2d_data.truth(toy)
         kde, gmm = lecture.kde_2d(toy, toy_h), lecture.gmm_2d(toy, mixture)
         zmax = float(truth["density"].max())
+        st.plotly_chart(lecture.density_maps_figure(
+            [(f"True density: {toy}", truth["density"]), ("Kernel density estimate",
+             kde["density"]), ("Gaussian mixture (EM)", gmm["density"])], zmax), key="toy-maps")
         columns = st.columns(3)
-        with columns[0]:
-            st.plotly_chart(density2d_data.heatmap(truth["density"], f"True density: {toy}",
-                                                   zmax), key="toy-truth")
-            st.caption(f"No estimate can average below {truth['entropy'] / 2:.3f} bits/dim "
-                       "(the true entropy per coordinate).")
+        columns[0].caption(f"No estimate can average below {truth['entropy'] / 2:.3f} bits/dim "
+                           "(the true entropy per coordinate).")
         with columns[1]:
-            st.plotly_chart(density2d_data.heatmap(kde["density"], "Kernel density estimate",
-                                                   zmax), key="toy-kde")
             st.latex(lecture.KDE_2D_FORMULA)
             st.metric("KDE, held-out", f"{kde['bits_per_dim']:.3f} bits/dim")
         with columns[2]:
-            st.plotly_chart(density2d_data.heatmap(gmm["density"], "Gaussian mixture (EM)",
-                                                   zmax), key="toy-gmm")
             st.latex(lecture.GMM_FORMULA)
             st.metric("Gaussian mixture, held-out", f"{gmm['bits_per_dim']:.3f} bits/dim")
         st.caption("Each estimate is evaluated at every cell of the grid and normalized there, "
@@ -180,8 +184,8 @@ if showing(0):
 
 # -- generative models --------------------------------------------------------------------------
 
-if showing(1):
-    header(1)
+if showing(2):
+    header(2)
     left, right = st.columns([2, 3])
     with left:
         st.markdown("Given training data, generate new samples from the same distribution. "
@@ -201,8 +205,8 @@ if showing(1):
 
 # -- autoregressive models ----------------------------------------------------------------------
 
-if showing(2):
-    header(2)
+if showing(3):
+    header(3)
     st.subheader("The AR(p) model of a time series")
     st.latex(lecture.AR_FORMULA)
     record = lecture.newest_run(reg, records, ("ar",), kind="series")
@@ -296,8 +300,8 @@ if showing(2):
 
 # -- variational autoencoders -------------------------------------------------------------------
 
-if showing(3):
-    header(3)
+if showing(4):
+    header(4)
     vae = lecture.newest_run(reg, records, ("vae",))
     vae_model = None
     if vae is None:
@@ -430,8 +434,8 @@ if showing(3):
 
 # -- VQ-VAE -------------------------------------------------------------------------------------
 
-if showing(4):
-    header(4)
+if showing(5):
+    header(5)
     columns = st.columns(2)
     for column, (name, points) in zip(columns, lecture.GAUSSIAN_VS_VQ.items()):
         column.markdown(f"**{name}**" + "".join(f"\n- {point}" for point in points))
@@ -485,8 +489,8 @@ if showing(4):
 
 # -- generative adversarial networks ------------------------------------------------------------
 
-if showing(5):
-    header(5)
+if showing(6):
+    header(6)
     st.caption("This lecture's slides end with the VAE; the GAN part follows Goodfellow et al. "
                "2014 (eq. 1) and the gan plugin.")
     st.latex(lecture.GAN_MINIMAX)
