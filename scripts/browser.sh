@@ -9,5 +9,8 @@ SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 echo "[setup] installing Debian's chromium for the browser test"
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+# A failed install must not stop the other tests: the browser test then fails, saying why.
+if ! { $SUDO apt-get update -qq >/dev/null \
+       && $SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; then
+  echo "[setup] could not install chromium: the browser test will fail" >&2
+fi
