@@ -603,6 +603,78 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+@cli.command(name="check-plugin")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def check_plugin_command(ctx, name, as_json):
+    """Run every contract check on every model that plugin NAME registers.
+
+    NAME is a plugin as `genzoo plugins` lists it (a built-in like genzoo.pixelcnn, or an
+    installed package's entry-point name like genzoo-made), or a single model. Exits 1 when a
+    check fails or the plugin failed to load, 2 for an unknown name.
+    """
+    from .conformance import check_plugin, plugin_models, registry_including
+
+    registry = registry_including([name])
+    plugin, names = plugin_models(registry, name)
+    if name not in registry.plugins:
+        click.echo(f"note: {name!r} is a model, not a plugin; checking it alone (its plugin, "
+                   f"{plugin}, registers: {', '.join(registry.plugins[plugin].models)})", err=True)
+    elif not names:
+        click.echo(f"note: plugin {name!r} registers no models, so there is nothing to check "
+                   "(the contract checks are for models)", err=True)
+
+    def progress(done, total, model):
+        click.echo(f"checking {model} ({done + 1}/{total})", err=True)
+
+    report = check_plugin(registry, name, progress=progress)
+    if as_json:
+        _emit(report)
+    else:
+        _print_check_report(report)
+    if not report["passed"]:
+        ctx.exit(1)
+
+
+def _print_check_report(report: dict) -> None:
+    """The table of every (model, check) result, then each failure with what to fix."""
+    version = f" {report['version']}" if report["version"] else ""
+    click.echo(f"plugin {report['plugin']}{version}: {len(report['models'])} model(s), "
+               f"{report['total']} checks")
+    rows = [{"model": model, "check": r["check"], "result": "pass" if r["passed"] else "FAIL",
+             "seconds": f"{r['seconds']:.2f}"}
+            for model, results in report["models"].items() for r in results]
+    _table(rows, ["model", "check", "result", "seconds"])
+    failures = [(model, r) for model, results in report["models"].items() for r in results
+                if not r["passed"]]
+    if failures:
+        click.echo("\nfailed checks, and what to fix:")
+        for model, r in failures:
+            click.echo(f"  {model} / {r['check']}: {r['message']}")
+    click.echo(f"\n{report['total'] - report['failed']} of {report['total']} checks passed")
+
+
+@cli.command(name="new-plugin")
+@click.argument("name")
+@click.option("--dir", "folder", default=".", show_default=True,
+              type=click.Path(file_okay=False), help="Where to create genzoo-NAME/.")
+def new_plugin_command(name, folder):
+    """Write a working plugin package genzoo-NAME/ with a model named NAME.
+
+    The package has its entry point, a small model that passes every contract check (replace
+    it with yours), a test file that runs those checks, and a README with the next steps.
+    NAME: lowercase letters, digits and dashes.
+    """
+    from .scaffold import new_plugin
+
+    path = new_plugin(name, Path(folder), taken=_registry().models)
+    click.echo(f"wrote {path}")
+    for step in (f"cd {path}", "pip install -e .", f"genzoo check-plugin genzoo-{name}",
+                 "pytest tests", f"genzoo train {name} --dataset digits"):
+        click.echo(f"  {step}")
+
+
 def main():
     """Console-script entry point."""
     cli(prog_name="genzoo")

@@ -75,15 +75,21 @@ def check_loss(spec: ModelSpec) -> None:
     model, train = make_model(spec)
     model.train()
     parts = model.loss(a_batch(model, train))
-    _expect(isinstance(parts, dict), f"loss() must return a dict, got {type(parts).__name__}")
-    _expect("loss" in parts, f"loss() must return a 'loss' key; got keys {sorted(parts)}")
+    _expect(isinstance(parts, dict), f"loss() must return a dict of named tensors, got "
+                                     f"{type(parts).__name__}: return {{'loss': total, ...}}")
+    _expect("loss" in parts, f"loss() must return a 'loss' key (the total the trainer "
+                             f"minimizes); got keys {sorted(map(str, parts))}: return "
+                             "{'loss': total, **named_parts}")
     loss = parts["loss"]
     _expect(torch.is_tensor(loss) and loss.dim() == 0,
-            f"loss()['loss'] must be a scalar tensor, got shape {getattr(loss, 'shape', None)}")
+            f"loss()['loss'] must be a scalar tensor (shape ()), got "
+            f"{_shape_of(loss)}: reduce it over the batch with .mean()")
     value = float(loss.detach())
-    _expect(math.isfinite(value), f"loss()['loss'] is not finite: {value}")
+    _expect(math.isfinite(value), f"loss()['loss'] is not finite ({value}) on a batch of random "
+                                  "data: compute it with log_softmax/logsumexp, not log(softmax)")
     if any(p.requires_grad for p in model.parameters()):
-        _expect(loss.requires_grad, "loss()['loss'] carries no gradient to the parameters")
+        _expect(loss.requires_grad, "loss()['loss'] carries no gradient to the parameters: do not "
+                                    "compute it under torch.no_grad() or from .detach()ed values")
 
 
 def check_sample(spec: ModelSpec) -> None:
@@ -92,18 +98,23 @@ def check_sample(spec: ModelSpec) -> None:
     n = 3
     x = model.sample(n, generator=torch.Generator().manual_seed(0))
     _expect(torch.is_tensor(x), f"sample() must return a tensor, got {type(x).__name__}")
-    _expect(x.shape[0] == n, f"sample({n}) returned {x.shape[0]} items")
     if spec.data == "image":
-        _expect(tuple(x.shape[1:]) == IMAGE_INFO.shape,
-                f"sample() items have shape {tuple(x.shape[1:])}, the data's is {IMAGE_INFO.shape}")
-        _expect(x.dtype == torch.int64, f"image samples must be int64 levels, got {x.dtype}")
+        expected = (n, *IMAGE_INFO.shape)
+        _expect(tuple(x.shape) == expected,
+                f"sample({n}) returned the wrong shape: expected {expected} (n, *data.shape), "
+                f"got {tuple(x.shape)}: build samples from self.data.shape (C, H, W)")
+        _expect(x.dtype == torch.int64, f"image samples must be int64 levels, got {x.dtype}: "
+                                        "return .long() level indices, not floats")
         _expect(int(x.min()) >= 0 and int(x.max()) < IMAGE_INFO.levels,
-                f"image samples must lie in [0, {IMAGE_INFO.levels}), got "
-                f"[{int(x.min())}, {int(x.max())}]")
+                f"image samples must lie in [0, {IMAGE_INFO.levels}) (self.data.levels), got "
+                f"values in [{int(x.min())}, {int(x.max())}]")
     else:
-        _expect(x.dim() == 2, f"series samples must be (n, horizon), got shape {tuple(x.shape)}")
+        _expect(x.dim() == 2 and x.shape[0] == n,
+                f"sample({n}) of a series model must have shape ({n}, horizon), got "
+                f"{tuple(x.shape)}")
         _expect(x.is_floating_point() and bool(torch.isfinite(x).all()),
-                "series samples must be finite floats")
+                f"series samples must be finite floats, got dtype {x.dtype} with "
+                f"{int((~torch.isfinite(x.double())).sum())} non-finite values")
 
 
 def check_sample_deterministic(spec: ModelSpec) -> None:
@@ -111,11 +122,15 @@ def check_sample_deterministic(spec: ModelSpec) -> None:
     model, _ = make_model(spec)
     first = model.sample(4, generator=torch.Generator().manual_seed(123))
     again = model.sample(4, generator=torch.Generator().manual_seed(123))
-    _expect(torch.equal(first, again), "sample() differs for the same generator seed: draw all "
-                                       "randomness from the `generator` argument")
+    _expect(torch.equal(first, again), "sample() is not deterministic: two calls with the same "
+                                       "generator seed (123) gave different samples; draw all "
+                                       "randomness from the `generator` argument (torch.rand/"
+                                       "randn/multinomial(..., generator=generator)), never "
+                                       "from the global RNG")
     other = model.sample(4, generator=torch.Generator().manual_seed(124))
-    _expect(not torch.equal(first, other), "sample() ignores the generator: two seeds gave "
-                                           "identical samples")
+    _expect(not torch.equal(first, other), "sample() ignores the generator: seeds 123 and 124 "
+                                           "gave identical samples; pass `generator` to every "
+                                           "random draw")
 
 
 def has_likelihood(model: GenerativeModel, spec: ModelSpec) -> bool:
@@ -143,12 +158,20 @@ def check_log_prob(spec: ModelSpec) -> None:
                                 "must raise a GenzooError that says what is missing")
     with torch.no_grad():
         lp = model.log_prob(batch)
-    _expect(tuple(lp.shape) == (len(batch),),
-            f"log_prob() must return one value per example: shape ({len(batch)},), "
-            f"got {tuple(lp.shape)}")
-    _expect(bool(torch.isfinite(lp).all()), f"log_prob() is not finite: {lp.tolist()}")
+    _expect(torch.is_tensor(lp) and tuple(lp.shape) == (len(batch),),
+            f"log_prob() must return one value per example: expected shape ({len(batch)},) for "
+            f"a batch of {len(batch)}, got {_shape_of(lp)}: sum the per-dimension terms over "
+            "every axis but the first (e.g. .flatten(1).sum(1))")
+    bad = ~torch.isfinite(lp)
+    _expect(not bool(bad.any()),
+            f"log_prob() is not finite for {int(bad.sum())} of {len(lp)} examples "
+            f"({lp.tolist()}): compute it with log_softmax/logsumexp, not log(softmax) or "
+            "log(0)")
     if spec.data == "image":
-        _expect(bool((lp <= 1e-4).all()), "log_prob() of a discrete image must be <= 0 nats")
+        _expect(bool((lp <= 1e-4).all()),
+                f"log_prob() of a discrete image must be <= 0 nats (a probability is at most "
+                f"1), got a maximum of {float(lp.max()):.4g}: normalize over the levels "
+                "(log_softmax over the level axis)")
 
 
 def check_normalized(spec: ModelSpec) -> None:
@@ -166,8 +189,9 @@ def check_normalized(spec: ModelSpec) -> None:
         with torch.no_grad():
             total = float(torch.logsumexp(model.log_prob(images).double(), 0).exp())
         _expect(abs(total - 1.0) < 1e-4,
-                f"probabilities of all 16 binary 2x2 images sum to {total:.6f}, not 1: the "
-                "model is not normalized (check the masking or the softmax axis)")
+                f"the likelihood does not normalize: the probabilities of all 16 binary 2x2 "
+                f"images sum to {total:.6f}, not 1 (check the masking, that the softmax runs "
+                "over the level axis, and that log_prob sums every pixel's term)")
         return
     model, train = make_model(spec)
     window = a_batch(model, train, 1)[0]
@@ -178,7 +202,9 @@ def check_normalized(spec: ModelSpec) -> None:
         density = (model.log_prob(xs) - model.log_prob(xs[:, :-1])).exp()
     total = float(torch.trapezoid(density, grid))
     _expect(abs(total - 1.0) < 1e-3,
-            f"the density of the next observation integrates to {total:.6f}, not 1")
+            f"the likelihood does not normalize: the density of the next observation, given "
+            f"the ones before it, integrates to {total:.6f}, not 1 (check the normalizing "
+            "constant and that log_prob of a window sums every step's term)")
 
 
 def check_state_round_trip(spec: ModelSpec) -> None:
@@ -198,9 +224,41 @@ def check_state_round_trip(spec: ModelSpec) -> None:
         return
     with torch.no_grad():
         before, after = model.log_prob(batch), fresh.log_prob(batch)
-    _expect(torch.equal(before, after),
-            "log_prob differs after a state_dict round trip: register every tensor the model "
-            "uses as a parameter or buffer (persistent)")
+    _expect(torch.allclose(before, after, rtol=0, atol=0, equal_nan=True),
+            "log_prob differs after a state_dict round trip (saved, loaded into a fresh model "
+            f"built with another seed){_differing_tensors(model, fresh)}: register every tensor "
+            "the model uses as an nn.Parameter or a persistent buffer (self.register_buffer)")
+
+
+def _shape_of(value) -> str:
+    """A value's shape for a message, or its type when it has none."""
+    shape = getattr(value, "shape", None)
+    return f"shape {tuple(shape)}" if shape is not None else f"a {type(value).__name__}"
+
+
+def _differing_tensors(model: GenerativeModel, fresh: GenerativeModel) -> str:
+    """``; differing tensors: ...`` naming the tensors a state_dict round trip did not carry: a
+    state entry that differs, a non-persistent buffer, or a plain tensor attribute."""
+    names = []
+    saved, loaded = model.state_dict(), fresh.state_dict()
+    names += [key for key in saved if key in loaded and not _same(saved[key], loaded[key])]
+    persistent = set(saved)
+    fresh_buffers = dict(fresh.named_buffers())
+    names += [f"{key} (a non-persistent buffer)" for key, value in model.named_buffers()
+              if key not in persistent and not _same(value, fresh_buffers.get(key))]
+    fresh_modules = dict(fresh.named_modules())
+    for prefix, module in model.named_modules():
+        other = fresh_modules.get(prefix)
+        for attr, value in vars(module).items():
+            if torch.is_tensor(value) and not _same(value, getattr(other, attr, None)):
+                names.append(f"{prefix + '.' if prefix else ''}{attr} (a plain tensor "
+                             "attribute, not in the state_dict)")
+    return f"; differing tensors: {', '.join(names)}" if names else ""
+
+
+def _same(a, b) -> bool:
+    return (torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape
+            and torch.equal(a.detach().cpu(), b.detach().cpu()))
 
 
 @dataclass(frozen=True)
@@ -216,6 +274,20 @@ CHECKS = tuple(Check(fn.__name__.removeprefix("check_"), fn) for fn in (
     check_state_round_trip))
 
 
+def describe_failure(exc: BaseException) -> str:
+    """A failed check's message: a :class:`ContractViolation` as ``ContractViolation: what to
+    fix``; any other exception (raised inside the model's code) with the file and line it came
+    from, since the fix is there."""
+    message = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ContractViolation) or exc.__traceback__ is None:
+        return message
+    import traceback
+
+    frame = traceback.extract_tb(exc.__traceback__)[-1]
+    return (f"{message} (raised at {Path(frame.filename).name}:{frame.lineno}, in "
+            f"{frame.name}; the check calls the model as the trainer would)")
+
+
 def run_checks(spec: ModelSpec) -> list[dict]:
     """Every check on one model: ``[{check, passed, message, seconds}]``."""
     results = []
@@ -226,9 +298,103 @@ def run_checks(spec: ModelSpec) -> list[dict]:
             results.append({"check": check.name, "passed": True, "message": ""})
         except Exception as exc:  # report, don't stop: the next check may still pass
             results.append({"check": check.name, "passed": False,
-                            "message": f"{type(exc).__name__}: {exc}"})
+                            "message": describe_failure(exc)})
         results[-1]["seconds"] = round(time.perf_counter() - started, 4)
     return results
+
+
+# -- a plugin's models, for ``genzoo check-plugin`` and plugins' own test suites --------------
+
+
+class PluginFailed(GenzooError):
+    """The plugin asked for is installed but failed to import or register (exit code 1)."""
+
+    exit_code = 1
+
+
+def plugin_models(registry, name: str) -> tuple[str | None, list[str]]:
+    """``(plugin, models)`` that ``name`` stands for: a plugin as ``genzoo plugins`` lists it
+    (a built-in module like ``genzoo.pixelcnn`` or an entry point's name) and every model it
+    registers, or a model name and that model alone (``plugin`` is then the model's plugin).
+
+    Unknown names raise :class:`NotFound` listing the known plugins and models; a plugin that
+    failed to load raises :class:`PluginFailed` with its recorded error.
+    """
+    from .errors import NotFound
+
+    if name in registry.plugins:
+        info = registry.plugins[name]
+        if info.error:
+            raise PluginFailed(f"plugin {name!r} failed to load, so none of its models can be "
+                               f"checked: {info.error}")
+        return name, list(info.models)
+    if name in registry.models:
+        return registry.plugin_of("models", name), [name]
+    raise NotFound(f"unknown plugin {name!r}; known plugins: {', '.join(sorted(registry.plugins))}"
+                   f" (a model name works too: {', '.join(sorted(registry.models))})")
+
+
+def registry_including(names, environ=None):
+    """The installed plugins' registry, as ``get_registry()`` builds it, but with the named
+    entry-point plugins loaded even where ``GENZOO_PLUGINS`` leaves them out: checking a plugin
+    by name must not depend on that selection."""
+    import os
+
+    from .plugins import get_registry
+
+    environ = dict(os.environ if environ is None else environ)
+    selected = environ.get("GENZOO_PLUGINS")
+    if selected is not None:
+        environ["GENZOO_PLUGINS"] = ",".join(filter(None, [selected, *names]))
+    return get_registry(environ=environ)
+
+
+def check_plugin(registry, name: str, *,
+                 progress: Callable[[int, int, str], None] | None = None) -> dict:
+    """Every contract check on every model that ``name`` (a plugin or a model, see
+    :func:`plugin_models`) stands for: ``{target, kind, plugin, version, models: {model:
+    [{check, passed, message, seconds}]}, passed, failed, total}``; ``progress(done, total,
+    model)`` is called before each model."""
+    plugin, names = plugin_models(registry, name)
+    info = registry.plugins.get(plugin) if plugin else None
+    models = {}
+    for done, model in enumerate(names):
+        if progress is not None:
+            progress(done, len(names), model)
+        models[model] = run_checks(registry.model(model))
+    results = [r for rows in models.values() for r in rows]
+    failed = sum(not r["passed"] for r in results)
+    return {"target": name, "kind": "plugin" if name in registry.plugins else "model",
+            "plugin": plugin, "version": info.version if info else None, "models": models,
+            "passed": failed == 0, "failed": failed, "total": len(results)}
+
+
+def parametrize_with_checks(names, *, registry=None):
+    """``pytest.mark.parametrize`` over every ``(model, check)`` pair of the named models (or
+    of every model of the named plugins), with ids ``model-check``: a plugin's whole contract
+    suite in one decorator, in the manner of scikit-learn's ``parametrize_with_checks``::
+
+        from genzoo.registry.conformance import parametrize_with_checks
+
+        @parametrize_with_checks(["my-model"])
+        def test_contract(model, check):
+            check.run(model)
+
+    ``model`` is the :class:`ModelSpec` as registered; ``registry`` defaults to the installed
+    plugins' (``get_registry()``, which honours ``GENZOO_PLUGINS``). pytest is imported here,
+    so genzoo does not need it at run time.
+    """
+    import pytest
+
+    if isinstance(names, str):
+        names = [names]
+    registry = registry if registry is not None else registry_including(names)
+    params = []
+    for name in names:
+        for model in plugin_models(registry, name)[1]:
+            spec = registry.model(model)
+            params += [pytest.param(spec, check, id=f"{model}-{check.name}") for check in CHECKS]
+    return pytest.mark.parametrize(("model", "check"), params)
 
 
 # -- cached results: run once, read by the dashboard's Plugins page ------------------------------
