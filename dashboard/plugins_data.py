@@ -40,19 +40,20 @@ def distributions(names: tuple[str, ...]) -> dict[str, str]:
 
 
 def plugins_frame(reg: Registry) -> pd.DataFrame:
-    """One row per plugin, built-ins first: where it comes from, its version, the hooks it
-    implements, what it registered, and the error of a broken one."""
+    """One row per plugin, built-ins first: where it comes from, its version, the plugin API it
+    was built for (``GENZOO_API``, or that it declares none), the hooks it implements, what it
+    registered, and the error of a broken one (an incompatible API included)."""
     dists = distributions(tuple(sorted(n for n, i in reg.plugins.items() if not i.builtin)))
     rows = []
     for name, info in reg.plugins.items():
         rows.append({"plugin": name, "source": BUILTIN if info.builtin else ENTRY_POINT,
                      "distribution": "genzoo" if info.builtin else dists.get(name, "?"),
                      "version": info.version or "?", "module": info.module,
-                     "status": "broken" if info.error else "loaded",
+                     "api": info.api_note, "status": "broken" if info.error else "loaded",
                      "hooks": ", ".join(info.hooks), "models": ", ".join(info.models),
                      "datasets": ", ".join(info.datasets), "metrics": ", ".join(info.metrics),
                      "error": info.error or ""})
-    columns = ["plugin", "source", "distribution", "version", "module", "status", "hooks",
+    columns = ["plugin", "source", "distribution", "version", "module", "api", "status", "hooks",
                "models", "datasets", "metrics", "error"]
     frame = pd.DataFrame(rows, columns=columns)
     frame["_builtin"] = frame["source"] != BUILTIN

@@ -3,16 +3,19 @@
 Plugin authors need only the names exported here::
 
     from genzoo.registry import hookimpl, ModelSpec, GenerativeModel, ModelConfig
+
+``GENZOO_API_VERSION`` is the plugin API this genzoo provides ("MAJOR.MINOR"); a plugin module
+declares the major version it was written for as ``GENZOO_API = "1"`` (see docs/plugins.md).
 """
 
 from .data import ImageData, SeriesData
 from .errors import GenzooError
 from .model import DataInfo, GenerativeModel, ModelConfig
-from .plugins import get_plugin_manager, get_registry, hookimpl
+from .plugins import GENZOO_API_VERSION, get_plugin_manager, get_registry, hookimpl
 from .spec import Claim, DatasetSpec, MetricSpec, ModelSpec
 
 __all__ = [
-    "Claim", "DataInfo", "DatasetSpec", "GenerativeModel", "GenzooError", "ImageData",
-    "MetricSpec", "ModelConfig", "ModelSpec", "SeriesData", "get_plugin_manager",
+    "GENZOO_API_VERSION", "Claim", "DataInfo", "DatasetSpec", "GenerativeModel", "GenzooError",
+    "ImageData", "MetricSpec", "ModelConfig", "ModelSpec", "SeriesData", "get_plugin_manager",
     "get_registry", "hookimpl",
 ]

@@ -75,13 +75,15 @@ def cli():
 def plugins(as_json):
     """List the loaded plugins, what each registered, and the errors of broken ones."""
     registry = _registry()
-    rows = [info.to_json() for info in registry.plugins.values()]
+    infos = list(registry.plugins.values())
+    rows = [info.to_json() for info in infos]
     if as_json:
         _emit(rows)
         return
-    for row in rows:
+    for row, info in zip(rows, infos):
         row["registered"] = ", ".join(row["models"] + row["datasets"] + row["metrics"])
-    _table(rows, ["name", "version", "registered", "error"])
+        row["api"] = info.api_note  # the plugin API it was built for, or "none declared"
+    _table(rows, ["name", "version", "api", "registered", "error"])
 
 
 @cli.command()

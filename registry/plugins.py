@@ -1,9 +1,17 @@
 """Plugin discovery: built-ins first, then setuptools entry points in group ``genzoo``.
 
-Every plugin, built-in or third-party, goes through the same path: it is imported, added to a
-pluggy ``PluginManager``, and its hooks are called one plugin at a time. A plugin that fails to
-import or to register is recorded with its error and left out; what it had registered before
+Every plugin, built-in or third-party, goes through the same path: it is imported, its declared
+plugin API version is checked, it is added to a pluggy ``PluginManager``, and its hooks are called
+one plugin at a time. A plugin that fails to import, that was built for an incompatible plugin API
+or that fails to register is recorded with its error and left out; what it had registered before
 failing is dropped too, so nothing is half-registered, and the other plugins keep working.
+
+The plugin API (the hooks of :mod:`genzoo.registry.hookspecs`, the descriptors of
+:mod:`genzoo.registry.spec` and the :class:`~genzoo.registry.GenerativeModel` contract) has a
+version, :data:`GENZOO_API_VERSION`. A plugin module may declare the major version it was written
+for as ``GENZOO_API = "1"``: the same major version is compatible (minor versions only add), a
+different one is refused. A plugin that declares none is assumed compatible, and ``genzoo
+plugins`` shows ``"api": null`` for it.
 """
 
 from __future__ import annotations
@@ -11,7 +19,9 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 import traceback
+import types
 from dataclasses import dataclass, field
 from importlib import metadata
 
@@ -24,7 +34,10 @@ from .spec import DatasetSpec, MetricSpec, ModelSpec
 ENTRY_POINT_GROUP = "genzoo"
 hookimpl = pluggy.HookimplMarker("genzoo")
 
-
+#: The version of the plugin API this genzoo provides, ``"MAJOR.MINOR"``. A minor release only
+#: adds (a new hook, a new optional argument or field); a major release may break plugins, which
+#: then declare the new major in ``GENZOO_API`` once they are updated.
+GENZOO_API_VERSION = "1.0"
 
 def builtin_plugins() -> dict[str, str]:
     """``{plugin name: module}`` for every module of ``genzoo.plugins``, registered exactly like
@@ -53,11 +66,68 @@ class PluginInfo:
     datasets: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     error: str | None = None
+    # The plugin API version the plugin declares (its ``GENZOO_API``), as a string; None when it
+    # declares none (it is then assumed compatible). Built-ins are genzoo's own API.
+    api: str | None = None
+
+    @property
+    def api_note(self) -> str:
+        """The plugin API the plugin was built for, in words (for tables)."""
+        if self.api is None:
+            return f"none declared (assumed {api_major(GENZOO_API_VERSION)})"
+        return self.api
 
     def to_json(self) -> dict:
+        """The plugin as ``genzoo plugins --json`` prints it."""
         return {"name": self.name, "version": self.version, "module": self.module,
-                "builtin": self.builtin, "hooks": self.hooks, "models": self.models,
-                "datasets": self.datasets, "metrics": self.metrics, "error": self.error}
+                "builtin": self.builtin, "api": self.api, "hooks": self.hooks,
+                "models": self.models, "datasets": self.datasets, "metrics": self.metrics,
+                "error": self.error}
+
+
+def api_major(version) -> str:
+    """The major part of a plugin API version (``"1.2"`` -> ``"1"``, ``1`` -> ``"1"``); a
+    ``ValueError`` for anything that is not a version."""
+    text = str(version).strip() if isinstance(version, (str, int)) else ""
+    major = text.split(".")[0]
+    if isinstance(version, bool) or not major.isdigit():
+        raise ValueError(f"{version!r} is not a version: write GENZOO_API = \"1\"")
+    return str(int(major))
+
+
+class IncompatiblePlugin(Exception):
+    """A plugin declares a ``GENZOO_API`` whose major version this genzoo does not provide;
+    ``declared`` is what it declares."""
+
+    def __init__(self, message: str, declared):
+        super().__init__(message)
+        self.declared = declared
+
+
+def check_api(name: str, plugin) -> str | None:
+    """The plugin API version ``plugin`` (a module, or an object whose module) declares as
+    ``GENZOO_API``, or None; :class:`IncompatiblePlugin` naming the plugin, the version it wants
+    and the one genzoo provides when the major versions differ, or when it is not a version."""
+    declared = getattr(plugin, "GENZOO_API", None)
+    if declared is None and not isinstance(plugin, types.ModuleType):
+        declared = getattr(sys.modules.get(getattr(plugin, "__module__", "") or ""),
+                           "GENZOO_API", None)
+    if declared is None:
+        return None
+    try:
+        wanted = api_major(declared)
+    except ValueError:
+        raise IncompatiblePlugin(
+            f"plugin {name!r} declares GENZOO_API = {declared!r}, which is not a plugin API "
+            f"version (write GENZOO_API = \"{api_major(GENZOO_API_VERSION)}\"); this genzoo "
+            f"provides plugin API {GENZOO_API_VERSION}", declared) from None
+    if wanted != api_major(GENZOO_API_VERSION):
+        raise IncompatiblePlugin(
+            f"plugin {name!r} was built for genzoo plugin API {declared} (GENZOO_API), but this "
+            f"genzoo provides plugin API {GENZOO_API_VERSION}; install a release of the plugin "
+            f"built for API {api_major(GENZOO_API_VERSION)}, or a genzoo that provides API "
+            f"{wanted}", declared)
+    return str(declared)
 
 
 class Registry:
@@ -100,14 +170,25 @@ class GenzooPluginManager(pluggy.PluginManager):
 
     def load_plugin(self, name: str, module_name: str, *, builtin: bool,
                     version: str | None = None, loader=None) -> PluginInfo:
-        """Import a plugin and add it; an import error is recorded, not raised."""
+        """Import a plugin, check its declared plugin API version, and add it; an import error
+        or an incompatible version is recorded in the returned info, not raised."""
         info = PluginInfo(name=name, version=version, module=module_name, builtin=builtin)
         self.infos[name] = info
         try:
             plugin = loader() if loader else importlib.import_module(module_name)
-            self.register(plugin, name=name)
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = _one_line(exc, "failed to import")
+            return info
+        try:
+            declared = check_api(name, plugin)
+        except IncompatiblePlugin as exc:
+            info.api, info.error = str(exc.declared), f"refused: {exc}"
+            return info
+        info.api = api_major(GENZOO_API_VERSION) if builtin and declared is None else declared
+        try:
+            self.register(plugin, name=name)
+        except Exception as exc:
+            info.error = _one_line(exc, "failed to load")
             return info
         info.hooks = sorted(impl_name for impl_name in _KINDS
                             if any(impl.plugin_name == name
@@ -124,7 +205,8 @@ class GenzooPluginManager(pluggy.PluginManager):
 def _one_line(exc: BaseException, what: str) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" ({os.path.basename(where.filename)}:{where.lineno})" if where else ""
-    return f"{what}: {type(exc).__name__}: {exc}{place}"
+    message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{what}: {type(exc).__name__}: {message}{place}"
 
 
 def _build_registry(pm: GenzooPluginManager) -> Registry:

@@ -17,3 +17,20 @@ def make_distribution(root, dist_name: str, entry_points: dict[str, str],
     (info / "entry_points.txt").write_text(f"[genzoo]\n{lines}\n")
     for module, source in modules.items():
         (root / f"{module}.py").write_text(textwrap.dedent(source))
+
+
+def pip_install(package, root):
+    """pip-install the package folder ``package`` (non-editable, no dependencies, offline) into
+    ``root/site`` as a user's ``pip install`` would, built from a copy under ``root/src`` so the
+    source stays clean; returns the site folder, which the caller puts on ``sys.path``."""
+    import shutil
+    import subprocess
+    import sys
+
+    source, target = root / "src", root / "site"
+    shutil.copytree(package, source, ignore=shutil.ignore_patterns("build", "*.egg-info",
+                                                                   "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
+                    "--no-index", "-q", "--target", str(target), str(source)],
+                   check=True, capture_output=True, text=True)
+    return target

@@ -4,6 +4,7 @@ broken ones, and the contract's conformance results (run on request, cached in t
 import streamlit as st
 
 from genzoo.dashboard import data, plugins_data
+from genzoo.registry import GENZOO_API_VERSION
 
 reg = data.registry()
 
@@ -12,7 +13,9 @@ st.caption("Every model, dataset and metric comes from a plugin: the built-in mo
            "`genzoo.plugins` and any installed package with an entry point in group `genzoo` "
            "load the same way, so a third-party model shows up on every page by being "
            "installed. `GENZOO_PLUGINS` limits which entry points load (empty: built-ins only); "
-           "`genzoo plugins --json` prints this table.")
+           "`genzoo plugins --json` prints this table. This genzoo provides plugin API "
+           f"**{GENZOO_API_VERSION}**: a plugin declaring another major version in `GENZOO_API` "
+           "is refused, one declaring none is assumed compatible.")
 
 for name, error in data.broken_plugins(reg):
     st.warning(f"Plugin **{name}** is broken and was skipped: {error}. The other plugins work "

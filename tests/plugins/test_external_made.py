@@ -13,7 +13,6 @@ import importlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from genzoo.registry import DataInfo
 from genzoo.registry.conformance import CHECKS
 from genzoo.registry.plugins import get_registry
+from plugin_packages import pip_install
 
 PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "genzoo-made"
 PLUGIN = "genzoo-made"  # the entry point's name, which GENZOO_PLUGINS selects
@@ -33,13 +33,7 @@ MODELS = ("made", "nade")
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The folder pip installed genzoo-made into (built from a copy: the source stays clean)."""
-    root = tmp_path_factory.mktemp("genzoo-made")
-    source, target = root / "src", root / "site"
-    shutil.copytree(PACKAGE, source, ignore=shutil.ignore_patterns("build", "*.egg-info",
-                                                                   "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation",
-                    "--no-index", "-q", "--target", str(target), str(source)],
-                   check=True, capture_output=True, text=True)
+    target = pip_install(PACKAGE, tmp_path_factory.mktemp("genzoo-made"))
     sys.path.insert(0, str(target))
     importlib.invalidate_caches()
     yield target
@@ -79,6 +73,7 @@ def test_cli_lists_the_plugin_and_its_models_in_the_tractable_branch(site):
     assert plugin["version"] == "0.1.0" and plugin["error"] is None
     assert plugin["builtin"] is False and plugin["module"] == "genzoo_made.plugin"
     assert plugin["models"] == ["made", "nade"] and plugin["hooks"] == ["register_models"]
+    assert plugin["api"] == "1"  # it declares GENZOO_API, the plugin API it was written for
     models = {m["name"]: m for m in genzoo(site, "models", "--json")}
     for name in MODELS:
         assert models[name]["plugin"] == PLUGIN

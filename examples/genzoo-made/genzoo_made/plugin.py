@@ -11,6 +11,10 @@ from genzoo.registry import Claim, ModelSpec, hookimpl
 from .made import MADE, MADEConfig
 from .nade import NADE, NADEConfig
 
+# The genzoo plugin API this plugin was written for (its major version): a genzoo whose
+# GENZOO_API_VERSION has another major refuses it with a message instead of failing half-way.
+GENZOO_API = "1"
+
 FAMILY = "fully visible belief network (FVBN)"
 
 
