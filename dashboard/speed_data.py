@@ -117,6 +117,55 @@ def bench_frame(result: dict) -> pd.DataFrame:
                   "growth k", "parameters", PEAK[1], "device"]]
 
 
+def variants_frame(result: dict) -> pd.DataFrame:
+    """One row per model and ``(precision, compiled)`` variant of a benchmark: step time,
+    examples/s and its speed-up over the model's first variant (fp32 eager by default), eager
+    sampling in that precision, peak memory, and what went wrong (out of memory, a compile
+    that fell back to eager, a sampler that does not run in bf16). Empty for a benchmark of
+    one variant (older results, or a CPU default)."""
+    rows = [{"model": row.get("model"), "precision": v.get("precision"),
+             "compiled": bool(v.get("compiled")), "train step ms": v.get("train_step_ms"),
+             TRAIN[1]: v.get(TRAIN[0]), "speed-up": v.get("train_speedup"),
+             SAMPLE_B1[1]: v.get(SAMPLE_B1[0]), SAMPLE_B64[1]: v.get(SAMPLE_B64[0]),
+             PEAK[1]: v.get(PEAK[0]),
+             "note": "; ".join(filter(None, [v.get("error"), v.get("compile_error") and
+                                             f"compile failed, ran eager: {v['compile_error']}",
+                                             v.get("sample_error")]))}
+            for row in result.get("rows", []) for v in row.get("variants", [])]
+    frame = pd.DataFrame(rows, columns=["model", "precision", "compiled", "train step ms",
+                                        TRAIN[1], "speed-up", SAMPLE_B1[1], SAMPLE_B64[1],
+                                        PEAK[1], "note"])
+    if frame.empty or len(frame) == frame["model"].nunique():
+        return frame.iloc[0:0]
+    return frame
+
+
+def variants_figure(frame: pd.DataFrame) -> go.Figure:
+    """Training speed-up of each variant over the model's first, one bar group per model."""
+    fig = go.Figure()
+    for (precision, compiled), part in frame.groupby(["precision", "compiled"], sort=False):
+        fig.add_bar(name=f"{precision}, {'compiled' if compiled else 'eager'}",
+                    x=part["model"], y=part["speed-up"])
+    fig.add_hline(y=1.0, line_dash="dot", annotation_text="first variant")
+    fig.update_layout(title="Training speed-up by precision and compilation", barmode="group",
+                      xaxis_title="model", yaxis_title="examples/s ÷ first variant (×)")
+    return fig
+
+
+def utilization_frame(result: dict) -> pd.DataFrame:
+    """FLOPs of a training step and the TFLOP/s achieved, against the device's bf16 peak
+    where it is known (a GPU of the data-sheet table)."""
+    rows = [{"model": row["model"], "GFLOP/step": row["train_step_flops"] / 1e9,
+             "achieved TFLOP/s (first variant)": row.get("train_tflops"),
+             "best TFLOP/s": row.get("best_tflops"), "bf16 peak TFLOP/s":
+             row.get("bf16_peak_tflops"),
+             "share of peak (%)": (100 * row["utilization"] if row.get("utilization") is not None
+                                   else None)}
+            for row in result.get("rows", []) if row.get("train_step_flops")]
+    return pd.DataFrame(rows, columns=["model", "GFLOP/step", "achieved TFLOP/s (first variant)",
+                                       "best TFLOP/s", "bf16 peak TFLOP/s", "share of peak (%)"])
+
+
 def scaling_frame(result: dict) -> pd.DataFrame:
     """The sampling-time-against-image-size sweep: one row per model and size, with the
     reason where a size has no time (the model cannot take it, or it was over budget)."""

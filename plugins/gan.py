@@ -161,6 +161,7 @@ class GAN(GenerativeModel):
             self.G, self.D = mlp_networks(data.shape, config.latent_dim, config.hidden)
         else:
             self.G, self.D = dcgan_networks(data.shape, config.latent_dim, config.channels)
+        self.compiled_parts = {}  # --compile: name -> compiled G / d_loss / g_loss
 
     def _check(self, x: torch.Tensor) -> None:
         check_image_batch(x, self.data.shape, self.levels, "gan")
@@ -217,16 +218,20 @@ class GAN(GenerativeModel):
         self._check(batch)
         opt_d, opt_g = optimizers
         n = len(batch)
+        G, d_loss_of, g_loss_of = (self.compiled_parts.get(name, getattr(self, name))
+                                   for name in ("G", "d_loss", "g_loss"))
         for _ in range(self.config.d_steps):
-            with torch.no_grad():
-                fake = self.G(self._noise(n))  # no graph through G for D's step
-            d_loss, d_real, d_fake = self.d_loss(self.scale(batch), fake)
+            with torch.no_grad(), self.autocast():
+                fake = G(self._noise(n))  # no graph through G for D's step
+            with self.autocast():
+                d_loss, d_real, d_fake = d_loss_of(self.scale(batch), fake)
             opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             opt_d.step()
         self.D.requires_grad_(False)  # G's step needs gradients through D, not for D's weights
         try:
-            g_loss = self.g_loss(self.G(self._noise(n)))
+            with self.autocast():
+                g_loss = g_loss_of(G(self._noise(n)))
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
@@ -235,6 +240,16 @@ class GAN(GenerativeModel):
         d_loss, g_loss = float(d_loss.detach()), float(g_loss.detach())
         return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss,
                 "d_real": float(d_real), "d_fake": float(d_fake)}
+
+    def compile_for_training(self, **options) -> list:
+        """Compile what a step computes: G's forward pass and the two players' losses (the
+        default would compile ``loss``, which ``training_step`` does not call)."""
+        from genzoo.registry.precision import CompiledOrEager
+
+        self.compiled_parts = {name: CompiledOrEager(getattr(self, name), f"GAN.{name}",
+                                                     **options)
+                               for name in ("G", "d_loss", "g_loss")}
+        return list(self.compiled_parts.values())
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Refuses: an implicit model has no p(x). See ``genzoo.registry.parzen``."""

@@ -29,6 +29,7 @@ import torch
 from .checkpoints import atomic_write_bytes
 from .config import build_config
 from .devices import describe_device, resolve_device
+from .errors import GenzooError
 from .evaluation import count_parameters
 from .runs import build_model, load_dataset
 from .training import sample_batch
@@ -55,49 +56,183 @@ def _time(fn, repeats: int, device: torch.device, quick_seconds: float | None = 
     return best
 
 
-def bench_model(spec, data, *, steps: int = 30, device: torch.device,
-                sample_batches=(1, 64), repeats: int = 3) -> dict:
-    """Training examples/s over ``steps`` steps, sampling ms/image at each batch size, the
-    parameter count, and on CUDA the peak memory (MiB) of the training and the sampling."""
-    torch.manual_seed(0)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    config = build_config(spec.config_class)
-    model = build_model(spec, config, data.info).to(device)
+# Dense bfloat16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by a
+# part of the name torch reports, most specific first: what achieved TFLOP/s are a share of.
+# The SXM H100 reports itself as "NVIDIA H100 80GB HBM3".
+BF16_PEAK_TFLOPS = {"H200": 989.4, "H100 NVL": 835.0, "H100 PCIe": 756.5, "H100": 989.4,
+                    "A100": 312.0, "L40S": 362.1, "L4": 121.0, "A10": 125.0}
+
+
+def bf16_peak_tflops(device_name: str) -> float | None:
+    """The data-sheet bf16 peak of a GPU by its name; None for a CPU or an unknown GPU."""
+    for part, peak in BF16_PEAK_TFLOPS.items():  # most specific names first
+        if part in device_name:
+            return peak
+    return None
+
+
+def variants_for(device: torch.device, precisions=None, modes=None) -> list[tuple[str, bool]]:
+    """The ``(precision, compiled)`` pairs to time: by default all four on a GPU (fp32 and
+    bf16, eager and compiled), fp32 eager alone on a CPU, where compiling every model takes
+    minutes and bf16 is emulated; ``precisions``/``modes`` choose explicitly."""
+    from .precision import resolve_precision
+
+    on_gpu = device.type == "cuda"
+    precisions = precisions or (("fp32", "bf16") if on_gpu else ("fp32",))
+    modes = modes or (("eager", "compiled") if on_gpu else ("eager",))
+    unknown = set(modes) - {"eager", "compiled"}
+    if unknown:
+        raise GenzooError(f"unknown compile mode {sorted(unknown)[0]!r}; choose eager, compiled")
+    return [(resolve_precision(p, device), mode == "compiled") for p in precisions
+            for mode in modes]
+
+
+def _train_timing(model, data, config, device, steps: int, labels, warm_up: int) -> dict:
+    """Step time and examples/s of ``steps`` training steps after a warm-up (three steps when
+    compiled: the first compiles, the next may compile the graph once more)."""
+    optimizers = model.configure_optimizers()
+    model.train()
     train = data.train.to(device)
     generator = torch.Generator(device=device).manual_seed(0)
-    closed_form = model.fit(train)
-    row = {"model": spec.name, "family": spec.family, "sampling": spec.sampling,
-           "parameters": count_parameters(model), "batch_size": config.batch_size}
-    if closed_form:
+
+    def run_steps(count):
+        for _ in range(count):
+            batch, context = sample_batch(model, train, config.batch_size, generator, labels)
+            model.training_step(batch, optimizers, **context)
+
+    started = time.perf_counter()
+    run_steps(warm_up)
+    warm_seconds = time.perf_counter() - started
+    seconds = _time(lambda: run_steps(steps), 1, device)
+    return {"train_step_ms": 1000 * seconds / steps,
+            "train_examples_per_s": steps * config.batch_size / seconds,
+            "warm_up_seconds": warm_seconds}
+
+
+def _step_flops(model, data, config, device, labels) -> int | None:
+    """Floating-point operations of one training step (forward and backward), counted by
+    ``torch.utils.flop_counter`` (matrix products and convolutions, the work that matters)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    optimizers = model.configure_optimizers()
+    generator = torch.Generator(device=device).manual_seed(0)
+    batch, context = sample_batch(model, data.train.to(device), config.batch_size, generator,
+                                  labels)
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model.training_step(batch, optimizers, **context)
+    except Exception:  # a model the counter cannot follow still gets its times
+        return None
+    return int(counter.get_total_flops()) or None
+
+
+def bench_model(spec, data, *, steps: int = 30, device: torch.device,
+                sample_batches=(1, 64), repeats: int = 3, variants=(("fp32", False),),
+                batch_size: int | None = None) -> dict:
+    """Training step time and examples/s, sampling ms/image at each batch size, the parameter
+    count and on CUDA the peak memory (MiB), for each ``(precision, compiled)`` variant.
+
+    The first variant's numbers are the row's own (the Speed page's table); every variant is
+    listed under ``variants`` with its speed-up over the first. Sampling is timed eagerly
+    (``torch.compile`` is applied to the training step: a sequential sampler's shapes change
+    at every pixel), in each precision. The first variant also counts the FLOPs of a step, so
+    achieved TFLOP/s can be set against the device's bf16 peak. ``batch_size`` overrides the
+    config's; a variant that runs out of GPU memory gets an ``error`` that says so.
+    """
+    config = build_config(spec.config_class,
+                          {"batch_size": batch_size} if batch_size is not None else None)
+    labels = getattr(data, "train_labels", None)
+    labels = labels.to(device) if labels is not None else None
+    rows = []
+    for index, (precision, compiled) in enumerate(variants):
+        torch.manual_seed(0)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+        row = {"precision": precision, "compiled": compiled}
+        try:
+            model = _bench_variant(spec, config, data, device, row, steps=steps,
+                                   sample_batches=sample_batches, repeats=repeats,
+                                   first=index == 0, labels=labels)
+        except torch.cuda.OutOfMemoryError:
+            row["error"] = (f"out of GPU memory at batch_size={config.batch_size}; try "
+                            f"--batch-size {max(1, config.batch_size // 2)}")
+            model = None
+            torch.cuda.empty_cache()
+        if model is None and "error" not in row:
+            continue  # a variant that does not apply (compiling a model fitted by counting)
+        if device.type == "cuda":
+            row["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+        rows.append(row)
+    timed = [row for row in rows if "error" not in row]
+    first = timed[0] if timed else rows[0]
+    for row in timed:
+        if first.get("train_examples_per_s") and row.get("train_examples_per_s"):
+            row["train_speedup"] = row["train_examples_per_s"] / first["train_examples_per_s"]
+    out = {"model": spec.name, "family": spec.family, "sampling": spec.sampling,
+           "parameters": count_parameters(build_model(spec, config, data.info)),
+           "batch_size": config.batch_size,
+           **{k: v for k, v in first.items() if k not in ("precision", "compiled")}}
+    flops, step_ms = first.get("train_step_flops"), first.get("train_step_ms")
+    if flops and step_ms:
+        out["train_tflops"] = flops / (step_ms / 1000) / 1e12
+        peak = bf16_peak_tflops(describe_device(device)) if device.type == "cuda" else None
+        if peak:
+            out["bf16_peak_tflops"] = peak
+            best = max((flops / (r["train_step_ms"] / 1000) / 1e12 for r in timed
+                        if r.get("train_step_ms")), default=None)
+            out["best_tflops"], out["utilization"] = best, best / peak
+    out["variants"] = rows
+    return out
+
+
+def _bench_variant(spec, config, data, device, row: dict, *, steps, sample_batches, repeats,
+                   first: bool, labels):
+    """Time one ``(precision, compiled)`` variant of a fresh model into ``row``; returns the
+    model, or None where the variant does not apply (compiling a model fitted by counting)."""
+    precision, compiled = row["precision"], row["compiled"]
+    model = build_model(spec, config, data.info).to(device)
+    train = data.train.to(device)
+    if model.fit(train):
+        if compiled:
+            return None
         row["fit_seconds"] = _time(lambda: model.fit(train), repeats, device)
         row["train_examples_per_s"] = len(train) / row["fit_seconds"]
     else:
-        optimizers = model.configure_optimizers()
-        model.train()
-        labels = getattr(data, "train_labels", None)
-        labels = labels.to(device) if labels is not None else None
+        model.precision = precision
+        parts = model.compile_for_training() if compiled else []
+        if first:
+            row["train_step_flops"] = _step_flops(model, data, config, device, labels)
+        row.update(_train_timing(model, data, config, device, steps, labels,
+                                 warm_up=3 if parts else 1))
+        failed = [part.error for part in parts if part.error]
+        if failed:
+            row["compile_error"] = failed[0]
+    if not compiled:
+        try:
+            row.update(_sample_timing(model, device, precision, sample_batches, repeats))
+        except RuntimeError as exc:
+            if precision == "fp32":
+                raise
+            # a sampler written for fp32 (a cached stepper's preallocated buffers) says so
+            row["sample_error"] = (f"sampling under {precision} autocast failed: "
+                                   f"{(str(exc).splitlines() or [''])[0]}")
+    return model
 
-        def run_steps(count):
-            for _ in range(count):
-                batch, context = sample_batch(model, train, config.batch_size, generator, labels)
-                model.training_step(batch, optimizers, **context)
 
-        run_steps(1)  # warm-up
+def _sample_timing(model, device, precision: str, batches, repeats: int) -> dict:
+    """Sampling ms/image at each batch size, under ``precision`` autocast, after a warm-up."""
+    from .precision import autocast
 
-        seconds = _time(lambda: run_steps(steps), 1, device)
-        row["train_step_ms"] = 1000 * seconds / steps
-        row["train_examples_per_s"] = steps * config.batch_size / seconds
     model.eval()
-    with torch.no_grad():
-        model.sample(1, generator=generator)  # warm-up: lazy setup is not charged to batch 1
-        for batch in sample_batches:
+    generator = torch.Generator(device=device).manual_seed(0)
+    out = {}
+    with torch.no_grad(), autocast(device, precision):
+        model.sample(1, generator=generator)  # warm-up: lazy setup is not charged to b=1
+        for batch in batches:
             seconds = _time(lambda n=batch: model.sample(n, generator=generator), repeats,
                             device)
-            row[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
-    if device.type == "cuda":
-        row["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
-    return row
+            out[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
+    return out
 
 
 def size_scaling(spec, info, sizes, *, device: torch.device, batch: int = SIZE_BATCH,
@@ -191,6 +326,7 @@ def to_markdown(rows: list[dict], env: dict, scaling: list[dict] | None = None,
         lines.append("| " + " | ".join(_format(row.get(key)) for key, _ in columns) + " |")
     if env.get("device_type", "cpu") != "cuda":
         lines += ["", "Peak memory: n/a on CPU (torch counts allocations on CUDA only)."]
+    lines += _variants_markdown(rows)
     if scaling:
         sizes = sorted({row["size"] for row in scaling})
         batch = scaling[0]["batch"]
@@ -209,6 +345,39 @@ def to_markdown(rows: list[dict], env: dict, scaling: list[dict] | None = None,
     return "\n".join(lines)
 
 
+def _variants_markdown(rows: list[dict]) -> list[str]:
+    """Each model's precision × compile variants with their speed-up over the first, and the
+    achieved TFLOP/s of a step (against the device's bf16 peak where it is known)."""
+    if not any(len(row.get("variants", [])) > 1 or row.get("train_tflops") for row in rows):
+        return []
+    lines = ["", "Variants (training speed-up over the first variant; sampling is eager)", "",
+             "| model | precision | compiled | step ms | train ex/s | × first | sample ms/img "
+             "(b=1) | sample ms/img (b=64) | peak MiB | note |", "|" + "---|" * 10]
+    for row in rows:
+        for v in row.get("variants", []):
+            note = "; ".join(filter(None, [
+                v.get("error"), v.get("compile_error") and
+                f"compile failed, eager: {v['compile_error']}", v.get("sample_error")]))
+            lines.append("| " + " | ".join(_format(x) for x in (
+                row["model"], v["precision"], "yes" if v["compiled"] else "no",
+                v.get("train_step_ms"), v.get("train_examples_per_s"), v.get("train_speedup"),
+                v.get("sample_ms_per_image_b1"), v.get("sample_ms_per_image_b64"),
+                v.get("peak_memory_mib"), note)) + " |")
+    counted = [row for row in rows if row.get("train_tflops")]
+    if counted:
+        lines += ["", "Work per training step (FLOPs counted by torch.utils.flop_counter, first "
+                  "variant) and what the device achieved", "",
+                  "| model | GFLOP/step | achieved TFLOP/s (first) | best TFLOP/s | bf16 peak | "
+                  "share of peak |", "|" + "---|" * 6]
+        for row in counted:
+            share = row.get("utilization")
+            lines.append("| " + " | ".join(_format(x) for x in (
+                row["model"], row["train_step_flops"] / 1e9, row["train_tflops"],
+                row.get("best_tflops"), row.get("bf16_peak_tflops"),
+                f"{100 * share:.1f}%" if share is not None else None)) + " |")
+    return lines
+
+
 def _format(value) -> str:
     if value is None:
         return "—"
@@ -219,28 +388,35 @@ def _format(value) -> str:
 
 def run_benchmarks(registry, names=None, *, dataset: str = "digits", steps: int = 30,
                    device: str = "auto", sizes=DEFAULT_SIZES, out_dir: Path | None = None,
-                   home: Path | None = None, log=print) -> dict:
+                   home: Path | None = None, log=print, precisions=None, modes=None,
+                   batch_size: int | None = None) -> dict:
     """Benchmark the named models (default: every model for the dataset's kind of data).
 
     Writes ``bench.json`` / ``bench.md`` to ``out_dir`` and saves the result in the runs store
     at ``home`` (:func:`save_result`), each where given. ``sizes`` (image sides) add the
-    sampling-time-against-size sweep for image data; empty skips it.
+    sampling-time-against-size sweep for image data; empty skips it. ``precisions`` (fp32,
+    bf16) and ``modes`` (eager, compiled) choose the variants (:func:`variants_for`);
+    ``batch_size`` overrides every model's.
     """
     data = load_dataset(registry, dataset)
     names = names or [n for n, s in sorted(registry.models.items()) if s.data == data.kind]
     torch_device = resolve_device(device)
+    variants = variants_for(torch_device, precisions, modes)
     sizes = sorted({int(s) for s in sizes or ()}) if data.kind == "image" else []
     rows, scaling = [], []
     for name in names:
         spec = registry.model(name)
         log(f"[bench] {name} on {dataset} ({torch_device})")
-        rows.append(bench_model(spec, data, steps=steps, device=torch_device))
+        rows.append(bench_model(spec, data, steps=steps, device=torch_device,
+                                variants=variants, batch_size=batch_size))
         if sizes:
             log(f"[bench] {name}: sampling at {', '.join(f'{s}x{s}' for s in sizes)}")
             scaling += size_scaling(spec, data.info, sizes, device=torch_device)
     env = environment(torch_device)
     exponents = growth(scaling)
     result = {"environment": env, "dataset": dataset, "steps": steps, "sizes": sizes,
+              "variants": [{"precision": p, "compiled": c} for p, c in variants],
+              "batch_size": batch_size,
               "rows": rows, "scaling": scaling, "growth": exponents,
               "markdown": to_markdown(rows, env, scaling, exponents)}
     if out_dir is not None:

@@ -118,6 +118,26 @@ def datasets(as_json):
     _table(rows, ["name", "kind", "shape", "levels", "n_train", "n_test", "source"])
 
 
+def _speed_options(f, resuming: bool = False):
+    """``--precision`` and ``--compile``; on resume both default to the run's own."""
+    from .precision import PRECISION_CHOICES
+
+    f = click.option("--compile/--no-compile", "compile_", default=None if resuming else False,
+                     help="Run the training step through torch.compile (falls back to eager, "
+                          "with a warning, where compiling fails)"
+                          + ("; default: as the run did." if resuming else "."))(f)
+    return click.option("--precision", type=click.Choice(PRECISION_CHOICES),
+                        default=None if resuming else "auto",
+                        show_default=not resuming,
+                        help="bf16: autocast in bfloat16 (likelihoods are still evaluated in "
+                             "fp32); auto: bf16 on a GPU that has it, fp32 elsewhere"
+                             + ("; default: the run's own." if resuming else "."))(f)
+
+
+def _resume_speed_options(f):
+    return _speed_options(f, resuming=True)
+
+
 def _budget_options(f):
     f = click.option("--seconds", type=float, default=None,
                      help="Train for this many seconds of training time.")(f)
@@ -143,10 +163,11 @@ def _budget_options(f):
 @click.option("--run-id", default=None, metavar="ID",
               help="Name the new run (default: MODEL-DATASET-xxxxxx); must not be taken. The "
                    "dashboard uses it to follow the run it started.")
+@_speed_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(model, dataset, column, parent, steps, seconds, device, seed, settings, run_id,
-          as_json, quiet):
+          precision, compile_, as_json, quiet):
     """Train MODEL on a dataset, checkpoint it and evaluate it on the test split.
 
     SIGTERM stops it cleanly: a checkpoint where it is, status cancelled (genzoo resume).
@@ -161,7 +182,8 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
                            overrides=parse_overrides(settings),
                            dataset_options={"column": column} if column else None, steps=steps,
                            seconds=seconds, device=device, seed=seed, parent=parent,
-                           run_id=run_id, settings=LoopSettings(progress=not quiet))
+                           run_id=run_id, settings=LoopSettings(progress=not quiet),
+                           precision=precision, compile=compile_)
     _report_run(record, as_json)
 
 
@@ -169,9 +191,10 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
 @click.argument("run_id")
 @_budget_options
 @click.option("--device", default=None, help="Device to continue on (default: the run's own).")
+@_resume_speed_options
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
-def resume(run_id, steps, seconds, device, as_json, quiet):
+def resume(run_id, steps, seconds, device, precision, compile_, as_json, quiet):
     """Continue RUN_ID from its last good checkpoint (--steps/--seconds are new totals)."""
     from .training import LoopSettings, cancel_on_sigterm, resume_run
 
@@ -179,7 +202,8 @@ def resume(run_id, steps, seconds, device, as_json, quiet):
         raise GenzooError("give --steps or --seconds, not both")
     with cancel_on_sigterm():
         record = resume_run(_registry(), _store(), run_id, steps=steps, seconds=seconds,
-                            device=device, settings=LoopSettings(progress=not quiet))
+                            device=device, settings=LoopSettings(progress=not quiet),
+                            precision=precision, compile=compile_)
     _report_run(record, as_json)
 
 
@@ -192,8 +216,11 @@ def _report_run(record, as_json):
              if "test_bits_per_dim" in metrics else
              f"test nats/obs {metrics['test_nats_per_obs']:.4f}" if "test_nats_per_obs" in metrics
              else "no likelihood (implicit model)")
+    how = record.settings.get("precision", "fp32")
+    if record.settings.get("compile"):
+        how += ", eager (compile failed)" if record.settings.get("compile_error") else ", compiled"
     click.echo(f"{record.run_id}: {record.status} after {record.step} steps "
-               f"({record.train_seconds:.1f} s); {score}")
+               f"({record.train_seconds:.1f} s, {how}); {score}")
 
 
 @cli.command(name="eval")
@@ -578,7 +605,15 @@ def dashboard(port, with_demo, headless):
 @click.option("--store/--no-store", "to_store", default=True, show_default=True,
               help="Also save the result in the runs store ($GENZOO_HOME/bench), where the "
                    "dashboard's Speed page reads it.")
-def bench(model_names, dataset, steps, device, sizes, out_dir, to_store):
+@click.option("--precisions", default=None, metavar="LIST",
+              help="fp32 and/or bf16 (comma list; default fp32,bf16 on a GPU, fp32 on a CPU).")
+@click.option("--modes", default=None, metavar="LIST",
+              help="eager and/or compiled (torch.compile of the training step; default both on "
+                   "a GPU, eager on a CPU).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Every model's training batch size (default: each config's).")
+def bench(model_names, dataset, steps, device, sizes, out_dir, to_store, precisions, modes,
+          batch_size):
     """Time training and sampling of every image model, and its sampling at other image sizes;
     write JSON and a Markdown table, and save the result in the runs store for the dashboard."""
     from .bench import run_benchmarks
@@ -586,11 +621,23 @@ def bench(model_names, dataset, steps, device, sizes, out_dir, to_store):
     names = [n.strip() for n in model_names.split(",")] if model_names else None
     result = run_benchmarks(_registry(), names, dataset=dataset, steps=steps, device=device,
                             sizes=_sizes(sizes), out_dir=Path(out_dir),
+                            precisions=_words(precisions), modes=_words(modes),
+                            batch_size=batch_size,
                             home=_store().home if to_store else None,
                             log=lambda m: click.echo(m, err=True))
     click.echo(result["markdown"])
     if to_store:
         click.echo(f"saved in the runs store: {result['saved']}", err=True)
+
+
+def _words(text: str | None) -> tuple[str, ...] | None:
+    """A comma list as a tuple of words (None when not given)."""
+    if text is None:
+        return None
+    words = tuple(word.strip().lower() for word in text.split(",") if word.strip())
+    if not words:
+        raise BadConfig(f"{text!r}: give a comma list, like fp32,bf16")
+    return words
 
 
 def _sizes(text: str) -> list[int]:
@@ -677,8 +724,17 @@ def new_plugin_command(name, folder):
         click.echo(f"  {step}")
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as ``warning: <message>`` on stderr, without the source line that Python adds
+    (a user of the command line did not write it)."""
+    click.echo(f"warning: {message}", err=True)
+
+
 def main():
     """Console-script entry point."""
+    import warnings
+
+    warnings.showwarning = _one_line_warning
     cli(prog_name="genzoo")
 
 

@@ -9,6 +9,7 @@ forgets one cannot be instantiated.
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -76,6 +77,9 @@ class GenerativeModel(nn.Module, abc.ABC):
         super().__init__()
         self.config = config
         self.data = data
+        # Set by the trainer (``--precision``, ``--compile``); plain attributes, not state.
+        self.precision = "fp32"
+        self.compiled_loss = None
 
     # -- the contract ------------------------------------------------------------------------
 
@@ -116,10 +120,38 @@ class GenerativeModel(nn.Module, abc.ABC):
         """
         (optimizer,) = optimizers
         optimizer.zero_grad(set_to_none=True)
-        parts = self.loss(batch, **context)
-        parts["loss"].backward()
+        with self.autocast():
+            parts = (self.compiled_loss or self.loss)(batch, **context)
+        parts["loss"].backward()  # outside autocast: gradients take their forward's dtype
         optimizer.step()
         return {name: float(value.detach()) for name, value in parts.items()}
+
+    # -- precision and compilation (``--precision``, ``--compile``) ------------------------
+
+    def autocast(self):
+        """The context a forward pass of training runs in: ``torch.autocast`` with bfloat16
+        when the run trains in bf16, nothing otherwise. A model that overrides
+        :meth:`training_step` wraps its forward passes (not its ``backward``) in it."""
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        from .precision import autocast
+
+        return autocast(self.device, self.precision)
+
+    def compile_for_training(self, **options) -> list:
+        """Run what :meth:`training_step` computes through ``torch.compile``; returns the
+        :class:`~genzoo.registry.precision.CompiledOrEager` wrappers it made, so the trainer can
+        tell whether compiling failed (they then run eagerly).
+
+        The default compiles :meth:`loss` (forward pass and loss: the graph the backward pass
+        differentiates). A model that overrides :meth:`training_step` and does not call ``loss``
+        compiles its own parts (a GAN its generator and discriminator).
+        """
+        from .precision import CompiledOrEager
+
+        self.compiled_loss = CompiledOrEager(self.loss, f"{type(self).__name__}.loss",
+                                             **options)
+        return [self.compiled_loss]
 
     def attach_parent(self, parent: "GenerativeModel") -> None:
         """Take what a second-stage model needs from its parent run's trained model.
@@ -155,6 +187,8 @@ def check_image_batch(x: torch.Tensor, shape: tuple[int, ...], levels: int, mode
     if tuple(x.shape[1:]) != tuple(shape):
         raise BadData(f"the {model} was built for images of shape {tuple(shape)}, got a batch "
                       f"of shape {tuple(x.shape)}")
+    if torch.compiler.is_compiling():
+        return  # reading values back would break the compiled graph; training data is checked
     if x.is_floating_point() or (len(x) and (int(x.min()) < 0 or int(x.max()) >= levels)):
         raise BadData(f"images must be integer levels in [0, {levels}); got dtype {x.dtype}"
                       + (f", values in [{x.min()}, {x.max()}]" if len(x) else ""))

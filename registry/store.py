@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS runs (
     metrics TEXT NOT NULL DEFAULT '{}',
     error TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
+    settings TEXT NOT NULL DEFAULT '{}',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -55,7 +56,10 @@ CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
 STATUSES = ("created", "running", "completed", "failed", "interrupted", "cancelled")
 ACTIVE = ("created", "running")  # a process is (or should be) training these
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")  # one folder name, no path
-_JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags")
+_JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags", "settings")
+# Columns added after the first release, with their definitions: a store written by an older
+# genzoo gets them on first open (SQLite adds a column with its default to every row).
+_ADDED_COLUMNS = {"settings": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 @dataclass
@@ -78,6 +82,9 @@ class RunRecord:
     data_info: dict = field(default_factory=dict)
     error: str | None = None
     tags: list = field(default_factory=list)
+    # How the run trains, beyond its config: ``precision`` (fp32 | bf16), ``compile`` (bool),
+    # and ``compile_error`` when torch.compile failed and it fell back to eager.
+    settings: dict = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
 
@@ -88,7 +95,8 @@ class RunRecord:
                 "seed": self.seed, "device": self.device, "step": self.step,
                 "target_steps": self.target_steps, "target_seconds": self.target_seconds,
                 "train_seconds": self.train_seconds, "dataset_options": self.dataset_options,
-                "error": self.error, "tags": self.tags, "created_at": self.created_at,
+                "error": self.error, "tags": self.tags, "settings": self.settings,
+                "created_at": self.created_at,
                 "updated_at": self.updated_at}
 
 
@@ -120,6 +128,14 @@ class RunStore:
         self.db_path = self.home / "runs.sqlite"
         with self._connect() as db:
             db.executescript(SCHEMA)
+            present = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            for name, definition in _ADDED_COLUMNS.items():
+                if name not in present:
+                    try:
+                        db.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
 
     @contextmanager
     def _connect(self):
@@ -138,7 +154,8 @@ class RunStore:
     def create_run(self, *, model: str, dataset: str, config: dict, seed: int, device: str,
                    data_info: dict, dataset_options: dict | None = None,
                    target_steps: int | None = None, target_seconds: float | None = None,
-                   tags: list | None = None, run_id: str | None = None) -> RunRecord:
+                   tags: list | None = None, run_id: str | None = None,
+                   settings: dict | None = None) -> RunRecord:
         """Record a new run (status ``created``) and make its checkpoint folder.
 
         ``run_id`` is chosen by the caller where it must know the id before the run exists
@@ -153,7 +170,8 @@ class RunStore:
         record = RunRecord(run_id=run_id, model=model, dataset=dataset, config=config, seed=seed,
                            device=device, status="created", target_steps=target_steps,
                            target_seconds=target_seconds, dataset_options=dataset_options or {},
-                           data_info=data_info, tags=tags or [], created_at=now, updated_at=now)
+                           data_info=data_info, tags=tags or [], settings=settings or {},
+                           created_at=now, updated_at=now)
         row = record.__dict__.copy()
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key])

@@ -32,6 +32,7 @@ from .errors import Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
+from .precision import resolve_precision
 from .process import own_run
 from .runs import build_model, check_compatible, load_dataset, load_run, split_settings
 from .spec import ModelSpec
@@ -101,14 +102,17 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
               steps: int | None = None, seconds: float | None = None, device: str = "auto",
               seed: int = 0, settings: LoopSettings | None = None,
               tags: list | None = None, parent: str | None = None,
-              run_id: str | None = None) -> RunRecord:
+              run_id: str | None = None, precision: str = "auto",
+              compile: bool = False) -> RunRecord:
     """Create a run, train it to its budget and evaluate it; returns the final record.
 
     ``overrides`` are ``--set`` pairs: config fields of the model, or options the dataset
     declares (``size`` for shapes). ``parent`` is the run a second-stage model builds on (the
     VQ-VAE whose codes a prior learns); the dataset is then the parent's. ``run_id`` names the
-    new run (default: a fresh ``MODEL-DATASET-xxxxxx``); it must not be taken. Every input is
-    checked before anything is written, so a bad name, config or file leaves no run behind.
+    new run (default: a fresh ``MODEL-DATASET-xxxxxx``); it must not be taken. ``precision``
+    (auto | fp32 | bf16) and ``compile`` say how the steps run (:mod:`genzoo.registry.precision`)
+    and are stored with the run. Every input is checked before anything is written, so a bad
+    name, config or file leaves no run behind.
     """
     if run_id is not None:
         check_run_id(run_id)
@@ -130,6 +134,8 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     check_compatible(spec, data)
     config = build_config(spec.config_class, overrides)
     torch_device = resolve_device(device)
+    settings_json = {"precision": resolve_precision(precision, torch_device),
+                     "compile": bool(compile)}
     if steps is not None and steps < 0:
         raise GenzooError(f"--steps must be 0 or more, got {steps}")
     if seconds is not None and not seconds > 0:
@@ -151,7 +157,7 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
                               config=config_to_json(config), seed=seed, device=str(torch_device),
                               data_info=data.info.to_json(), dataset_options=dataset_options,
                               target_steps=steps, target_seconds=seconds, tags=tags,
-                              run_id=run_id)
+                              run_id=run_id, settings=settings_json)
     with own_run(store.run_dir(record.run_id), record.run_id):
         return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
                       closed_form=closed_form)
@@ -198,10 +204,12 @@ def _load_parent(registry: Registry, store: RunStore, spec: ModelSpec, parent: s
 
 def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int | None = None,
                seconds: float | None = None, device: str | None = None,
-               settings: LoopSettings | None = None) -> RunRecord:
+               settings: LoopSettings | None = None, precision: str | None = None,
+               compile: bool | None = None) -> RunRecord:
     """Continue a run from its last good checkpoint, to its own budget or a new one.
 
-    ``steps`` and ``seconds`` are totals for the run, not increments.
+    ``steps`` and ``seconds`` are totals for the run, not increments. ``precision`` and
+    ``compile`` default to the run's own; given, they apply from here on and are stored.
     """
     record = store.get(run_id)
     spec = registry.model(record.model)
@@ -214,6 +222,16 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
         updates.update(target_steps=steps, target_seconds=None)
     if seconds is not None:
         updates.update(target_seconds=seconds, target_steps=None)
+    run_settings = dict(record.settings)
+    if precision is not None or "precision" not in run_settings:
+        run_settings["precision"] = resolve_precision(precision or "fp32", torch_device)
+    elif run_settings["precision"] == "bf16":  # resumed on another device: still possible?
+        resolve_precision("bf16", torch_device)
+    if compile is not None:
+        run_settings["compile"] = bool(compile)
+    run_settings.pop("compile_error", None)
+    if run_settings != record.settings:
+        updates["settings"] = run_settings
     # owned before anything is changed: a run that another process trains is left alone
     with own_run(store.run_dir(run_id), run_id):
         if updates:
@@ -235,6 +253,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
            closed_form: bool | None = None) -> RunRecord:
     run_id, run_dir = record.run_id, store.run_dir(record.run_id)
     model.to(device)
+    model.precision = record.settings.get("precision", "fp32")
+    compiled = model.compile_for_training() if record.settings.get("compile") else []
     train = data.train.to(device)  # small data sets live on the device for the whole run
     labels = getattr(data, "train_labels", None)
     labels = labels.to(device) if labels is not None else None
@@ -328,6 +348,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     finally:
         if bar is not None:
             bar.close()
+        _note_compile_failure(store, record, compiled)
 
     checkpoint_now()
     try:
@@ -340,6 +361,13 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     store.merge_metrics(run_id, metrics)
     store.update(run_id, status="completed", step=step, train_seconds=train_seconds)
     return store.get(run_id)
+
+
+def _note_compile_failure(store: RunStore, record: RunRecord, compiled: list) -> None:
+    """Store why ``--compile`` fell back to eager, so the run says how it really trained."""
+    errors = [part.error for part in compiled if part.error]
+    if errors:
+        store.update(record.run_id, settings={**record.settings, "compile_error": errors[0]})
 
 
 def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRecord, step: int,

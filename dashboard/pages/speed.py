@@ -23,6 +23,31 @@ for result in results:
         st.warning(f"Cannot read the benchmark `{result['file']}`: {result['error']}")
 
 
+def variants_section(result: dict) -> None:
+    """Precision (fp32, bf16) and torch.compile variants of the benchmark, and the FLOPs a
+    training step does against what the device achieved."""
+    variants = speed_data.variants_frame(result)
+    if not variants.empty:
+        st.subheader("Precision and compilation")
+        st.caption("Each model trained in each variant (`genzoo bench --precisions fp32,bf16 "
+                   "--modes eager,compiled`, the default on a GPU): bf16 is autocast in "
+                   "bfloat16 (likelihoods are always evaluated in fp32), compiled is "
+                   "`torch.compile` of the training step. Speed-up is examples/s over the "
+                   "model's first variant. Sampling is timed eagerly in each precision.")
+        st.plotly_chart(speed_data.variants_figure(variants), key="bench-variants")
+        st.dataframe(variants, hide_index=True, column_config=speed_data.column_config())
+        st.download_button("Download CSV", data.csv_bytes(variants), key="variants-csv",
+                           file_name=speed_data.csv_name("variants", result["file"]),
+                           mime="text/csv", on_click="ignore")
+    work = speed_data.utilization_frame(result)
+    if not work.empty:
+        st.caption("Work per training step, counted by `torch.utils.flop_counter` (matrix "
+                   "products and convolutions, forward and backward), and the TFLOP/s the "
+                   "device achieved; on a GPU of known data sheet, as a share of its dense "
+                   "bf16 peak.")
+        st.dataframe(work, hide_index=True)
+
+
 def bench_section():
     """The newest (or the picked) `genzoo bench` result: tables, bars, size sweep."""
     st.header("Side by side: `genzoo bench`", divider="gray")
@@ -57,6 +82,8 @@ def bench_section():
     st.plotly_chart(speed_data.sampling_figure(table, "Sampling time"), key="bench-sampling")
     st.plotly_chart(speed_data.training_figure(table, "Training throughput"),
                     key="bench-training")
+
+    variants_section(result)
 
     st.subheader("Sampling time against image size")
     scaling = speed_data.scaling_frame(result)

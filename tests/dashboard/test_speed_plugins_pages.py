@@ -482,3 +482,30 @@ def test_growth_exponent_is_the_log_log_slope():
             for p in (4, 16)] + [{"model": "m", "pixels": 64, "batch": 1, "error": "x"}]
     (only,) = growth(rows)
     assert only["exponent"] == pytest.approx(2.0) and np.isfinite(only["exponent"])
+
+
+def test_speed_page_shows_precision_variants_and_the_work_per_step(app, runs_home, store_at,
+                                                                   tmp_path, built_ins):
+    from genzoo.registry.bench import run_benchmarks
+
+    home = store_at(runs_home, tmp_path)
+    result = run_benchmarks(built_ins, ["independent", "vae"], steps=2, device="cpu", sizes=(),
+                            home=home, log=lambda message: None, precisions=("fp32", "bf16"))
+    at = app("speed")
+    assert_clean(at)
+    variants = frame_with(at, "speed-up")
+    assert list(zip(variants["model"], variants["precision"])) == [
+        ("independent", "fp32"), ("independent", "bf16"), ("vae", "fp32"), ("vae", "bf16")]
+    vae = {v["precision"]: v for v in result["rows"][1]["variants"]}
+    shown = variants.set_index(["model", "precision"]).loc["vae"]
+    assert shown.loc["fp32", "speed-up"] == pytest.approx(1.0)
+    assert shown.loc["bf16", "speed-up"] == pytest.approx(vae["bf16"]["train_speedup"])
+    assert shown.loc["bf16", "train step ms"] == pytest.approx(vae["bf16"]["train_step_ms"])
+    (figure,) = [c for c in charts(at)
+                 if c["layout"]["title"]["text"].startswith("Training speed-up")]
+    assert [t["name"] for t in figure["data"]] == ["fp32, eager", "bf16, eager"]
+    assert figure["layout"]["yaxis"]["title"]["text"] == "examples/s ÷ first variant (×)"
+    work = frame_with(at, "GFLOP/step").set_index("model")
+    assert list(work.index) == ["vae"]  # the closed-form baseline takes no steps to count
+    assert work.loc["vae", "GFLOP/step"] == pytest.approx(
+        result["rows"][1]["train_step_flops"] / 1e9)
