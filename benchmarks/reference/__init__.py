@@ -1,0 +1,1 @@
+"""Plain PyTorch reference implementations of genzoo models, for benchmarks/reference_compare.py."""
