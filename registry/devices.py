@@ -27,6 +27,22 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise GenzooError(f"unknown device {name!r}; choose one of: auto, cpu, cuda, cuda:N")
 
 
+# A training split takes at most this share of the GPU's free memory to live there for the run;
+# the rest is left to the model, its activations and the optimizer.
+DEVICE_DATA_SHARE = 0.25
+
+
+def keep_on_device(nbytes: int, device: torch.device, free_bytes: int | None = None) -> bool:
+    """Whether a training split of ``nbytes`` is kept on ``device`` for the whole run (no
+    per-batch host copies): always on a CPU, on a GPU while it takes at most
+    ``DEVICE_DATA_SHARE`` of the free memory (``free_bytes``, default: what CUDA reports)."""
+    if device.type != "cuda":
+        return True
+    if free_bytes is None:
+        free_bytes, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_SHARE * free_bytes
+
+
 def describe_device(device: torch.device) -> str:
     """A human name: ``cpu (2 threads)`` or the GPU's name."""
     if device.type == "cuda":

@@ -27,8 +27,8 @@ import torch
 
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
-from .devices import resolve_device
-from .errors import Cancelled, CheckpointError, GenzooError, TrainingDiverged
+from .devices import keep_on_device, resolve_device
+from .errors import BadConfig, Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
@@ -143,7 +143,10 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     if steps is None and seconds is None:
         steps = DEFAULT_STEPS
     torch.manual_seed(seed)
-    model = build_model(spec, config, data.info).to(torch_device)
+    try:
+        model = build_model(spec, config, data.info).to(torch_device)
+    except BadConfig as exc:  # the model sees a DataInfo, not the dataset's name: add it
+        raise BadConfig(f"dataset {data.name!r}: {exc}") from None
     if parent_run is not None:
         model.attach_parent(parent_run.model)
     if data.kind == "series":
@@ -255,10 +258,17 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     model.to(device)
     model.precision = record.settings.get("precision", "fp32")
     compiled = model.compile_for_training() if record.settings.get("compile") else []
-    train = data.train.to(device)  # small data sets live on the device for the whole run
+    # Small data sets (all the built-ins) live on the device for the whole run; a split too
+    # large for the GPU stays in pinned host memory and each batch is copied over.
     labels = getattr(data, "train_labels", None)
-    labels = labels.to(device) if labels is not None else None
-    batch_generator = torch.Generator(device=device).manual_seed(record.seed + 1)
+    on_device = keep_on_device(data.train.element_size() * data.train.nelement(), device)
+    where = device if on_device else torch.device("cpu")
+    train = data.train.to(where)
+    labels = labels.to(where) if labels is not None else None
+    if not on_device and torch.cuda.is_available():  # pinned: copies overlap the compute
+        train, labels = train.pin_memory(), (labels.pin_memory() if labels is not None
+                                             else None)
+    batch_generator = torch.Generator(device=where).manual_seed(record.seed + 1)
     step, train_seconds = 0, 0.0
 
     if closed_form is None:
@@ -298,6 +308,9 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
         while not _done(step, train_seconds, target_steps, target_seconds):
             started = time.perf_counter()
             batch, context = sample_batch(model, train, batch_size, batch_generator, labels)
+            if not on_device:
+                batch = batch.to(device, non_blocking=True)
+                context = {k: v.to(device, non_blocking=True) for k, v in context.items()}
             values = model.training_step(batch, optimizers, **context)
             if not all(math.isfinite(v) for v in values.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))

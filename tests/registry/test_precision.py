@@ -226,3 +226,27 @@ def test_a_store_from_before_settings_gains_the_column(isolated_home):
     record = store.create_run(model="pixelcnn", dataset="digits", config={}, seed=0,
                               device="cpu", data_info={}, settings={"precision": "bf16"})
     assert store.get(record.run_id).settings == {"precision": "bf16"}
+
+
+# -- where the training data lives --------------------------------------------------------------
+
+
+def test_a_split_stays_on_the_gpu_while_it_takes_a_quarter_of_the_free_memory():
+    from genzoo.registry.devices import keep_on_device
+
+    gpu, gib = torch.device("cuda"), 2**30
+    assert keep_on_device(10 * gib, gpu, free_bytes=40 * gib)
+    assert not keep_on_device(11 * gib, gpu, free_bytes=40 * gib)
+    assert keep_on_device(10**12, CPU)  # host memory is where it already is
+
+
+def test_batches_copied_from_the_host_train_the_same_run(registry, monkeypatch):
+    from genzoo.registry import training
+
+    on_device = train_tiny(registry, steps=4, seed=3)
+    monkeypatch.setattr(training, "keep_on_device", lambda nbytes, device: False)
+    from_host = train_tiny(registry, steps=4, seed=3)
+    curves = [[(p["step"], p["name"], p["value"]) for p in RunStore().curves(r.run_id)]
+              for r in (on_device, from_host)]
+    assert curves[0] == curves[1] and len(curves[0]) > 0
+    assert from_host.metrics["test_bits_per_dim"] == on_device.metrics["test_bits_per_dim"]
