@@ -56,12 +56,26 @@ def test_cached_logits_equal_the_full_pass_at_every_step(shape, seed):
     assert expected.std() > 0.1  # the logits were far from uniform: the comparison had teeth
 
 
+@pytest.mark.parametrize("seed", [2, 3, 4])
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[:3])) + f"-L{s[3]}")
-def test_cached_sampling_draws_the_same_images(shape):
-    model = random_pixelcnn(*shape, seed=2, layers=3)
-    fast = model.sample(4, generator=torch.Generator().manual_seed(7), cached=True)
-    slow = model.sample(4, generator=torch.Generator().manual_seed(7), cached=False)
+def test_cached_sampling_draws_the_same_images(shape, seed):
+    """Several seeds: each draws other weights and other pixels, so other cache paths run."""
+    model = random_pixelcnn(*shape, seed=seed, layers=3)
+    fast = model.sample(4, generator=torch.Generator().manual_seed(seed + 5), cached=True)
+    slow = model.sample(4, generator=torch.Generator().manual_seed(seed + 5), cached=False)
     assert torch.equal(fast, slow)
+    assert fast.unique().numel() > 1  # not a degenerate all-equal image
+
+
+@pytest.mark.parametrize("levels", [2, 256], ids=["mnist-binary", "mnist"])
+def test_cached_sampling_draws_the_same_images_at_mnist_size(levels):
+    """28x28, MNIST's size: 784 cached steps, rows far wider than the 7x7 first kernel, give the
+    naive loop's images (an error in a cache's row or column bookkeeping that the small shapes
+    above never reach would show here)."""
+    model = random_pixelcnn(1, 28, 28, levels, 7, seed=1, layers=2)
+    fast = model.sample(2, generator=torch.Generator().manual_seed(1), cached=True)
+    slow = model.sample(2, generator=torch.Generator().manual_seed(1), cached=False)
+    assert fast.shape == (2, 1, 28, 28) and torch.equal(fast, slow)
     assert fast.unique().numel() > 1  # not a degenerate all-equal image
 
 

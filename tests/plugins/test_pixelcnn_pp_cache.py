@@ -78,11 +78,13 @@ def test_the_default_config_agrees_on_digits_sized_images():
     assert_steps_agree(model, n=2, seed=0, images=1)
 
 
+@pytest.mark.parametrize("seed", [2, 3, 4])
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
-def test_cached_sampling_draws_the_same_images(shape):
-    model = random_pp(*shape, seed=2)
-    fast = model.sample(3, generator=torch.Generator().manual_seed(7), cached=True)
-    slow = model.sample(3, generator=torch.Generator().manual_seed(7), cached=False)
+def test_cached_sampling_draws_the_same_images(shape, seed):
+    """Several seeds: each draws other weights and other pixels, so other cache paths run."""
+    model = random_pp(*shape, seed=seed)
+    fast = model.sample(3, generator=torch.Generator().manual_seed(seed + 5), cached=True)
+    slow = model.sample(3, generator=torch.Generator().manual_seed(seed + 5), cached=False)
     assert torch.equal(fast, slow)
     assert fast.unique().numel() > 1  # not a degenerate all-equal image
 

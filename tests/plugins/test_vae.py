@@ -3,6 +3,7 @@ bound's ordering (ELBO <= IWAE-K, non-decreasing in K) and learning on digits.""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -16,6 +17,7 @@ from genzoo.registry.errors import BadConfig, BadData
 
 DIGITS = DataInfo(kind="image", shape=(1, 8, 8), levels=17)
 SMALL = DataInfo(kind="image", shape=(1, 5, 5), levels=4)
+BINARY_2X2 = DataInfo(kind="image", shape=(1, 2, 2), levels=2)
 
 
 def _posterior_params(n=6, latent=5, seed=0):
@@ -224,6 +226,56 @@ def test_a_short_training_run_lowers_the_bound(registry):
     before, after = (r.metrics["test_bits_per_dim"] for r in (untrained, trained))
     assert before > math.log2(17) - 0.5  # a random decoder: about uniform over the 17 levels
     assert after < 2.6 < before - 1.0, (before, after)  # independent pixels: 2.43
+
+
+def test_a_logistic_decoder_trains_on_digits_with_a_finite_loss(registry):
+    """decoder=logistic (a mean and a log-scale per pixel) from the config to a stored run."""
+    from genzoo.registry.store import RunStore
+    from genzoo.registry.training import LoopSettings, start_run
+
+    store = RunStore()
+    record = start_run(registry, store, "vae", "digits", steps=30,
+                       overrides={"decoder": "logistic", "arch": "mlp", "hidden": "32",
+                                  "batch_size": "32"},
+                       settings=LoopSettings(progress=False, log_seconds=0))
+    assert record.status == "completed" and record.config["decoder"] == "logistic"
+    losses = [row["value"] for row in store.curves(record.run_id) if row["name"] == "loss"]
+    assert len(losses) == 30 and all(math.isfinite(v) for v in losses)
+    assert losses[-1] < losses[0]
+    bits = record.metrics["test_bits_per_dim"]
+    assert math.isfinite(bits) and 0 < bits < math.log2(17)  # better than uniform levels
+
+
+@torch.no_grad()
+def test_the_bounds_sum_to_at_most_one_over_every_binary_2x2_image():
+    """sum_x exp(ELBO(x)) <= sum_x p(x) = 1 over all 16 binary 2x2 images, and the same for
+    the IWAE-K bound; each image's ELBO is below its log p(x), found by quadrature over a
+    2-d z. One draw of exp(L_K(x)) is an unbiased estimate of p(x) and may top it, so the
+    IWAE bound is E[L_K], averaged over draws; their exp(L_K) average to p(x) itself."""
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(decoder="bernoulli", latent_dim=2, hidden=16, elbo_samples=4096),
+                BINARY_2X2).eval()
+    for parameter in model.decoder.parameters():  # a sharp decoder: q(z|x) is far from
+        parameter.mul_(3.0)  # p(z|x), so the bounds' gaps are wide, not within the noise
+    x = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 1, 2, 2)
+    grid = torch.linspace(-7.0, 7.0, 281)
+    z = torch.cartesian_prod(grid, grid)  # (M, 2)
+    log_prior = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)
+    params = model.decoder_params(z)
+    log_px_z = torch.stack([model.likelihood.log_prob(params, image.expand(len(z), 1, 2, 2))
+                            for image in x])  # (16 images, M)
+    log_px = (torch.logsumexp(log_px_z + log_prior, 1) + 2 * math.log(grid[1] - grid[0]))
+    assert float(log_px.double().exp().sum()) == pytest.approx(1.0, abs=1e-4)
+
+    elbo = model.log_prob(x)
+    assert bool((elbo < log_px).all()), (elbo, log_px)
+    elbo_mass = float(elbo.double().exp().sum())
+    assert 0 < elbo_mass <= 1.0
+    draws = torch.stack([model.iwae_log_prob(x, 10, torch.Generator().manual_seed(r))
+                         for r in range(100)]).double()  # (draws, 16)
+    iwae_mass = float(draws.mean(0).exp().sum())
+    assert elbo_mass < iwae_mass <= 1.0  # tighter than the ELBO, still a bound
+    assert float(draws.exp().mean(0).sum()) == pytest.approx(1.0, abs=0.05)
 
 
 @pytest.mark.parametrize("overrides,message", [

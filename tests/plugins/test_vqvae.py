@@ -123,6 +123,38 @@ def test_perplexity_is_one_for_one_code_and_k_for_uniform_use():
     assert float(uniform) == pytest.approx(8.0) and float(usage_all) == pytest.approx(1.0)
 
 
+def test_loss_reports_the_perplexity_and_usage_of_the_batchs_codes():
+    model = small_vqvae().eval()
+    x = images(6)
+    parts = model.loss(x)
+    assert {"perplexity", "usage"} <= set(parts)
+    expected_perplexity, expected_usage = perplexity(model.encode(x), 8)
+    torch.testing.assert_close(parts["perplexity"], expected_perplexity)
+    torch.testing.assert_close(parts["usage"], expected_usage)
+    assert 1.0 <= float(parts["perplexity"]) <= 8.0 and 0.0 < float(parts["usage"]) <= 1.0
+
+
+def test_a_trained_run_logs_perplexity_and_usage_curves(registry):
+    """The codebook's health is in the run's logged curves, one point per step here."""
+    from genzoo.registry.store import RunStore
+    from genzoo.registry.training import LoopSettings, start_run
+
+    store = RunStore()
+    record = start_run(registry, store, "vqvae", "digits", steps=3,
+                       overrides={"hidden": "8", "codebook_size": "4", "code_dim": "4",
+                                  "batch_size": "16"},
+                       settings=LoopSettings(progress=False, log_seconds=0))
+    curves = {}
+    for row in store.curves(record.run_id):
+        curves.setdefault(row["name"], {})[row["step"]] = row["value"]
+    assert set(curves["perplexity"]) == set(curves["usage"]) == {1, 2, 3}
+    for step in (1, 2, 3):
+        used = curves["usage"][step] * 4  # codes chosen at least once in that step's batch
+        assert 1.0 <= used <= 4.0
+        # exp(entropy) of the codes' frequencies is at most the number of codes used
+        assert 1.0 - 1e-6 <= curves["perplexity"][step] <= used + 1e-6
+
+
 def test_ema_moves_the_codebook_without_gradients_and_survives_a_round_trip():
     model = small_vqvae(ema=True, ema_decay=0.9, restart_dead=False).train()
     assert not model.codebook.requires_grad

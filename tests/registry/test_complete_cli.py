@@ -198,6 +198,25 @@ def test_label_on_a_model_without_labels_is_a_clear_error(pixelcnn_run, tmp_path
 # -- a class-conditional model, for --label -------------------------------------------------
 
 
+def test_label_samples_a_trained_conditional_gated_pixelcnn(tmp_path):
+    """A real conditional run on digits: --label 3 draws class-3 samples into the file; 10 and
+    -1 are outside digits' classes 0..9, a one-line error that writes nothing."""
+    run_id = train("gated-pixelcnn", "--dataset", "digits", "--set", "conditional=true",
+                   "--steps", 3, *TINY)
+    out = tmp_path / "three.npy"
+    result = run("sample", run_id, "--label", 3, "-n", 2, "-o", out)
+    assert result.stdout.strip() == f"wrote 2 samples of class 3 from {run_id} to {out}"
+    drawn = np.load(out)
+    assert drawn.shape == (2, 1, 8, 8) and drawn.min() >= 0 and drawn.max() < 17
+    for label in (10, -1):
+        bad = tmp_path / f"bad{label}.npy"
+        result = run("sample", run_id, "--label", label, "-n", 2, "-o", bad, ok=False)
+        assert result.exit_code == 2
+        assert result.output.strip() == (f"error: class label {label} is outside this "
+                                         "dataset's classes 0..9")
+        assert not bad.exists()
+
+
 @dataclass
 class CondConfig(PixelCNNConfig):
     """A tiny PixelCNN with a class bias, standing in for any conditional model."""
