@@ -246,7 +246,8 @@ def test_batches_copied_from_the_host_train_the_same_run(registry, monkeypatch):
     on_device = train_tiny(registry, steps=4, seed=3)
     monkeypatch.setattr(training, "keep_on_device", lambda nbytes, device: False)
     from_host = train_tiny(registry, steps=4, seed=3)
-    curves = [[(p["step"], p["name"], p["value"]) for p in RunStore().curves(r.run_id)]
+    curves = [[(p["step"], p["name"], p["value"]) for p in RunStore().curves(r.run_id)
+               if p["name"] != "examples_per_s"]  # a timing, the one thing that may differ
               for r in (on_device, from_host)]
     assert curves[0] == curves[1] and len(curves[0]) > 0
     assert from_host.metrics["test_bits_per_dim"] == on_device.metrics["test_bits_per_dim"]
