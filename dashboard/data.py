@@ -107,6 +107,26 @@ def completed_runs() -> list[RunRecord]:
     return runs("completed")
 
 
+def deleted_runs(run_ids) -> set[str]:
+    """The runs among ``run_ids`` that the store no longer holds: deleted since the cached list
+    (:func:`runs`, re-read every 3 s) was read, so an empty curve does not mean "no steps"."""
+    from genzoo.registry.errors import NotFound
+
+    gone = set()
+    for run_id in run_ids:
+        try:
+            store().get(run_id)
+        except NotFound:
+            gone.add(run_id)
+    return gone
+
+
+def deleted_message(run_id: str) -> str:
+    """What a page says of a run it still lists but that was deleted from the store."""
+    return (f"Run `{run_id}` was deleted from the runs store `{store_home()}` after this page "
+            "read its list of runs; it drops out of the page within a few seconds.")
+
+
 def retrain_hint(record: RunRecord) -> str:
     """The command that trains a run's model on its dataset again (for a run that won't load)."""
     return f"train it again: `genzoo train {record.model} --dataset {record.dataset}`"

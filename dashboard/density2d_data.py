@@ -99,6 +99,8 @@ def run_density(record: RunRecord) -> dict:
     try:
         return _run_density(data.store_home(), record.run_id, record.updated_at)
     except GenzooError as exc:
+        if data.deleted_runs([record.run_id]):  # nothing to train again: it was removed
+            return {"error": data.deleted_message(record.run_id)}
         return {"error": f"{exc}; {data.retrain_hint(record)}"}
 
 

@@ -60,6 +60,15 @@ def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) ->
     return pd.DataFrame(rows)
 
 
+def parzen_warning(frame: pd.DataFrame) -> str | None:
+    """What a Parzen estimate is worth (``genzoo.registry.parzen.NOTE``), when the table shows
+    one; None when no model has one."""
+    from genzoo.registry.parzen import NOTE
+
+    column = "Parzen estimate (bits/dim)"
+    return NOTE if column in frame and frame[column].notna().any() else None
+
+
 def unscored(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[RunRecord]:
     """The newest runs on the dataset whose samples have not been scored yet."""
     return [r for r in scored_models(reg, records, dataset_name).values()

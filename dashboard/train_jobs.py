@@ -440,7 +440,8 @@ class Activity:
     """One training the page follows: a job started here, or a run training in the store.
 
     ``status`` is what the page shows: ``starting``, ``running``, ``cancelling``, or the run's
-    final status (``completed``, ``failed``, ``cancelled``, ``interrupted``). ``alive`` is
+    final status (``completed``, ``failed``, ``cancelled``, ``interrupted``), or ``deleted``
+    for a job whose run was removed from the store after it trained. ``alive`` is
     None where the process cannot be checked (another host, or no process information).
     """
 
@@ -515,13 +516,19 @@ def job_activity(store: RunStore, job: Job) -> Activity:
     elif alive is not False:
         status = "cancelling" if asked is not None else "starting"
         note = "loading the data and building the model"
-    elif asked is not None:
-        status, note = "cancelled", "cancelled before training began"
     else:
         lines = log_tail(store, job.run_id).splitlines()
         errors = [line for line in lines if line.startswith("error:")]
-        status = "failed"
-        note = (errors or lines or ["the process ended before it created the run"])[-1]
+        if any(line.startswith(f"{job.run_id}: ") for line in lines):
+            # the trainer's last word names the run it wrote: the run existed, and is gone
+            status = "deleted"
+            note = (f"run {job.run_id} was deleted from the runs store after its training "
+                    "ended; only its log is left (under Command and output)")
+        elif asked is not None:
+            status, note = "cancelled", "cancelled before training began"
+        else:
+            status = "failed"
+            note = (errors or lines or ["the process ended before it created the run"])[-1]
     return Activity(job.run_id, status, record, job, alive, note, asked)
 
 

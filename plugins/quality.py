@@ -5,7 +5,8 @@ Each metric is registered under the key ``genzoo quality RUN_ID`` stores it with
 that key. Its ``compute(model, data, **kw)`` draws samples from an in-memory model and returns
 the one number (keywords: ``store``, ``dataset_name``, ``n``, ``seed``, ``k``, as in
 :func:`genzoo.registry.quality.model_quality`); to get all of them at once, and kept with a
-run, use ``run_quality`` or ``genzoo quality RUN_ID``.
+run, use ``run_quality`` or ``genzoo quality RUN_ID``. Image data only: a 2-d points dataset
+(1x2 "images") raises ``BadData`` pointing to the 2-d densities page's KL and missed mass.
 """
 
 from __future__ import annotations

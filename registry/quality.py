@@ -185,11 +185,21 @@ def reference_cached(store, dataset_name: str, options: dict | None = None) -> b
     return weights.is_file() and meta.is_file()
 
 
-def require_labelled(data, dataset_name: str) -> int:
-    """The number of classes of a labelled image dataset; BadData otherwise."""
+def require_images(data, dataset_name: str) -> None:
+    """BadData unless ``data`` is a dataset of pictures (not series, not 2-d points)."""
     if not isinstance(data, ImageData):
         raise BadData(f"quality metrics apply to image datasets; {dataset_name!r} is a "
                       f"{getattr(data, 'kind', type(data).__name__)} dataset")
+    if data.points:
+        # 1x2 "images" are too small for the reference CNN, and a grid has better scores
+        raise BadData(f"sample-quality scores need images; {dataset_name!r} is a 2-d points "
+                      "dataset: compare its runs on the dashboard's 2-d densities page, by "
+                      "KL(true || model) and missed mass")
+
+
+def require_labelled(data, dataset_name: str) -> int:
+    """The number of classes of a labelled image dataset; BadData otherwise."""
+    require_images(data, dataset_name)
     if data.train_labels is None or data.test_labels is None:
         raise BadData(f"dataset {dataset_name!r} has no labels: quality metrics need a labelled "
                       "dataset to train the reference classifier")
@@ -375,14 +385,24 @@ def memorization(samples, data: ImageData) -> dict:
             "memorized_fraction": float((d_samples < np.percentile(d_test, 5)).mean())}
 
 
-def _check_samples(samples, data: ImageData) -> torch.Tensor:
+def min_samples(k: int = 3) -> int:
+    """The fewest samples the scores can be computed on: k-NN radii need k + 1 points."""
+    return max(k, 1) + 1
+
+
+def _too_few(n: int, k: int) -> str:
+    return (f"quality metrics need at least {min_samples(k)} samples (the k={k} nearest "
+            f"neighbours of a point, and the point), got {n}")
+
+
+def _check_samples(samples, data: ImageData, k: int = 3) -> torch.Tensor:
     samples = torch.as_tensor(np.asarray(samples)) if not torch.is_tensor(samples) else samples
     samples = samples.detach().cpu()
     if tuple(samples.shape[1:]) != tuple(data.train.shape[1:]) or samples.dim() != 4:
         raise BadData(f"samples of shape {tuple(samples.shape)} do not fit dataset "
                       f"{data.name!r}, whose images are {tuple(data.train.shape[1:])}")
-    if len(samples) < 2:
-        raise BadData(f"quality metrics need at least 2 samples, got {len(samples)}")
+    if len(samples) < min_samples(k):
+        raise BadData(_too_few(len(samples), k))
     if samples.is_floating_point() and not torch.equal(samples, samples.round()):
         raise BadData("samples must be integer levels, like the data")
     samples = samples.long()
@@ -402,7 +422,7 @@ def quality_scores(samples, data: ImageData, reference: ReferenceClassifier, *,
     Returns the :data:`SCORE_KEYS` as floats (``classes_covered``, ``n_samples`` ints) and
     ``class_histogram``, a list of counts per class.
     """
-    samples = _check_samples(samples, data)
+    samples = _check_samples(samples, data, k)
     real = data.test if real is None else real
     real_features = reference.features(real)
     features, predictions = reference.embed(samples)
@@ -450,7 +470,7 @@ def draw_samples(model, n: int, seed: int = 0, n_classes: int | None = None) -> 
     A class-conditional model gets balanced labels (0, 1, ..., K-1, 0, ...), so every class is
     asked for equally often and coverage measures the model, not the label draw.
     """
-    if n < 2:
+    if n < 2:  # no k here: the least any score needs; model_quality and run_quality ask k + 1
         raise BadConfig(f"quality metrics need n >= 2 samples, got {n}")
     generator = torch.Generator(device=model.device).manual_seed(seed)
     conditional = bool(getattr(model, "conditional", False)) and n_classes is not None
@@ -478,6 +498,9 @@ def model_quality(model, data, *, store=None, dataset_name: str | None = None, n
     """
     from .store import RunStore
 
+    require_images(data, dataset_name or data.name)  # before a store is opened or a net built
+    if n < min_samples(k):
+        raise BadConfig(_too_few(n, k))
     store = store if store is not None else RunStore()
     reference = reference_classifier(store, dataset_name or data.name, data)
     samples = draw_samples(model, n, seed, reference.n_classes)
@@ -489,6 +512,7 @@ def reference_for_run(store, registry, record, data) -> ReferenceClassifier:
     if getattr(data, "kind", None) != "image":
         raise BadData(f"quality metrics apply to image runs; run {record.run_id!r} "
                       f"({record.model} on {record.dataset}) is a {data.kind} run")
+    require_images(data, record.dataset)
     return reference_classifier(store, cache_key(record.dataset, record.dataset_options), data)
 
 
@@ -502,6 +526,8 @@ def run_quality(store, registry, run_id: str, n: int = 1000, seed: int = 0, k: i
     from .runs import load_run
 
     record = store.get(run_id)
+    if n < min_samples(k):  # before the model is loaded and sampled
+        raise BadConfig(_too_few(n, k))
     if record.data_info.get("kind") == "series":
         raise BadData(f"quality metrics apply to image runs; run {run_id!r} ({record.model} on "
                       f"{record.dataset}) is a series run")

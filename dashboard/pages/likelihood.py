@@ -53,8 +53,12 @@ empty = [run_id for run_id, frame in curves.items() if frame.empty]
 curves = {run_id: frame for run_id, frame in curves.items() if not frame.empty}
 if curves:
     st.plotly_chart(data.loss_figure(curves, "nats/dim"))
+gone = data.deleted_runs(empty)  # a deleted run's curve is empty too: not a closed-form fit
 for run_id in empty:
-    st.caption(f"`{run_id}` logged no training steps (fitted in closed form).")
+    if run_id in gone:
+        st.warning(data.deleted_message(run_id))
+    else:
+        st.caption(f"`{run_id}` logged no training steps (fitted in closed form).")
 
 st.subheader("Terms of the loss")
 st.caption("Each term a model logs, in its own panel: a VAE's reconstruction term falls as its "
@@ -64,7 +68,9 @@ with_parts = list(dict.fromkeys(table["run id"]))
 if with_parts:
     run_id = st.selectbox("Run", with_parts, key="parts-run")
     parts = data.loss_parts(run_id)
-    if parts.empty:
+    if parts.empty and data.deleted_runs([run_id]):
+        st.warning(data.deleted_message(run_id))
+    elif parts.empty:
         st.caption(f"`{run_id}` logged no training steps.")
     else:
         st.plotly_chart(data.loss_parts_figure(parts, run_id), key="parts")

@@ -41,15 +41,17 @@ for density, branch in TAXONOMY.items():
         st.markdown(f"{spec.summary}  \n*{spec.paper}* · density **{spec.density}** · sampling "
                     f"**{spec.sampling}** · data **{spec.data}** · plugin `{plugin}`")
         # full width: each claim, its number and how that ranks need room to be read
-        st.dataframe(data.claims_frame(reg, spec, model_runs, records), hide_index=True,
-                     column_config={"claim": st.column_config.Column(width="large"),
-                                    "against the others": st.column_config.Column(
-                                        width="large")})
+        widgets.table(data.claims_frame(reg, spec, model_runs, records),
+                      f"genzoo-claims-{spec.name}",
+                      column_config={"claim": st.column_config.Column(width="large"),
+                                     "against the others": st.column_config.Column(
+                                         width="large")})
         if model_runs:
             with st.expander(f"Runs of {spec.name} ({len(model_runs)})"):
-                st.dataframe(data.runs_frame(model_runs), hide_index=True,
-                             column_order=["run id", "dataset", "status", "test score",
-                                           "steps", "train seconds"])
+                # the file keeps every column (seed, tags, error); the page shows the main ones
+                widgets.table(data.runs_frame(model_runs), f"genzoo-runs-{spec.name}",
+                              column_order=["run id", "dataset", "status", "test score",
+                                            "steps", "train seconds"])
         else:
             st.markdown(f"No runs yet: `genzoo train {spec.name} --dataset "
                         f"{'digits' if spec.data == 'image' else 'sunspots'}`")

@@ -43,6 +43,9 @@ st.download_button("Download CSV", data.csv_bytes(table),
                    on_click="ignore")
 st.caption("The likelihood columns keep their kind: exact, a bound (ELBO, IWAE-K), or none for "
            "an implicit model. A Parzen estimate is shown apart from them, never in their place.")
+parzen_warning = quality_data.parzen_warning(frame)
+if parzen_warning:
+    st.caption(f":warning: {parzen_warning}")
 
 missing = quality_data.unscored(reg, records, dataset_name)
 if missing:

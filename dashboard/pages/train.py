@@ -15,7 +15,8 @@ SHOWN = 8  # jobs started from here that stay listed
 BADGES = {"starting": ":blue[starting]", "running": ":blue[running]",
           "cancelling": ":orange[cancelling]", "completed": ":green[completed]",
           "failed": ":red[failed]", "cancelled": ":gray[cancelled]",
-          "interrupted": ":orange[interrupted]", "created": ":gray[created]"}
+          "interrupted": ":orange[interrupted]", "created": ":gray[created]",
+          "deleted": ":gray[deleted]"}
 
 reg = data.registry()
 store = data.store()
@@ -128,14 +129,16 @@ def draw_activity(activity: train_jobs.Activity) -> None:
             label = "Force stop" if activity.force_next else "Cancel"
             if button.button(label, key=f"cancel-{activity.run_id}"):
                 st.info(train_jobs.cancel(store, activity.run_id))
-        fraction, text = train_jobs.progress(activity.record, store.curves(activity.run_id))
-        if fraction is not None:
-            st.progress(fraction, text=text)
-        else:
-            st.caption(text)
+        if activity.status != "deleted":  # a deleted run has no record to measure progress by
+            fraction, text = train_jobs.progress(activity.record,
+                                                 store.curves(activity.run_id))
+            if fraction is not None:
+                st.progress(fraction, text=text)
+            else:
+                st.caption(text)
         if activity.status == "failed":
             st.error(activity.note or "failed")
-        elif activity.status in ("cancelled", "interrupted"):
+        elif activity.status in ("cancelled", "interrupted", "deleted"):
             st.warning(activity.note)
         elif activity.status == "completed" and activity.record is not None:
             st.caption(f"Held-out score: {data.test_score(activity.record)}")

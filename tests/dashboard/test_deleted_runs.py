@@ -3,7 +3,11 @@ with a message, never a traceback, both while its cached list still names the ru
 
 from __future__ import annotations
 
+import json
 import shutil
+import socket
+import subprocess
+import time
 
 import pytest
 import streamlit as st
@@ -23,10 +27,37 @@ def doomed_store(demo_home, tmp_path, monkeypatch):
     return home
 
 
+def started_from_the_train_page(home) -> str:
+    """Make a demo run look like a job the Train page started and saw complete (its process
+    gone, its log ending with the trainer's report); returns the run id."""
+    from genzoo.dashboard import train_jobs
+
+    store = RunStore(home)
+    record = store.list_runs(model="pixelcnn", dataset="digits")[0]
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    job = train_jobs.Job(run_id=record.run_id, pid=ended.pid, host=socket.gethostname(),
+                         argv=[], created_at=time.time(), model=record.model,
+                         dataset=record.dataset)
+    train_jobs.jobs_dir(store).mkdir(parents=True, exist_ok=True)
+    (train_jobs.jobs_dir(store) / f"{record.run_id}.json").write_text(json.dumps(job.to_json()))
+    train_jobs.log_path(store, record.run_id).write_text(
+        f"{record.run_id}: completed after {record.step} steps (1.0 s, fp32); test bits/dim "
+        "2.0000 (exact)\n")
+    return record.run_id
+
+
+def says_deleted(elements, run_ids) -> bool:
+    """Whether one of the elements says that one of the runs was deleted."""
+    return any("deleted from the runs store" in str(e.value)
+               and any(run_id in str(e.value) for run_id in run_ids) for e in elements)
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_a_page_whose_runs_are_deleted_under_it_says_so(app, doomed_store, page, monkeypatch):
     from genzoo.dashboard import data
 
+    job_run = started_from_the_train_page(doomed_store) if page == "train" else None
     at = app(page)
     assert not at.exception, at.exception
     store = RunStore(doomed_store)
@@ -47,6 +78,14 @@ def test_a_page_whose_runs_are_deleted_under_it_says_so(app, doomed_store, page,
         if page in ("samples", "completion", "latent", "timeseries"):
             shown = " ".join(str(e.value) for e in at.error)
             assert any(r.run_id in shown for r in before), shown
+        ids = [r.run_id for r in before]
+        if page == "likelihood":  # an empty curve of a deleted run is not a closed-form fit
+            assert says_deleted(at.warning, ids), [w.value for w in at.warning]
+            assert "fitted in closed form" not in " ".join(str(c.value) for c in at.caption)
+        if page == "density2d":
+            assert says_deleted(at.error, ids), [e.value for e in at.error]
+        if page == "train":  # read from the store itself: it says so at once, and stays so
+            assert says_deleted(at.warning, [job_run]), [w.value for w in at.warning]
 
     # Once the list is read again, the page is the empty store's page.
     st.cache_data.clear()
@@ -54,4 +93,9 @@ def test_a_page_whose_runs_are_deleted_under_it_says_so(app, doomed_store, page,
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     shown = " ".join(str(e.value) for e in [*at.info, *at.markdown, *at.warning])
-    assert "No " in shown or "no " in shown
+    if page == "train":  # the job stays listed, not as failed nor as still starting
+        assert says_deleted(at.warning, [job_run]) and "failed" not in shown, shown
+        assert ":gray[deleted]" in shown and "starting" not in shown
+        assert "not started yet" not in " ".join(str(c.value) for c in at.caption)
+    else:
+        assert "No " in shown or "no " in shown

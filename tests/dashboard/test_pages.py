@@ -6,6 +6,7 @@ value), so the page, ``data.csv_numeric_columns`` and ``data.fit_csv_ar`` are te
 
 from __future__ import annotations
 
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -96,6 +97,26 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     assert (runs["status"] == "completed").all()
     assert any("bits/dim" in s for s in runs["test score"])
     assert any("nats/obs" in s for s in runs["test score"])
+
+    # the GAN's "no likelihood" con is tested by its samples: its Fréchet distance sits there
+    from genzoo.dashboard.data import format_metric
+
+    gan_run = demo_runs(demo_store)["gan"]
+    no_bits = claims[claims["claim"].str.contains("no bits/dim")
+                     & (claims["tested by"] == "quality_frechet_distance")]
+    assert len(no_bits) == 1
+    no_bits = no_bits.iloc[0]
+    assert no_bits["measured"] == format_metric(gan_run.metrics["quality_frechet_distance"])
+    assert no_bits["run"] == f"{gan_run.run_id} (digits)"
+    assert "on digits" in no_bits["against the others"]  # ranked among the digits models
+
+    # every table has its CSV: the taxonomy, each model's claims, each model's runs
+    keys = {button.key for button in at.download_button}
+    with_runs = {r.model for r in RunStore(demo_store).list_runs()}
+    assert keys >= {f"csv-genzoo-claims-{name}" for name in get_registry().models}
+    assert keys >= {f"csv-genzoo-runs-{name}" for name in with_runs}
+    assert all(button.label == "Download CSV" for button in at.download_button)
+    assert len(at.download_button) == len(at.dataframe)  # one under each table, no more
 
 
 def test_claims_rank_a_number_against_every_model_on_the_same_dataset(registry):
@@ -215,6 +236,26 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     at.selectbox(key="parts-run").set_value(vae).run()  # the ELBO's two terms, apart
     titles = [a["text"] for a in charts(at)[-1]["layout"]["annotations"]]
     assert {"recon", "kl", "loss"} <= set(titles)
+
+
+def test_likelihood_bars_carry_error_bars_over_seeds(app, monkeypatch, tmp_path, registry):
+    from genzoo.registry.training import LoopSettings, start_run
+
+    home = tmp_path / "seeds-home"
+    store = RunStore(home)
+    # pixelcnn, not independent: the floor model is a line, and a line has no error bars
+    bits = [start_run(registry, store, "pixelcnn", "digits", steps=0, seed=seed, device="cpu",
+                      settings=LoopSettings(progress=False)).metrics["test_bits_per_dim"]
+            for seed in (0, 1)]
+    monkeypatch.setenv("GENZOO_HOME", str(home))
+    at = app("likelihood")
+    assert_clean(at)
+    bars = charts(at)[0]
+    (bar,) = [trace for trace in bars["data"] if trace["name"] == "exact likelihood"]
+    assert list(bar["x"]) == ["pixelcnn"] and array(bar["y"])[0] == pytest.approx(np.mean(bits))
+    assert bar["error_y"]["visible"] is True and bar["error_y"]["type"] == "data"
+    assert array(bar["error_y"]["array"])[0] == pytest.approx(np.std(bits, ddof=1))
+    assert "error bars one std" in texts(at.caption)
 
 
 def test_likelihood_summary_averages_seeds():
@@ -363,3 +404,33 @@ def test_quality_page_scores_every_model_next_to_the_real_floor(app, demo_store)
     assert "real data (floor)" in {trace["name"] for trace in pr["data"]}
     assert {"real data (floor)", "gan"} <= {trace["name"] for trace in coverage["data"]}
     assert coverage["layout"]["xaxis"]["title"]["text"] == "predicted class"
+    from genzoo.registry.parzen import NOTE
+
+    assert NOTE not in texts(at.caption)  # no Parzen estimate in the demo: no warning
+
+
+def test_quality_page_keeps_a_parzen_estimate_apart_from_bits_per_dim(app, demo_home, tmp_path,
+                                                                     monkeypatch):
+    from click.testing import CliRunner
+
+    from genzoo.registry.cli import cli
+    from genzoo.registry.parzen import NOTE
+
+    home = tmp_path / "parzen-home"
+    shutil.copytree(demo_home, home)  # the demo's runs, scores and reference classifier
+    monkeypatch.setenv("GENZOO_HOME", str(home))
+    gan = demo_runs(home)["gan"].run_id
+    result = CliRunner().invoke(cli, ["eval", gan, "--parzen", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    estimate = RunStore(home).get(gan).metrics["parzen_bits_per_dim_estimate"]
+
+    at = app("quality")
+    assert_clean(at)
+    table = at.dataframe[0].value.set_index("model")
+    # its own column: the GAN still has no bits/dim, and no likelihood kind
+    assert table.loc["gan", "Parzen estimate (bits/dim)"] == pytest.approx(estimate)
+    assert pd.isna(table.loc["gan", "bits/dim"]) and table.loc["gan", "likelihood kind"] == "none"
+    assert table.loc["pixelcnn", "bits/dim"] == pytest.approx(
+        demo_runs(home)["pixelcnn"].metrics["test_bits_per_dim"])
+    assert pd.isna(table.loc["pixelcnn", "Parzen estimate (bits/dim)"])
+    assert NOTE in texts(at.caption)  # what the number is worth, shown with it

@@ -154,6 +154,20 @@ def test_a_running_run_whose_process_is_gone_is_marked_interrupted():
     assert activity.status == "failed" and activity.note.startswith("error: unknown dataset")
 
 
+def test_a_job_whose_run_was_deleted_after_training_is_deleted_not_failed():
+    store = RunStore()
+    record = running_record(store)
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    job = fake_job(store, record, finished.pid)
+    train_jobs.log_path(store, record.run_id).write_text(
+        f"{record.run_id}: completed after 100 steps (2.0 s, fp32); test bits/dim 2.0 (exact)\n")
+    store.delete(record.run_id)  # the trainer's report names it: the run existed, then went
+    activity = train_jobs.job_activity(store, job)
+    assert activity.status == "deleted" and not activity.cancellable
+    assert activity.note.startswith(f"run {record.run_id} was deleted from the runs store")
+
+
 def test_cancel_of_a_run_started_elsewhere_signals_only_its_trainer():
     store = RunStore()
     record = running_record(store)

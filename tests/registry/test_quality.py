@@ -184,6 +184,40 @@ def test_unlabelled_and_series_data_are_refused(tmp_path, digits):
     assert not (store.home / "reference").exists()
 
 
+def test_point_datasets_are_refused_with_a_pointer_to_the_densities_page(tmp_path, registry):
+    store = RunStore(tmp_path / "home")
+    moons = load_dataset(registry, "moons")
+    message = (r"sample-quality scores need images; 'moons' is a 2-d points dataset: compare "
+               r"its runs on the dashboard's 2-d densities page, by KL\(true \|\| model\) and "
+               r"missed mass")
+    with pytest.raises(BadData, match=message):
+        q.reference_classifier(store, "moons", moons)
+    spec = registry.model("independent")
+    model = spec.model_class(spec.config_class(), moons.info)
+    model.fit(moons.train)
+    with pytest.raises(BadData, match=message):  # what every quality_* metric computes
+        registry.metrics["quality_frechet_distance"].compute(model, moons, store=store, n=50)
+    assert not (store.home / "reference").exists()  # no reference net was trained
+
+
+def test_too_few_samples_say_how_many_are_needed(registry, digits, reference, ref_store):
+    with pytest.raises(BadData, match=r"need at least 4 samples \(the k=3 nearest neighbours "
+                                      r"of a point, and the point\), got 1"):
+        q.quality_scores(digits.test[:1], digits, reference)
+    # 3 samples pass a covariance but not k=3 nearest neighbours; k=2 asks one fewer
+    with pytest.raises(BadData, match="need at least 4 samples .*, got 3"):
+        q.quality_scores(digits.test[:3], digits, reference)
+    with pytest.raises(BadData, match="need at least 3 samples .*, got 2"):
+        q.quality_scores(digits.test[:2], digits, reference, k=2)
+    spec = registry.model("independent")
+    model = spec.model_class(spec.config_class(), digits.info)
+    model.fit(digits.train)
+    with pytest.raises(BadConfig, match="quality metrics need n >= 2 samples, got 1"):
+        q.draw_samples(model, 1)
+    with pytest.raises(BadConfig, match="need at least 4 samples .*, got 3"):
+        q.model_quality(model, digits, store=ref_store, n=3)  # refused before sampling
+
+
 # -- models, the plugin and the CLI ----------------------------------------------------------------
 
 
@@ -229,8 +263,24 @@ def test_cli_quality_errors_are_one_line():
              (["--real", "sunspots"], "'sunspots' is a series dataset")]
     ar_run = last_json(run("train", "ar", "-d", "sunspots", "--json", "-q"))["run_id"]
     cases.append(([ar_run], "quality metrics apply to image datasets"))
+    # 2-d points are 1x2 "images": too small for the reference CNN, scored on their own page
+    points = "sample-quality scores need images; {!r} is a 2-d points dataset"
+    cases.append((["--real", "moons"], points.format("moons")))
+    toy_run = last_json(run("train", "independent", "-d", "8-gaussians", "--steps", 0, "--json",
+                            "-q"))["run_id"]
+    cases.append(([toy_run], points.format("8-gaussians")))
     for args, message in cases:
         result = run("quality", *args, ok=False)
         assert result.exit_code == 2, (args, result.output)
         assert message in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+        if "points dataset" in message:
+            assert "2-d densities page" in result.output and "missed mass" in result.output
+
+    # too few samples: click refuses the option and names the least it takes
+    digits_run = last_json(run("train", "independent", "-d", "digits", "--steps", 0, "--json",
+                               "-q"))["run_id"]
+    result = run("quality", digits_run, "-n", 5, ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "Invalid value for '-n': 5 is not in the range 10<=x" in result.output
+    assert "quality_n_samples" not in RunStore().get(digits_run).metrics  # nothing was scored
