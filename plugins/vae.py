@@ -156,6 +156,10 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) ->
 class VAE(LatentVariableModel):
     """Gaussian encoder q(z|x), standard normal prior, discrete per-pixel decoder p(x|z)."""
 
+    # Its training_step only counts steps around the default one (through loss), so data
+    # parallelism (--nproc) averages its gradients like any other model's.
+    distributes_through_loss = True
+
     latent_kind = "continuous"
     bound_name = "elbo"
     eval_seed = 0  # log_prob's fixed noise seed: the same x always gets the same ELBO estimate

@@ -7,6 +7,7 @@ with code 2; nothing is written half-way. ``--json`` output is one JSON document
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -164,10 +165,13 @@ def _budget_options(f):
               help="Name the new run (default: MODEL-DATASET-xxxxxx); must not be taken. The "
                    "dashboard uses it to follow the run it started.")
 @_speed_options
+@click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train data-parallel in N processes on this machine (torchrun; gloo on CPU, "
+                   "NCCL on GPUs); batch_size is the global batch. Needs --steps.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(model, dataset, column, parent, steps, seconds, device, seed, settings, run_id,
-          precision, compile_, as_json, quiet):
+          precision, compile_, nproc, as_json, quiet):
     """Train MODEL on a dataset, checkpoint it and evaluate it on the test split.
 
     SIGTERM stops it cleanly: a checkpoint where it is, status cancelled (genzoo resume).
@@ -177,14 +181,73 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
 
     if steps is not None and seconds is not None:
         raise GenzooError("give --steps or --seconds, not both")
+    if nproc > 1:
+        _train_distributed(model, dataset, column, parent, steps, seconds, device, seed, settings,
+                           run_id, precision, compile_, nproc, as_json, quiet)
+        return
     with cancel_on_sigterm():
         record = start_run(_registry(), _store(), model, dataset,
                            overrides=parse_overrides(settings),
                            dataset_options={"column": column} if column else None, steps=steps,
                            seconds=seconds, device=device, seed=seed, parent=parent,
-                           run_id=run_id, settings=LoopSettings(progress=not quiet),
+                           run_id=run_id, settings=LoopSettings(progress=not quiet,
+                                                                log_seconds=_log_seconds()),
                            precision=precision, compile=compile_)
-    _report_run(record, as_json)
+    from .distributed import current_world
+
+    if not current_world().distributed:  # under --nproc, the launching command reports
+        _report_run(record, as_json)
+
+
+def _log_seconds() -> float:
+    """How often a training run logs its averaged loss parts: ``GENZOO_LOG_SECONDS`` (0 logs
+    every step, for curves to compare step by step), 0.5 s by default."""
+    text = os.environ.get("GENZOO_LOG_SECONDS", "0.5")
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise BadConfig(f"GENZOO_LOG_SECONDS={text!r}: give a number of seconds, 0 or more")
+    return value
+
+
+def _train_distributed(model, dataset, column, parent, steps, seconds, device, seed, settings,
+                       run_id, precision, compile_, nproc, as_json, quiet):
+    """``genzoo train ... --nproc N``: check what can be checked here, name the run, start N
+    copies of this command through torchrun, then report the run rank 0 recorded."""
+    from .config import build_config, parse_overrides
+    from .distributed import check_model_class, launch
+    from .store import check_run_id, new_run_id
+
+    if seconds is not None or steps is None:
+        raise BadConfig("--nproc needs --steps (every process must take the same number of "
+                        "steps)")
+    if compile_:
+        raise BadConfig("--compile with --nproc is not supported: the processes train eagerly")
+    spec = _registry().model(model)
+    check_model_class(spec.model_class)
+    fields = {k: v for k, v in parse_overrides(settings).items()
+              if k in {f.name for f in dataclasses.fields(spec.config_class)}}
+    batch_size = build_config(spec.config_class, fields).batch_size
+    if batch_size % nproc:
+        raise BadConfig(f"batch_size={batch_size} does not split over --nproc {nproc} "
+                        f"processes: use a multiple of {nproc}")
+    run_id = check_run_id(run_id) if run_id else new_run_id(model, dataset or model)
+    argv = ["train", model, "--steps", str(steps), "--device", device, "--seed", str(seed),
+            "--precision", precision, "--run-id", run_id]
+    for flag, value in (("--dataset", dataset), ("--column", column), ("--parent", parent)):
+        if value is not None:
+            argv += [flag, value]
+    for pair in settings:
+        argv += ["--set", pair]
+    if quiet:
+        argv.append("--quiet")
+    code = launch(argv, nproc)
+    if code != 0:
+        raise GenzooError(f"distributed training in {nproc} processes failed (exit code {code}; "
+                          "the error of rank 0 is above)")
+    _report_run(_store().get(run_id), as_json)
 
 
 @cli.command()
@@ -593,7 +656,7 @@ def dashboard(port, with_demo, headless):
 @cli.command()
 @click.option("--models", "model_names", default=None,
               help="Comma list of models (default: every image model).")
-@click.option("--dataset", default="digits", show_default=True)
+@click.option("--dataset", "-d", default="digits", show_default=True)
 @click.option("--steps", type=int, default=30, show_default=True,
               help="Training steps timed per model.")
 @click.option("--device", default="auto", show_default=True)

@@ -27,6 +27,7 @@ import torch
 
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
+from . import distributed
 from .devices import keep_on_device, resolve_device
 from .errors import BadConfig, Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
@@ -134,6 +135,11 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     check_compatible(spec, data)
     config = build_config(spec.config_class, overrides)
     torch_device = resolve_device(device)
+    world = distributed.current_world()
+    if world.distributed:  # one of the processes `genzoo train --nproc N` started
+        if run_id is None:
+            raise GenzooError("a distributed run needs --run-id (genzoo train --nproc names it)")
+        torch_device = distributed.init_process_group(world, torch_device)
     settings_json = {"precision": resolve_precision(precision, torch_device),
                      "compile": bool(compile)}
     if steps is not None and steps < 0:
@@ -151,19 +157,27 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
         model.attach_parent(parent_run.model)
     if data.kind == "series":
         _check_series_length(model, data)
+    if world.distributed:
+        distributed.check_distributable(model, config.batch_size, world, steps, seconds,
+                                        compile=compile)
     # Fitted before the run is recorded: a series too short for the model fails here, and
     # leaves no run behind.
     closed_form = model.fit(data.train.to(torch_device))
     stored_dataset, dataset_options = _canonical_dataset(registry, dataset, data,
                                                          dataset_options)
-    record = store.create_run(model=model_name, dataset=stored_dataset,
-                              config=config_to_json(config), seed=seed, device=str(torch_device),
-                              data_info=data.info.to_json(), dataset_options=dataset_options,
-                              target_steps=steps, target_seconds=seconds, tags=tags,
-                              run_id=run_id, settings=settings_json)
+    run = dict(model=model_name, dataset=stored_dataset, config=config_to_json(config),
+               seed=seed, device=str(torch_device), data_info=data.info.to_json(),
+               dataset_options=dataset_options, target_steps=steps, target_seconds=seconds,
+               tags=tags, run_id=run_id, settings={**settings_json, "nproc": world.size})
+    if not world.leader:  # rank 0 records the run; the others train beside it
+        record = RunRecord(status="running", **{**run, "tags": tags or []})
+        return _train(distributed.FollowerStore(record), record, spec, model, data,
+                      torch_device, settings or LoopSettings(), closed_form=closed_form,
+                      world=world)
+    record = store.create_run(**run)
     with own_run(store.run_dir(record.run_id), record.run_id):
         return _train(store, record, spec, model, data, torch_device, settings or LoopSettings(),
-                      closed_form=closed_form)
+                      closed_form=closed_form, world=world)
 
 
 def _canonical_dataset(registry: Registry, dataset: str, data, options: dict) -> tuple[str, dict]:
@@ -253,11 +267,15 @@ def _check_series_length(model: GenerativeModel, data) -> None:
 
 def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: GenerativeModel, data,
            device: torch.device, settings: LoopSettings, resume: bool = False,
-           closed_form: bool | None = None) -> RunRecord:
-    run_id, run_dir = record.run_id, store.run_dir(record.run_id)
+           closed_form: bool | None = None,
+           world: distributed.World = distributed.World()) -> RunRecord:
+    run_id = record.run_id
+    run_dir = store.run_dir(run_id) if world.leader else None
     model.to(device)
     model.precision = record.settings.get("precision", "fp32")
     compiled = model.compile_for_training() if record.settings.get("compile") else []
+    if world.distributed:
+        distributed.wrap(model, device)  # gradients averaged over the processes in backward
     # Small data sets (all the built-ins) live on the device for the whole run; a split too
     # large for the GPU stays in pinned host memory and each batch is copied over.
     labels = getattr(data, "train_labels", None)
@@ -289,6 +307,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
             raise CheckpointError(f"cannot resume run {run_id!r}: {'; '.join(errors)}")
 
     def checkpoint_now():
+        if not world.leader:
+            return
         save_checkpoint(run_dir, step, model, optimizers, rng_states=_rng_states(batch_generator),
                         meta={"run_id": run_id, "model": spec.name, "config": record.config,
                               "data_info": record.data_info, "train_seconds": train_seconds})
@@ -308,10 +328,12 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
         while not _done(step, train_seconds, target_steps, target_seconds):
             started = time.perf_counter()
             batch, context = sample_batch(model, train, batch_size, batch_generator, labels)
+            batch, context = distributed.shard(batch, context, world)  # this process's slice
             if not on_device:
                 batch = batch.to(device, non_blocking=True)
                 context = {k: v.to(device, non_blocking=True) for k, v in context.items()}
-            values = model.training_step(batch, optimizers, **context)
+            values = distributed.average(model.training_step(batch, optimizers, **context),
+                                         world, device)
             if not all(math.isfinite(v) for v in values.values()):
                 bad = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
                 raise TrainingDiverged(f"training diverged at step {step + 1}: {bad}")
@@ -363,6 +385,9 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
             bar.close()
         _note_compile_failure(store, record, compiled)
 
+    distributed.finish(world)  # every process is done training; rank 0 goes on alone
+    if not world.leader:
+        return record
     checkpoint_now()
     try:
         metrics = _final_metrics(model, spec, data, record, step, train_seconds, batch_size)
