@@ -251,3 +251,23 @@ def test_batches_copied_from_the_host_train_the_same_run(registry, monkeypatch):
               for r in (on_device, from_host)]
     assert curves[0] == curves[1] and len(curves[0]) > 0
     assert from_host.metrics["test_bits_per_dim"] == on_device.metrics["test_bits_per_dim"]
+
+
+@pytest.mark.slow
+def test_a_real_compiler_failure_falls_back_to_eager_in_one_warning_line(tmp_path):
+    """No working C++ compiler (CXX=/bin/false): the command warns in one line and trains."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CXX": "/bin/false", "GENZOO_HOME": str(tmp_path / "home"),
+           "OMP_NUM_THREADS": "1", "GENZOO_PLUGINS": ""}
+    result = subprocess.run([sys.executable, "-m", "genzoo.registry.cli", "train", "pixelcnn",
+                             "-d", "digits", "--steps", "2", "--compile", "-q",
+                             *[f"--set={k}={v}" for k, v in TINY.items()]],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    (warning,) = [line for line in result.stderr.splitlines() if "torch.compile" in line]
+    assert warning.startswith("warning: torch.compile failed for PixelCNN.loss (")
+    assert "training goes on in eager mode" in warning and "Traceback" not in result.stderr
+    assert "fp32, eager (compile failed)" in result.stdout
