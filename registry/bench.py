@@ -87,26 +87,67 @@ def variants_for(device: torch.device, precisions=None, modes=None) -> list[tupl
             for mode in modes]
 
 
-def _train_timing(model, data, config, device, steps: int, labels, warm_up: int) -> dict:
-    """Step time and examples/s of ``steps`` training steps after a warm-up (three steps when
-    compiled: the first compiles, the next may compile the graph once more)."""
-    optimizers = model.configure_optimizers()
-    model.train()
-    train = data.train.to(device)
-    generator = torch.Generator(device=device).manual_seed(0)
+ROUNDS = 3  # timed blocks of training steps per variant, interleaved with the other variants'
 
-    def run_steps(count):
+
+class _Stepper:
+    """One variant's model, optimizers and batch stream, taking training steps on request, so
+    that the variants of a model can be timed in interleaved blocks."""
+
+    def __init__(self, model, data, config, device, labels):
+        self.model, self.config, self.labels = model, config, labels
+        self.optimizers = model.configure_optimizers()
+        self.train = data.train.to(device)
+        self.generator = torch.Generator(device=device).manual_seed(0)
+        model.train()
+
+    def run(self, count: int) -> None:
+        """Take ``count`` training steps."""
         for _ in range(count):
-            batch, context = sample_batch(model, train, config.batch_size, generator, labels)
-            model.training_step(batch, optimizers, **context)
+            batch, context = sample_batch(self.model, self.train, self.config.batch_size,
+                                          self.generator, self.labels)
+            self.model.training_step(batch, self.optimizers, **context)
 
-    started = time.perf_counter()
-    run_steps(warm_up)
-    warm_seconds = time.perf_counter() - started
-    seconds = _time(lambda: run_steps(steps), 1, device)
-    return {"train_step_ms": 1000 * seconds / steps,
-            "train_examples_per_s": steps * config.batch_size / seconds,
-            "warm_up_seconds": warm_seconds}
+
+def _time_interleaved(pairs: list, steps: int, device: torch.device, batch_size: int) -> None:
+    """Time every ``(row, stepper)`` pair's training in ``ROUNDS`` blocks of ``steps / ROUNDS``
+    steps, the variants taking turns (in a rotated order each round), and write each row's best
+    block as its step time: a noisy machine then slows every variant alike, and the least
+    disturbed block of each is compared."""
+    if not pairs:
+        return
+    block = max(1, steps // ROUNDS)
+    best = [float("inf")] * len(pairs)
+    peaks = [0.0] * len(pairs)
+    for round_ in range(ROUNDS):
+        order = list(range(len(pairs)))
+        order = order[round_ % len(order):] + order[:round_ % len(order)]
+        for i in order:
+            row, stepper = pairs[i]
+            if "error" in row:
+                continue
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+            try:
+                best[i] = min(best[i], _time(lambda s=stepper: s.run(block), 1, device))
+            except torch.cuda.OutOfMemoryError:
+                row["error"] = _oom_advice(batch_size)
+                torch.cuda.empty_cache()
+                continue
+            if device.type == "cuda":
+                peaks[i] = max(peaks[i], torch.cuda.max_memory_allocated(device) / 2**20)
+    for (row, _), seconds, peak in zip(pairs, best, peaks):
+        if "error" in row:
+            continue
+        row["train_step_ms"] = 1000 * seconds / block
+        row["train_examples_per_s"] = block * batch_size / seconds
+        if device.type == "cuda":
+            row["peak_memory_mib"] = max(row.get("peak_memory_mib", 0.0), peak)
+
+
+def _oom_advice(batch_size: int) -> str:
+    return (f"out of GPU memory at batch_size={batch_size}; try --batch-size "
+            f"{max(1, batch_size // 2)}")
 
 
 def _step_flops(model, data, config, device, labels) -> int | None:
@@ -132,6 +173,8 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
     """Training step time and examples/s, sampling ms/image at each batch size, the parameter
     count and on CUDA the peak memory (MiB), for each ``(precision, compiled)`` variant.
 
+    Every variant is built, warmed up (compiled, where it is) and then timed in interleaved
+    blocks with the others (:func:`_time_interleaved`), so their ratios hold on a busy machine.
     The first variant's numbers are the row's own (the Speed page's table); every variant is
     listed under ``variants`` with its speed-up over the first. Sampling is timed eagerly
     (``torch.compile`` is applied to the training step: a sequential sampler's shapes change
@@ -143,26 +186,27 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
                           {"batch_size": batch_size} if batch_size is not None else None)
     labels = getattr(data, "train_labels", None)
     labels = labels.to(device) if labels is not None else None
-    rows = []
+    pairs = []
     for index, (precision, compiled) in enumerate(variants):
         torch.manual_seed(0)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         row = {"precision": precision, "compiled": compiled}
         try:
-            model = _bench_variant(spec, config, data, device, row, steps=steps,
-                                   sample_batches=sample_batches, repeats=repeats,
-                                   first=index == 0, labels=labels)
+            stepper = _prepare_variant(spec, config, data, device, row,
+                                       sample_batches=sample_batches, repeats=repeats,
+                                       first=index == 0, labels=labels)
         except torch.cuda.OutOfMemoryError:
-            row["error"] = (f"out of GPU memory at batch_size={config.batch_size}; try "
-                            f"--batch-size {max(1, config.batch_size // 2)}")
-            model = None
+            row["error"], stepper = _oom_advice(config.batch_size), None
             torch.cuda.empty_cache()
-        if model is None and "error" not in row:
+        if stepper is None and "error" not in row:
             continue  # a variant that does not apply (compiling a model fitted by counting)
         if device.type == "cuda":
             row["peak_memory_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
-        rows.append(row)
+        pairs.append((row, stepper))
+    _time_interleaved([(row, st) for row, st in pairs if isinstance(st, _Stepper)], steps,
+                      device, config.batch_size)
+    rows = [row for row, _ in pairs]
     timed = [row for row in rows if "error" not in row]
     first = timed[0] if timed else rows[0]
     for row in timed:
@@ -185,13 +229,17 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
     return out
 
 
-def _bench_variant(spec, config, data, device, row: dict, *, steps, sample_batches, repeats,
-                   first: bool, labels):
-    """Time one ``(precision, compiled)`` variant of a fresh model into ``row``; returns the
-    model, or None where the variant does not apply (compiling a model fitted by counting)."""
+def _prepare_variant(spec, config, data, device, row: dict, *, sample_batches, repeats,
+                     first: bool, labels):
+    """Build one ``(precision, compiled)`` variant of a fresh model: fit it, or warm up its
+    training (three steps when compiled: the first compiles, the next may compile the graph
+    once more), count a step's FLOPs (``first``) and time its eager sampling into ``row``.
+    Returns its :class:`_Stepper`, True for a model fitted in closed form (timed here), or None
+    where the variant does not apply (compiling a model fitted by counting)."""
     precision, compiled = row["precision"], row["compiled"]
     model = build_model(spec, config, data.info).to(device)
     train = data.train.to(device)
+    stepper = None
     if model.fit(train):
         if compiled:
             return None
@@ -202,8 +250,10 @@ def _bench_variant(spec, config, data, device, row: dict, *, steps, sample_batch
         parts = model.compile_for_training() if compiled else []
         if first:
             row["train_step_flops"] = _step_flops(model, data, config, device, labels)
-        row.update(_train_timing(model, data, config, device, steps, labels,
-                                 warm_up=3 if parts else 1))
+        stepper = _Stepper(model, data, config, device, labels)
+        started = time.perf_counter()
+        stepper.run(3 if parts else 1)
+        row["warm_up_seconds"] = time.perf_counter() - started
         failed = [part.error for part in parts if part.error]
         if failed:
             row["compile_error"] = failed[0]
@@ -216,7 +266,9 @@ def _bench_variant(spec, config, data, device, row: dict, *, steps, sample_batch
             # a sampler written for fp32 (a cached stepper's preallocated buffers) says so
             row["sample_error"] = (f"sampling under {precision} autocast failed: "
                                    f"{(str(exc).splitlines() or [''])[0]}")
-    return model
+        if stepper is not None:
+            model.train()  # sampling left it in eval mode
+    return stepper if stepper is not None else True
 
 
 def _sample_timing(model, device, precision: str, batches, repeats: int) -> dict:
