@@ -3,12 +3,16 @@
 A checkpoint at step ``s`` is two files in the run's folder, ``ckpt-<s>.safetensors`` and
 ``ckpt-<s>.json``. Each is written to a temporary name, flushed to disk and renamed, and the JSON
 goes last, naming the tensor file and its SHA-256: a checkpoint exists only once its JSON does,
-so a crash mid-write never leaves a half checkpoint that looks whole. Loading reads tensors with
-safetensors and never unpickles anything.
+so a crash mid-write never leaves a half checkpoint that looks whole. The JSON also records the
+SHA-256 of its own content (``meta_sha256``), so a flipped byte in the optimizer settings or the
+step is caught like one in the tensors. Loading reads tensors with safetensors and never
+unpickles anything; a checkpoint that cannot be read or written is a :class:`CheckpointError`
+that names the file (or the run's folder, for a full disk).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -25,7 +29,11 @@ from .errors import CheckpointError
 
 FORMAT_VERSION = 1
 KEEP_LAST = 2
-_NAME = re.compile(r"^ckpt-(\d{8})\.json$")
+_NAME = re.compile(r"^ckpt-(\d{8,})\.json$")
+_TENSORS = re.compile(r"^ckpt-(\d{8,})\.safetensors$")
+# what atomic_write_bytes leaves of a checkpoint when the process is killed mid-write
+_PARTIAL = re.compile(r"^\.ckpt-\d{8,}\.(safetensors|json)\..*\.tmp$")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 @dataclass
@@ -84,7 +92,12 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module,
                     optimizers: list[torch.optim.Optimizer] = (), *,
                     rng_states: dict[str, torch.Tensor] | None = None,
                     meta: dict | None = None) -> Path:
-    """Write the checkpoint for ``step`` atomically and prune all but the last ``KEEP_LAST``."""
+    """Write the checkpoint for ``step`` atomically and prune all but the last ``KEEP_LAST``.
+
+    A write that fails (a full disk, most often) leaves the earlier checkpoints as they were and
+    nothing of this one, and raises a :class:`CheckpointError` naming the folder and the step
+    of the checkpoint that is kept.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
@@ -97,15 +110,48 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module,
         tensors[f"rng.{name}"] = value.detach().cpu().contiguous()
 
     tensor_path = run_dir / f"ckpt-{step:08d}.safetensors"
-    payload = save(tensors)  # safetensors bytes: hashed, then written atomically
-    digest = hashlib.sha256(payload).hexdigest()
-    atomic_write_bytes(tensor_path, payload)
-    record = {"format": FORMAT_VERSION, "step": step, "tensors": tensor_path.name,
-              "sha256": digest, "optimizers": optim_meta, **(meta or {})}
     json_path = run_dir / f"ckpt-{step:08d}.json"
-    atomic_write_bytes(json_path, json.dumps(record, indent=1, default=_json_default).encode())
-    _prune(run_dir)
+    payload = save(tensors)  # safetensors bytes: hashed, then written atomically
+    record = {"format": FORMAT_VERSION, "step": step, "tensors": tensor_path.name,
+              "sha256": hashlib.sha256(payload).hexdigest(), "optimizers": optim_meta,
+              **(meta or {})}
+    record["meta_sha256"] = meta_digest(record)
+    text = json.dumps(record, indent=1, default=_json_default).encode()
+    rewrite = json_path.exists()  # the same step again (a final save right after a periodic one)
+    try:
+        atomic_write_bytes(tensor_path, payload)
+        try:
+            atomic_write_bytes(json_path, text)
+        except OSError:
+            if not rewrite:  # tensors that no JSON vouches for: not a checkpoint, only space
+                tensor_path.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise CheckpointError(_write_failure(run_dir, step, exc)) from None
+    _prune(run_dir, step)
     return json_path
+
+
+def meta_digest(record: dict) -> str:
+    """SHA-256 of a checkpoint's JSON record without its ``meta_sha256``, keys sorted.
+
+    Computed on the record as a reader parses it back (tuples as lists), so the writer and the
+    reader hash the same text.
+    """
+    body = {key: value for key, value in record.items() if key != "meta_sha256"}
+    parsed = json.loads(json.dumps(body, default=_json_default))
+    return hashlib.sha256(json.dumps(parsed, sort_keys=True).encode()).hexdigest()
+
+
+def _write_failure(run_dir: Path, step: int, exc: OSError) -> str:
+    """One line: which checkpoint could not be written where, why, and what is kept."""
+    full = exc.errno in _DISK_FULL
+    why = f"the disk is full ({exc.strerror})" if full else f"{exc.strerror or exc}"
+    kept = list_checkpoints(run_dir)
+    kept = (f"the previous checkpoint (step {_step(kept[0])}) is kept" if kept
+            else "no earlier checkpoint exists (a resume starts from step 0)")
+    return (f"cannot write the checkpoint of step {step} in {run_dir}: {why}; {kept}"
+            + ("; free some space" if full else ""))
 
 
 def _json_default(value):
@@ -122,13 +168,32 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     if not run_dir.is_dir():
         return []
     found = [p for p in run_dir.iterdir() if _NAME.match(p.name)]
-    return sorted(found, key=lambda p: p.name, reverse=True)
+    return sorted(found, key=_step, reverse=True)
 
 
-def _prune(run_dir: Path) -> None:
-    for old in list_checkpoints(run_dir)[KEEP_LAST:]:
+def _step(json_path: Path) -> int:
+    return int(_NAME.match(json_path.name).group(1))
+
+
+def _prune(run_dir: Path, step: int) -> None:
+    """Keep the newest ``KEEP_LAST`` checkpoints up to ``step``; drop the rest, and the files of
+    writes that never finished.
+
+    A checkpoint newer than ``step`` belongs to a past the run has left: it could not be read
+    when the run resumed from an older one, and the run's curves were cut back to that older
+    step, so it would not match them were it readable later. One process trains a run
+    (``process.own_run``) and it is the one calling this, so a temporary file, or a tensor file
+    that no JSON names, is left over from a process killed mid-write, never a write in progress.
+    """
+    complete = list_checkpoints(run_dir)
+    newer = [p for p in complete if _step(p) > step]
+    for old in newer + [p for p in complete if _step(p) <= step][KEEP_LAST:]:
         (old.with_suffix(".safetensors")).unlink(missing_ok=True)
         old.unlink(missing_ok=True)
+    named = {p.with_suffix(".safetensors").name for p in list_checkpoints(run_dir)}
+    for path in run_dir.iterdir():
+        if _PARTIAL.match(path.name) or (_TENSORS.match(path.name) and path.name not in named):
+            path.unlink(missing_ok=True)
 
 
 def load_checkpoint(json_path: Path) -> Checkpoint:
@@ -136,13 +201,20 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
     json_path = Path(json_path)
     try:
         meta = json.loads(json_path.read_text())
-        tensor_path = json_path.parent / meta["tensors"]
-        payload = tensor_path.read_bytes()
-    except FileNotFoundError as exc:
-        raise CheckpointError(f"checkpoint file missing: {exc.filename}") from None
-    except (json.JSONDecodeError, KeyError, UnicodeDecodeError) as exc:
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file missing: {json_path}") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # a JSONDecodeError is a ValueError
         raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: {exc}") from None
-    if meta.get("sha256") and hashlib.sha256(payload).hexdigest() != meta["sha256"]:
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {json_path}: {exc.strerror}") from None
+    tensor_path = json_path.parent / _check_meta(json_path, meta)
+    try:
+        payload = tensor_path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file missing: {tensor_path}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {tensor_path}: {exc.strerror}") from None
+    if hashlib.sha256(payload).hexdigest() != meta["sha256"]:
         raise CheckpointError(f"checkpoint {tensor_path} is corrupt or truncated "
                               "(its SHA-256 does not match the one recorded at save time)")
     try:
@@ -152,11 +224,35 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
                               f"{exc}") from None
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     rng_states = {k[len("rng."):]: v for k, v in tensors.items() if k.startswith("rng.")}
-    optimizer_states = [_unflatten_optimizer(i, tensors, m)
-                        for i, m in enumerate(meta.get("optimizers", []))]
-    return Checkpoint(step=int(meta["step"]), model_state=model_state,
+    try:
+        optimizer_states = [_unflatten_optimizer(i, tensors, m)
+                            for i, m in enumerate(meta.get("optimizers", []))]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: its optimizer "
+                              f"states do not fit its tensors ({exc!r})") from None
+    return Checkpoint(step=meta["step"], model_state=model_state,
                       optimizer_states=optimizer_states, rng_states=rng_states, meta=meta,
                       path=json_path)
+
+
+def _check_meta(json_path: Path, meta) -> str:
+    """The tensor file a checkpoint's JSON names, once the JSON is shown to be whole."""
+    problem = None
+    if not isinstance(meta, dict):
+        problem = f"a JSON {type(meta).__name__}, not an object"
+    elif "meta_sha256" in meta and meta["meta_sha256"] != meta_digest(meta):
+        problem = "its SHA-256 does not match the one recorded at save time"
+    elif not isinstance(meta.get("sha256"), str) or len(meta["sha256"]) != 64:
+        problem = "it records no SHA-256 of its tensors"
+    elif (not isinstance(meta.get("tensors"), str)
+          or not _TENSORS.match(meta["tensors"])):  # a file name of this folder, nothing else
+        problem = f"it names no tensor file of its folder ({meta.get('tensors')!r})"
+    elif not isinstance(meta.get("step"), int) or (
+            _NAME.match(json_path.name) and meta["step"] != _step(json_path)):
+        problem = f"its step ({meta.get('step')!r}) is not the one in its name"
+    if problem:
+        raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: {problem}")
+    return meta["tensors"]
 
 
 def load_latest(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:

@@ -118,3 +118,23 @@ def own_run(run_dir: str | Path, run_id: str):
         mine = read_owner(run_dir)
         if mine is not None and mine.pid == pid:
             path.unlink(missing_ok=True)
+
+
+def as_seen_now(store, record):
+    """``record`` as a reader should see it: a run the store still says is training, whose
+    training process on this host is gone (killed, or the machine restarted), is shown
+    ``interrupted`` with why, without writing anything (the dashboard's Train page, which also
+    knows about cancel requests, records the final status)."""
+    from dataclasses import replace
+
+    from .store import ACTIVE
+
+    if record.status not in ACTIVE:
+        return record
+    owner = read_owner(store.run_dir(record.run_id))
+    if owner is None or owner.alive() is not False:
+        return record
+    return replace(record, status="interrupted",
+                   error=f"its training process ({owner.pid}) ended without finishing (killed, "
+                         f"or the machine restarted); resume with `genzoo resume "
+                         f"{record.run_id}`")

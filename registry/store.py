@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS metrics (
     wall_time REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
+CREATE INDEX IF NOT EXISTS metrics_by_step ON metrics (run_id, step);
 """
 
 # cancelled: stopped on request (SIGTERM: the dashboard's Cancel); interrupted: stopped
@@ -249,9 +250,15 @@ class RunStore:
     # -- logged curves -----------------------------------------------------------------------
 
     def log_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:
-        """Append one point per named value (training loss parts, throughput, ...)."""
+        """Append one point per named value (training loss parts, throughput, ...).
+
+        Points already logged at ``step`` or later are dropped first: a curve is one timeline,
+        and a process that resumed from an earlier step (one killed before its first checkpoint
+        leaves no step to truncate to) writes over what the lost steps had logged.
+        """
         now = time.time()
         with self._connect() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ? AND step >= ?", (run_id, step))
             db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)",
                            [(run_id, step, name, float(v), now) for name, v in values.items()])
 

@@ -18,6 +18,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -233,6 +234,7 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
     data = load_dataset(registry, record.dataset, record.dataset_options)
     config = build_config(spec.config_class, record.config)
     torch_device = resolve_device(device or record.device.split(":")[0])
+    torch.manual_seed(record.seed)  # with no checkpoint yet, start from the seed's weights
     model = build_model(spec, config, DataInfo.from_json(record.data_info))
     updates = {}
     if steps is not None:
@@ -303,15 +305,24 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
             step = checkpoint.step
             train_seconds = float(checkpoint.meta.get("train_seconds", 0.0))
             store.truncate_metrics(run_id, step)
+            if errors:  # a newer checkpoint could not be read: say which, and what was used
+                warnings.warn(f"{'; '.join(errors)}; resuming from the checkpoint of step "
+                              f"{step}", RuntimeWarning, stacklevel=2)
         elif errors:
             raise CheckpointError(f"cannot resume run {run_id!r}: {'; '.join(errors)}")
 
     def checkpoint_now():
         if not world.leader:
             return
-        save_checkpoint(run_dir, step, model, optimizers, rng_states=_rng_states(batch_generator),
-                        meta={"run_id": run_id, "model": spec.name, "config": record.config,
-                              "data_info": record.data_info, "train_seconds": train_seconds})
+        try:
+            save_checkpoint(run_dir, step, model, optimizers,
+                            rng_states=_rng_states(batch_generator),
+                            meta={"run_id": run_id, "model": spec.name, "config": record.config,
+                                  "data_info": record.data_info, "train_seconds": train_seconds})
+        except CheckpointError as exc:  # a full disk: the run stops, not left 'running'
+            message = f"run {run_id!r} stopped: {exc}; resume with `genzoo resume {run_id}`"
+            store.update(run_id, status="interrupted", error=message)
+            raise CheckpointError(message) from None
         store.update(run_id, step=step, train_seconds=train_seconds)
 
     store.update(run_id, status="running", error=None)
