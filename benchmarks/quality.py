@@ -41,7 +41,8 @@ def train(registry, store, name: str, dataset: str, seconds: float, prior_share:
           common: dict):
     """Train ``name`` within the budget; a model with a second stage gets it trained too, and
     the second stage's run (the one that samples and has a likelihood) is returned."""
-    stages = [n for n, s in registry.models.items() if s.parent == name]
+    stages = [n for n, s in registry.models.items()  # not a restoration stage (codeformer)
+              if s.parent == name and s.density != "implicit"]
     if not stages:
         return start_run(registry, store, name, dataset, seconds=seconds, **common)
     first = start_run(registry, store, name, dataset, seconds=seconds * (1 - prior_share),

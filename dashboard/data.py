@@ -488,7 +488,8 @@ def no_likelihood_models(reg: Registry, records: list[RunRecord],
             reasons.setdefault(r.model, f"{r.model} is an implicit model: it defines no "
                                         "likelihood to report.")
             continue
-        staged = [name for name, s in reg.models.items() if s.parent == r.model]
+        staged = [name for name, s in reg.models.items()  # the stage that gives the bound
+                  if s.parent == r.model and s.density != "implicit"]
         how = (f" Train the second stage: `genzoo train {staged[0]} --parent {r.run_id}`."
                if staged else "")
         reasons.setdefault(r.model, f"{r.model} has no likelihood bound on its own.{how}")

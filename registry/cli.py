@@ -603,7 +603,10 @@ def explore(run_id, view, count, index, second, output):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(model, dataset, as_json):
     """List the runs in the store ($GENZOO_HOME, default ~/.genzoo), newest first."""
-    records = _store().list_runs(model=model, dataset=dataset)
+    from .process import as_seen_now
+
+    store = _store()
+    records = [as_seen_now(store, r) for r in store.list_runs(model=model, dataset=dataset)]
     if as_json:
         _emit([r.to_json() for r in records])
         return
@@ -785,6 +788,110 @@ def new_plugin_command(name, folder):
     for step in (f"cd {path}", "pip install -e .", f"genzoo check-plugin genzoo-{name}",
                  "pytest tests", f"genzoo train {name} --dataset digits"):
         click.echo(f"  {step}")
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--degrade", "degradations", multiple=True, metavar="NAME:STRENGTH",
+              help="mask:P (hide a fraction P of the pixels, set to 0; 0..1), noise:S "
+                   "(Gaussian, std S levels; 0..255), blur:S (Gaussian, std S pixels; 0..4), "
+                   "down:F (down- and upsample by a whole F; 1..8). Default mask:0.5; with "
+                   "--table, repeat for several (default: a standard set).")
+@click.option("--w", "w", default="0.5", show_default=True,
+              help="CFT weight in [0, 1]: 0 is pure codebook lookup (quality), 1 keeps most "
+                   "of the input's features (fidelity).")
+@click.option("-n", "count", type=click.IntRange(1, 1000), default=8, show_default=True,
+              help="Number of images, the first N of the test split (--table: all of them "
+                   "unless given).")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help=".png (rows: degraded, restored, clean) or .npy (3, N, C, H, W); with "
+                   "--table, an optional .csv of the table.")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the degradation's random draws.")
+@click.option("--table", "as_table", is_flag=True,
+              help="Print the metrics table instead: PSNR and the reference classifier's "
+                   "accuracy for the degraded input, the nearest-code lookup and the model "
+                   "(at w=0 and --w), per degradation; kept with the run.")
+@click.option("--json", "as_json", is_flag=True, help="With --table: print JSON.")
+@click.pass_context
+def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json):
+    """Degrade test images and restore them with RUN_ID's restoration model (codeformer)."""
+    import io
+    import warnings
+
+    import numpy as np
+    import torch
+
+    from . import restoration as r
+    from .checkpoints import atomic_write_bytes
+    from .outputs import png_bytes
+    from .runs import load_run
+
+    specs = r.check_specs(degradations or (() if as_table else ("mask:0.5",)))
+    w = r.check_w(w)
+    path = Path(output) if output else None
+    wanted = (".csv",) if as_table else (".png", ".npy")
+    if path is None and not as_table:
+        raise GenzooError("give -o FILE (.png or .npy) for the pictures, or --table for the "
+                          "metrics")
+    if path is not None and path.suffix.lower() not in wanted:
+        raise GenzooError(f"cannot write {'a table' if as_table else 'restorations'} to "
+                          f"{path.name!r}: use a file ending in {' or '.join(wanted)}")
+    if path is not None and not path.parent.exists():
+        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    if not as_table and len(specs) > 1:
+        raise GenzooError("give one --degrade for pictures (several only with --table)")
+    store, registry = _store(), _registry()
+    r.require_restoration(registry, store.get(run_id))
+    if as_table:
+        n = count if ctx.get_parameter_source("count").name != "DEFAULT" else None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table, reference = r.run_restoration_table(
+                store, registry, run_id, specs or r.TABLE_DEGRADATIONS,
+                ws=(0.0,) if w == 0 else (0.0, w), n=n, seed=seed)
+        for warning in caught:
+            click.echo(f"warning: {warning.message}", err=True)
+        if not specs:  # the standard set: the gains the run's claims name
+            model_class = registry.model(store.get(run_id).model).model_class
+            store.merge_metrics(run_id, r.gains(table, model_class))
+        if path is not None:
+            atomic_write_bytes(path, table.to_csv(index=False).encode())
+        if as_json:
+            _emit({"run_id": run_id, "seed": seed, "reference_accuracy": getattr(
+                reference, "test_accuracy", None), "rows": table.to_dict(orient="records")})
+            return
+        note = (f"reference classifier: {100 * reference.test_accuracy:.1f}% on clean test "
+                "images" if reference is not None else "no reference classifier (unlabelled "
+                "data): PSNR only")
+        click.echo(f"restoration by {run_id} (seed {seed}); {note}")
+        shown = r.format_table(r.long_table(table)).fillna("")
+        _table(shown.to_dict(orient="records"), list(shown.columns))
+        if path is not None:
+            click.echo(f"wrote the table to {path}", err=True)
+        return
+    loaded = load_run(run_id, store, registry)
+    clean = loaded.data.test[:count]
+    if count > len(loaded.data.test):
+        raise GenzooError(f"-n {count} is more than the {len(loaded.data.test)} images of the "
+                          f"{loaded.data.name} test split")
+    out = r.restorations(loaded.model, clean, specs[0], ws=(w,), seed=seed)
+    restored = out["restored"][w]
+    if path.suffix.lower() == ".npy":
+        buffer = io.BytesIO()
+        np.save(buffer, torch.stack([out["degraded"], restored, clean]).numpy())
+        payload = buffer.getvalue()
+    else:
+        scale = max(2, 64 // max(clean.shape[-2:]))  # small images drawn larger
+        payload = png_bytes(r.restoration_grid([out["degraded"], restored, clean],
+                                               loaded.data.levels, scale=scale))
+    atomic_write_bytes(path, payload)
+    levels = loaded.data.levels
+    scores = [float(r.psnr(images, clean, levels).mean())
+              for images in (out["degraded"], out["baseline"], restored)]
+    click.echo(f"wrote {count} restorations ({specs[0]}, w={w:g}) from {run_id} to {path}; "
+               f"PSNR {scores[0]:.2f} dB degraded, {scores[1]:.2f} dB {loaded.model.baseline_name}"
+               f", {scores[2]:.2f} dB restored")
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None):
