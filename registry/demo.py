@@ -35,6 +35,7 @@ DEMO_RUNS = (
     DemoRun("vae", "digits", seconds=30),  # the latent explorer's first run
     DemoRun("vqvae", "digits", seconds=20),  # a code grid for the explorer and the lecture ...
     DemoRun("vqvae-prior", "digits", seconds=15, parent="vqvae"),  # ... and its bound
+    DemoRun("codeformer", "digits", seconds=30, parent="vqvae"),  # restoration by code lookup
     DemoRun("gan", "digits", seconds=30),  # the implicit branch: samples, no likelihood
     DemoRun("gmm", "8-gaussians", steps=0),  # the 2-d densities page: a closed-form fit ...
     DemoRun("pixelcnn", "8-gaussians", seconds=10),  # ... and the chain rule over (x, y)

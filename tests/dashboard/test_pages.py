@@ -166,8 +166,8 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
     assert_clean(at)
     assert at.selectbox[0].value == "digits"
     assert at.selectbox[0].options == ["digits"]  # no 2-d point set among the pictures
-    assert sorted(at.multiselect[0].value) == ["gan", "independent", "pixelcnn", "vae", "vqvae",
-                                               "vqvae-prior"]
+    assert sorted(at.multiselect[0].value) == ["codeformer", "gan", "independent", "pixelcnn",
+                                               "vae", "vqvae", "vqvae-prior"]
     assert [h.value for h in at.subheader][-1] == "real test images"
     assert {"independent", "pixelcnn", "vae", "gan"} <= {h.value for h in at.subheader}
     assert len(at.image) == len(at.multiselect[0].value) + 1  # every model and the real images
