@@ -36,7 +36,7 @@ navigation = st.navigation({
         st.Page(PAGES / "train.py", title="Train", icon=":material/model_training:"),
         st.Page(PAGES / "plugins.py", title="Plugins", icon=":material/extension:"),
     ],
-})
+}, expanded=True)  # every page in view: past twelve, Streamlit would hide some behind "more"
 
 # Imported after st.navigation: on a cold server the navigation reaches the browser before the
 # heavy imports (torch, plotly) behind the data module are done.

@@ -20,9 +20,8 @@ st.markdown("CodeFormer (Zhou et al., NeurIPS 2022) restores a degraded image *b
             "transformer reads the whole grid of the degraded image's features and predicts "
             "the clean image's code at every position. Trained with the paper's code-level "
             "losses and its controllable feature transformation (CFT):")
-formulas = st.columns(2)
-formulas[0].latex(restoration_data.CODE_LOSSES)
-formulas[1].latex(restoration_data.CFT)
+st.latex(restoration_data.CODE_LOSSES)  # one per line: side by side, the CFT ran off the page
+st.latex(restoration_data.CFT)
 st.caption("w = 0: pure codebook lookup (quality); w = 1: the CFT adds all of its correction "
            "from the degraded input's features (fidelity).")
 

@@ -78,7 +78,7 @@ def test_bf16_trains_under_autocast_and_evaluates_in_fp32(registry, monkeypatch)
     monkeypatch.setattr(PixelCNN, "log_prob", spying_log_prob)
     record = train_tiny(registry, precision="bf16")
     assert record.status == "completed" and record.settings == {"precision": "bf16",
-                                                                "compile": False}
+                                                                "compile": False, "nproc": 1}
     assert seen["loss"] == [torch.bfloat16] * 3  # every training step in bf16
     assert seen["log_prob"] and not any(seen["log_prob"])  # the held-out score in fp32
     assert record.metrics["test_bits_per_dim"] > 0
@@ -86,7 +86,7 @@ def test_bf16_trains_under_autocast_and_evaluates_in_fp32(registry, monkeypatch)
 
 def test_fp32_is_the_default_on_a_cpu_and_is_stored(registry):
     record = train_tiny(registry)
-    assert record.settings == {"precision": "fp32", "compile": False}
+    assert record.settings == {"precision": "fp32", "compile": False, "nproc": 1}
     assert RunStore().get(record.run_id).to_json()["settings"]["precision"] == "fp32"
 
 
@@ -109,7 +109,8 @@ def test_resume_keeps_the_runs_precision_unless_told(registry):
     assert again.step == 5 and again.settings["precision"] == "bf16"
     changed = resume_run(registry, RunStore(), record.run_id, steps=6, settings=QUIET,
                          precision="fp32", compile=False)
-    assert changed.step == 6 and changed.settings == {"precision": "fp32", "compile": False}
+    assert changed.step == 6 and changed.settings == {"precision": "fp32", "compile": False,
+                                                      "nproc": 1}
 
 
 # -- torch.compile ------------------------------------------------------------------------------
