@@ -758,14 +758,16 @@ def fit_csv_ar(payload: bytes, filename: str, *, column: str | None, p: int,
         why = f": {owner.error}" if owner is not None and owner.error else ""
         raise GenzooError(f"the AR model is not available (plugin genzoo.ar not loaded{why})")
     name = Path(filename or "upload.csv").name or "upload.csv"
+    name = " ".join(name.splitlines())  # errors name it, on one line
     with tempfile.TemporaryDirectory(prefix="genzoo-upload-") as folder:
-        path = Path(folder) / name
+        # not the uploaded name: one too long for this file system (or "..") cannot be written
+        path = Path(folder) / "upload.csv"
         path.write_bytes(payload)
         try:
             data = load_csv_series(path, column=column or None)
         except GenzooError as exc:  # name the file as the user knows it, not the temp path
-            raise type(exc)(str(exc).replace(str(path.resolve()), name)
-                            .replace(str(path), name)) from None
+            message = str(exc).replace(str(path.resolve()), name).replace(str(path), name)
+            raise type(exc)(" ".join(message.splitlines())) from None  # a column name may break it
     values = data.values  # (T,) float64, the whole series
     n, p, horizon = len(values), int(p), int(horizon)
     if n < p + 2:

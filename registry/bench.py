@@ -207,6 +207,9 @@ def bench_model(spec, data, *, steps: int = 30, device: torch.device,
     _time_interleaved([(row, st) for row, st in pairs if isinstance(st, _Stepper)], steps,
                       device, config.batch_size)
     rows = [row for row, _ in pairs]
+    if not rows:
+        raise GenzooError(f"no variant asked for applies to {spec.name}: it is fitted in closed "
+                          "form and has no compiled variant; add --modes eager")
     timed = [row for row in rows if "error" not in row]
     first = timed[0] if timed else rows[0]
     for row in timed:

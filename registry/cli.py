@@ -7,6 +7,7 @@ with code 2; nothing is written half-way. ``--json`` output is one JSON document
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -34,6 +35,16 @@ def _emit(value) -> None:
     click.echo(json.dumps(value, default=str))
 
 
+@contextlib.contextmanager
+def _writing(path):
+    """What the OS says about writing ``path`` (a file where a folder should be, a name too
+    long, no permission) as the one-line error of bad input, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise GenzooError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def _table(rows: list[dict], columns: list[str]) -> None:
     """A plain aligned text table."""
     if not rows:
@@ -46,14 +57,34 @@ def _table(rows: list[dict], columns: list[str]) -> None:
         click.echo("  ".join(v.ljust(w) for v, w in zip(r, widths)))
 
 
+# What ends a line for str.splitlines() (a terminal moves on at \n, \r, \v and \f): a file or run
+# name that carries one must not break the one-line error in two.
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def _one_line(message: str) -> str:
+    """``message`` with its line breaks written as escapes (``\\n``), so it stays one line."""
+    return message.translate(_LINE_BREAKS)
+
+
 class GenzooGroup(click.Group):
     """A click group that turns a :class:`GenzooError` into one line and its exit code."""
+
+    def parse_args(self, ctx, args):
+        # Bytes that are not UTF-8 reach Python as lone surrogates, which the runs store
+        # (SQLite) and stdout cannot encode: refuse them up front, before anything is done.
+        for arg in args:
+            try:
+                str(arg).encode("utf-8")
+            except UnicodeEncodeError:
+                raise click.UsageError(f"argument {arg!r} is not valid UTF-8 text", ctx) from None
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except GenzooError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {_one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
         except Cancelled:
             click.echo("cancelled; the run keeps its last checkpoint (genzoo resume RUN_ID)",
@@ -139,6 +170,28 @@ def _resume_speed_options(f):
     return _speed_options(f, resuming=True)
 
 
+# The runs store keeps step counts and seeds as SQLite integers (signed 64-bit).
+MAX_STEPS = 2**63 - 1
+# A seed that torch's generators and the store (a signed 64-bit integer) both take; numpy's
+# generators (quality's choice of real images) also refuse a negative one.
+SEED = click.IntRange(-(2**63), 2**63 - 1)
+NUMPY_SEED = click.IntRange(0, 2**63 - 1)
+
+
+def _check_budget(steps: int | None, seconds: float | None) -> None:
+    """--steps and --seconds as train and resume both take them: one or neither, a step count
+    the store can hold, a positive number of seconds (checked before anything is stored)."""
+    if steps is not None and seconds is not None:
+        raise GenzooError("give --steps or --seconds, not both")
+    if steps is not None and steps < 0:
+        raise GenzooError(f"--steps must be 0 or more, got {steps}")
+    if steps is not None and steps > MAX_STEPS:
+        raise GenzooError(f"--steps {steps} is more than the runs store can count "
+                          f"(at most {MAX_STEPS})")
+    if seconds is not None and not seconds > 0:
+        raise GenzooError(f"--seconds must be positive, got {seconds}")
+
+
 def _budget_options(f):
     f = click.option("--seconds", type=float, default=None,
                      help="Train for this many seconds of training time.")(f)
@@ -157,7 +210,7 @@ def _budget_options(f):
               help="The run a second-stage model learns from (vqvae-prior: a vqvae run).")
 @_budget_options
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a config field, or set a dataset option (shapes: size=32); "
                    "repeat for several.")
@@ -179,8 +232,7 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
     from .config import parse_overrides
     from .training import LoopSettings, cancel_on_sigterm, start_run
 
-    if steps is not None and seconds is not None:
-        raise GenzooError("give --steps or --seconds, not both")
+    _check_budget(steps, seconds)
     if nproc > 1:
         _train_distributed(model, dataset, column, parent, steps, seconds, device, seed, settings,
                            run_id, precision, compile_, nproc, as_json, quiet)
@@ -261,8 +313,7 @@ def resume(run_id, steps, seconds, device, precision, compile_, as_json, quiet):
     """Continue RUN_ID from its last good checkpoint (--steps/--seconds are new totals)."""
     from .training import LoopSettings, cancel_on_sigterm, resume_run
 
-    if steps is not None and seconds is not None:
-        raise GenzooError("give --steps or --seconds, not both")
+    _check_budget(steps, seconds)  # resume_run stores the new totals before training
     with cancel_on_sigterm():
         record = resume_run(_registry(), _store(), run_id, steps=steps, seconds=seconds,
                             device=device, settings=LoopSettings(progress=not quiet),
@@ -354,7 +405,7 @@ def _parzen(run_id: str, loaded, n_samples: int) -> dict:
               help="Print the real-data floor of DATASET alone (no run).")
 @click.option("-n", "count", type=click.IntRange(10, 100_000), default=1000, show_default=True,
               help="Number of samples (and of training images in the floor).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=NUMPY_SEED, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def quality(run_id, real_dataset, count, seed, as_json):
     """Sample quality of RUN_ID next to the real-data floor, for any image model.
@@ -368,6 +419,8 @@ def quality(run_id, real_dataset, count, seed, as_json):
     from . import quality as q
     from .runs import load_dataset
 
+    # an empty RUN_ID or --real ('') names nothing: the same as leaving it out
+    run_id, real_dataset = run_id or None, real_dataset or None
     if (run_id is None) == (real_dataset is None):
         raise GenzooError("give a RUN_ID, or --real DATASET for the real-data floor alone")
     store, registry = _store(), _registry()
@@ -421,7 +474,7 @@ def _score(value) -> str:
               help="Number of samples.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help=".png grid or .npy for images; .csv or .npy for series.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--label", type=int, default=None,
               help="Class to draw (a model trained with --set conditional=true).")
 def sample(run_id, count, output, seed, label):
@@ -438,7 +491,9 @@ def sample(run_id, count, output, seed, label):
         context["labels"] = label
     generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
     samples = loaded.model.sample(count, generator=generator, **context)
-    path = write_samples(samples, output, kind=loaded.data.kind, levels=loaded.data.info.levels)
+    with _writing(output):
+        path = write_samples(samples, output, kind=loaded.data.kind,
+                             levels=loaded.data.info.levels)
     which = f" of class {label}" if label is not None else ""
     click.echo(f"wrote {count} samples{which} from {run_id} to {path}")
 
@@ -471,7 +526,7 @@ def _check_conditional(loaded, run_id: str) -> None:
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help=".png (rows: masked, completed, original) or .npy (3, N, C, H, W): the "
                    "masked images (hidden = -1), the completions, the originals.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the completion draws (and of a random:P mask).")
 @click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
 def complete(run_id, mask_name, count, output, seed, split):
@@ -520,7 +575,8 @@ def complete(run_id, mask_name, count, output, seed, split):
         scale = max(2, 64 // max(original.shape[-2:]))  # small images drawn larger
         payload = png_bytes(completion_grid(original, completed, known, loaded.data.levels,
                                             scale=scale))
-    atomic_write_bytes(path, payload)
+    with _writing(path):
+        atomic_write_bytes(path, payload)
     hidden = int((~known).sum())
     click.echo(f"wrote {count} completions ({mask_name}: {hidden} of {known.numel()} pixels "
                f"hidden) from {run_id} to {path}")
@@ -593,7 +649,8 @@ def explore(run_id, view, count, index, second, output):
     else:
         scale = max(2, 64 // max(pictures.shape[-2:]))
         payload = png_bytes(image_grid(pictures, data.levels, columns=columns, scale=scale))
-    atomic_write_bytes(path, payload)
+    with _writing(path):
+        atomic_write_bytes(path, payload)
     click.echo(f"wrote the {view} view of {run_id} to {path}")
 
 
@@ -627,6 +684,10 @@ def demo(scale):
     """Train the demo runs the dashboard opens with (only those not trained yet)."""
     from .demo import ensure_demo_runs
 
+    # checked before the first run trains: 0 or less fails only at a later run's budget (the
+    # earlier ones stored), NaN crashes, infinity trains a seconds-budgeted run forever
+    if not 0 < scale < float("inf"):
+        raise BadConfig(f"--scale {scale}: give a positive number, like 0.1")
     for record in ensure_demo_runs(_registry(), _store(), scale=scale,
                                    log=lambda m: click.echo(m, err=True)):
         _report_run(record, as_json=False)
@@ -781,9 +842,25 @@ def new_plugin_command(name, folder):
     it with yours), a test file that runs those checks, and a README with the next steps.
     NAME: lowercase letters, digits and dashes.
     """
+    import shutil
+
     from .scaffold import new_plugin
 
-    path = new_plugin(name, Path(folder), taken=_registry().models)
+    target = Path(folder)
+    package = target / f"genzoo-{name}"
+    # What a failed write must not leave behind: the package and the folders made on the way.
+    fresh = [p for p in (package, target, *target.parents) if not os.path.lexists(p)]
+    try:
+        with _writing(folder):  # --dir under a file, a name too long for the file system
+            path = new_plugin(name, target, taken=_registry().models)
+    except GenzooError:
+        for made in fresh:  # innermost first; a folder only while it is empty
+            if made == package:
+                shutil.rmtree(made, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    made.rmdir()
+        raise
     click.echo(f"wrote {path}")
     for step in (f"cd {path}", "pip install -e .", f"genzoo check-plugin genzoo-{name}",
                  "pytest tests", f"genzoo train {name} --dataset digits"):
