@@ -88,7 +88,8 @@ with st.form(f"train-{model}"):
         amount = left.number_input("Seconds", value=train_jobs.DEFAULT_SECONDS, step=10.0,
                                    key="seconds",
                                    help="seconds of training time")
-    seed = right.number_input("Seed", value=0, step=1, key="seed")
+    seed = right.number_input("Seed", value=0, step=1, min_value=0, max_value=2**53 - 1,
+                                key="seed")  # the largest integer a browser holds exactly
     st.markdown(f"**Config** of `{model}` (`{spec.config_class.__name__}`; defaults as "
                 "registered)")
     values = draw_fields(fields, f"config-{model}")
