@@ -520,7 +520,7 @@ def _check_conditional(loaded, run_id: str) -> None:
 @click.option("--mask", "mask_name", default="top-half", show_default=True,
               help="Which pixels are known: top-half, bottom-half, left-half, right-half "
                    "(the half kept), center (a hidden centred square), random:P (a fraction P "
-                   "hidden).")
+                   "hidden), or FILE.npy (any H x W mask, true where known).")
 @click.option("-n", "count", type=click.IntRange(1, 1000), default=8, show_default=True,
               help="Number of images, the first N of the split.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),

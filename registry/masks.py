@@ -26,6 +26,7 @@ MASKS = {
     "right-half": "keep the right half, complete the left half",
     "center": "hide a centred square half the image's side, complete it",
     "random:P": "hide a random fraction P of the pixels (0 < P < 1, seeded), e.g. random:0.5",
+    "FILE.npy": "any mask: an H x W array, true (or 1) where the pixel is known",
 }
 MASK_NAMES = ("top-half", "bottom-half", "left-half", "right-half", "center", "random:0.5")
 HIDDEN_RGB = (228, 87, 86)  # hidden pixels in the "masked" picture: a colour no grey level has
@@ -61,6 +62,8 @@ def make_mask(name: str, height: int, width: int, *, seed: int = 0) -> torch.Ten
         hidden = round(fraction * height * width)
         order = torch.randperm(height * width, generator=torch.Generator().manual_seed(seed))
         known.view(-1)[order[:hidden]] = False
+    elif text.endswith(".npy"):
+        known = _mask_file(str(name).strip(), height, width)
     else:
         raise BadData(f"unknown mask {name!r}; known masks: {known_names()}")
     if bool(known.all()):
@@ -70,6 +73,26 @@ def make_mask(name: str, height: int, width: int, *, seed: int = 0) -> torch.Ten
         raise BadData(f"mask {name!r} hides every pixel of a {height}x{width} image: "
                       "use `genzoo sample` to draw images from nothing")
     return known
+
+
+def _mask_file(path: str, height: int, width: int) -> torch.Tensor:
+    """A mask of any shape from a ``.npy`` file: an (H, W) array of bools, or of 0/1, true where
+    the pixel is known. Read without pickle; a clear error for anything else."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise BadData(f"mask file {path!r} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise BadData(f"mask file {path!r} is not a .npy array of known pixels: "
+                      f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    if array.shape != (height, width):
+        raise BadData(f"mask file {path!r} has shape {array.shape}; the images are "
+                      f"{height}x{width}, so it must be ({height}, {width})")
+    if array.dtype != bool and not (np.issubdtype(array.dtype, np.number)
+                                    and np.isin(array, (0, 1)).all()):
+        raise BadData(f"mask file {path!r} must hold booleans or 0/1 (1 = known pixel), got "
+                      f"dtype {array.dtype}")
+    return torch.from_numpy(array.astype(bool))
 
 
 def _fraction(name: str, text: str) -> float:

@@ -75,6 +75,38 @@ def test_bad_masks_are_one_line_errors_naming_the_value(name, height, width, mes
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
 
+def test_a_mask_file_gives_any_mask_and_bad_ones_are_named(tmp_path):
+    ring = np.ones((8, 8), dtype=bool)
+    ring[2:6, 2:6] = False
+    ring[3:5, 3:5] = True  # a hidden ring around a known centre: no named mask is this shape
+    np.save(tmp_path / "ring.npy", ring)
+    np.save(tmp_path / "ones.npy", ring.astype(np.uint8))  # 0/1 works as well as bools
+    assert torch.equal(make_mask(str(tmp_path / "ring.npy"), 8, 8), torch.from_numpy(ring))
+    assert torch.equal(make_mask(str(tmp_path / "ones.npy"), 8, 8), torch.from_numpy(ring))
+    np.save(tmp_path / "wide.npy", np.ones((8, 9), dtype=bool))
+    np.save(tmp_path / "float.npy", np.full((8, 8), 0.5))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}] * 64).reshape(8, 8),
+            allow_pickle=True)
+    (tmp_path / "text.npy").write_text("not an array")
+    for name, says in (("missing.npy", "does not exist"), ("wide.npy", r"must be \(8, 8\)"),
+                       ("float.npy", "booleans or 0/1"), ("objects.npy", "not a .npy array"),
+                       ("text.npy", "not a .npy array")):
+        with pytest.raises(BadData, match=says):
+            make_mask(str(tmp_path / name), 8, 8)
+
+
+def test_complete_takes_a_mask_file(pixelcnn_run, tmp_path):
+    known = np.ones((8, 8), dtype=bool)
+    known[::2, ::2] = False  # every other pixel of every other row hidden
+    np.save(tmp_path / "grid.npy", known)
+    out = tmp_path / "c.npy"
+    result = run("complete", pixelcnn_run, "--mask", tmp_path / "grid.npy", "-n", 3, "-o", out)
+    assert "16 of 64 pixels hidden" in result.stdout
+    masked, completed, original = np.load(out)
+    assert np.array_equal(completed[:, :, known], original[:, :, known])
+    assert (masked[:, :, ~known] == -1).all()
+
+
 def test_masked_view_and_grid_mark_the_hidden_pixels():
     images = torch.randint(1, 4, (2, 1, 4, 4))
     known = make_mask("top-half", 4, 4)
