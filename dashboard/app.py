@@ -10,7 +10,10 @@ from pathlib import Path
 
 import streamlit as st
 
-PAGES = Path(__file__).resolve().parent / "pages"
+# Not "pages/": Streamlit runs a folder of that name beside the entry script as an old-style
+# multipage app (its own file-list sidebar, without this script) for a link to a page opened
+# before anyone opened the root on a fresh server.
+PAGES = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="genzoo", page_icon=":material/science:", layout="wide")
 

@@ -1,6 +1,6 @@
 """Lecture mode's formulas, warm-up computations, live views of runs and figures.
 
-The page (``pages/lecture.py``) walks through lecture 2 in its order and only draws what this
+The page (``views/lecture.py``) walks through lecture 2 in its order and only draws what this
 module computes: the unsupervised warm-up on the digits (k-means, PCA, 1-d and 2-d density
 estimation with scikit-learn), then each family's formulas next to a number or a picture from
 the newest run of a model that obeys it.

@@ -49,7 +49,7 @@ def app():
         at = AppTest.from_file(str(APP), default_timeout=120)
         at.run()
         if page is not None:
-            at.switch_page(f"pages/{page}.py").run()
+            at.switch_page(f"views/{page}.py").run()
         return at
 
     return open_page

@@ -439,7 +439,7 @@ def test_two_trainings_and_a_dashboard_share_the_store_without_loss_or_lock_erro
         assert load_run(run_id, store, registry).step == record.step
         assert_one_timeline(store, run_id)
         assert "locked" not in logs[run_id].read_text()
-    at.switch_page("pages/likelihood.py").run()
+    at.switch_page("views/likelihood.py").run()
     assert not at.exception, [e.value for e in at.exception]
     print(f"\n2 trainings held at once, {reads[0]} dashboard reads, page drawn while "
           f"{', '.join(rendered_while)} trained")
