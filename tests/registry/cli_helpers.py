@@ -20,3 +20,8 @@ def run(*args, ok=True):
 def last_json(result):
     """The JSON document on the last line of stdout (``train --json`` prints the record there)."""
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def train(*args) -> str:
+    """``genzoo train ARGS --json -q``, asserted to succeed; the new run's id."""
+    return last_json(run("train", *args, "--json", "-q"))["run_id"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +19,7 @@ from genzoo.registry.masks import (HIDDEN_RGB, MASK_NAMES, completion_grid, make
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.spec import ModelSpec
 
-from cli_helpers import run
+from cli_helpers import run, train
 
 TINY = ["--set", "hidden=8", "--set", "layers=1"]
 
@@ -126,11 +125,6 @@ def test_masked_view_and_grid_mark_the_hidden_pixels():
 @pytest.fixture(autouse=True)
 def builtins_only(monkeypatch):
     monkeypatch.setenv("GENZOO_PLUGINS", "")
-
-
-def train(*args) -> str:
-    result = run("train", *args, "--json", "-q")
-    return json.loads(result.stdout.strip().splitlines()[-1])["run_id"]
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from genzoo.registry.plugins import get_registry
 from genzoo.registry.runs import load_run
 from genzoo.registry.store import RunStore
 
-from cli_helpers import run
+from cli_helpers import run, train
 
 TINY_VQ = ["--set", "hidden=8", "--set", "code_dim=4"]
 TINY_CF = ["--set", "d_model=16", "--set", "layers=1", "--set", "heads=2",
@@ -24,11 +24,6 @@ TINY_CF = ["--set", "d_model=16", "--set", "layers=1", "--set", "heads=2",
 @pytest.fixture(autouse=True)
 def builtins_only(monkeypatch):
     monkeypatch.setenv("GENZOO_PLUGINS", "")
-
-
-def train(*args) -> str:
-    result = run("train", *args, "--json", "-q")
-    return json.loads(result.stdout.strip().splitlines()[-1])["run_id"]
 
 
 @pytest.fixture(scope="module")
