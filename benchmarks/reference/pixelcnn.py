@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .weights import load_from_genzoo  # noqa: F401  (re-exported for callers)
+
 
 class MaskedConv2d(nn.Conv2d):
     """A 'same' convolution whose kernel sees only pixels above, and left in the centre row.
@@ -100,19 +102,3 @@ class PixelCNN(nn.Module):
                           for i in range(0, len(x), batch_size)])
         self.train(was_training)
         return float(nats.mean()) / (math.prod(self.shape) * math.log(2))
-
-
-def load_from_genzoo(reference: nn.Module, genzoo_model: nn.Module) -> None:
-    """Copy a genzoo model's weights into ``reference``, parameter by parameter in order.
-
-    The two register their parameters in the same order with the same shapes (a mismatch is
-    an error naming both), so this also proves the layer structure is the same.
-    """
-    ours, theirs = list(reference.named_parameters()), list(genzoo_model.named_parameters())
-    if len(ours) != len(theirs):
-        raise ValueError(f"{len(ours)} reference parameters, {len(theirs)} in genzoo's model")
-    with torch.no_grad():
-        for (name, p), (their_name, q) in zip(ours, theirs):
-            if p.shape != q.shape:
-                raise ValueError(f"{name} {tuple(p.shape)} != {their_name} {tuple(q.shape)}")
-            p.copy_(q)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .weights import load_from_genzoo  # noqa: F401  (re-exported for callers)
+
 
 class VAE(nn.Module):
     """Gaussian q(z|x), N(0, I) prior, categorical p(x|z); ``loss`` is the -ELBO in nats/image."""
@@ -104,19 +106,3 @@ class VAE(nn.Module):
             nats.append((recon + self.kl(mu, logvar)).double())
         self.train(was_training)
         return float(torch.cat(nats).mean()) / (math.prod(self.shape) * math.log(2))
-
-
-def load_from_genzoo(reference: nn.Module, genzoo_model: nn.Module) -> None:
-    """Copy a genzoo model's weights into ``reference``, parameter by parameter in order.
-
-    The two register their parameters in the same order with the same shapes (a mismatch is
-    an error naming both), so this also proves the layer structure is the same.
-    """
-    ours, theirs = list(reference.named_parameters()), list(genzoo_model.named_parameters())
-    if len(ours) != len(theirs):
-        raise ValueError(f"{len(ours)} reference parameters, {len(theirs)} in genzoo's model")
-    with torch.no_grad():
-        for (name, p), (their_name, q) in zip(ours, theirs):
-            if p.shape != q.shape:
-                raise ValueError(f"{name} {tuple(p.shape)} != {their_name} {tuple(q.shape)}")
-            p.copy_(q)
