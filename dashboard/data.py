@@ -49,6 +49,8 @@ LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-V
                     "implicit": "GAN"}
 # Units of the metrics a claim can name; a registered MetricSpec's own unit wins.
 UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
+         "test_bits_per_dim_given_label": "bits/dim (given the label)",
+         "val_bits_per_dim": "bits/dim (validation)", "val_nats_per_obs": "nats/obs (validation)",
          "train_examples_per_s": "examples/s", "train_seconds": "s", "parameters": "parameters",
          "sample_ms_per_image_b1": "ms/image (batch 1)",
          "sample_ms_per_image_b64": "ms/image (batch 64)"}
@@ -60,7 +62,14 @@ PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/ima
               "kl_weight": "weight of KL (0 to β)", "perplexity": "codes (perplexity)",
               "usage": "share of codes used", "nll": "nats/value"}
 TIME_COLUMNS = ("year", "time", "t", "date", "month", "day")  # an uploaded CSV's x axis
-BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": "."}  # anything else (iwae-K, ...): "x"
+# p(x | y) of a class-conditional model: given the label, so not a number about p(x)
+GIVEN_LABEL_BOUND = "exact, given the label (p(x | y), not p(x))"
+GIVEN_LABEL_NOTE = ("A class-conditional model (`--set conditional=true`) has two numbers, two "
+                    "bars: its p(x), the mean of p(x | y) over the classes it samples from, "
+                    "comparable with every other bar; and p(x | y) given the true label, which "
+                    "is told part of the answer and is lower than any p(x) for that reason.")
+BOUND_PATTERNS = {"exact": "", "elbo": "/", "none": ".",  # anything else (iwae-K, ...): "x"
+                  GIVEN_LABEL_BOUND: "+"}
 IWAE_PREFIX = "test_bits_per_dim_iwae_"  # + K: stored by `genzoo eval RUN --iwae K`
 NOT_LOSS_PARTS = ("examples_per_s",)  # logged each step, but not a term of the loss
 
@@ -207,6 +216,8 @@ def test_score(record: RunRecord) -> str:
     metrics = record.metrics or {}
     if metrics.get("test_bits_per_dim") is not None:
         return format_metric(metrics["test_bits_per_dim"], "bits/dim")
+    if metrics.get("test_bits_per_dim_given_label") is not None:
+        return format_metric(metrics["test_bits_per_dim_given_label"], "bits/dim") + " p(x | y)"
     if metrics.get("test_nats_per_obs") is not None:
         return format_metric(metrics["test_nats_per_obs"], "nats/obs")
     return "—"
@@ -284,7 +295,8 @@ def _points_datasets() -> set[str]:
 
 
 # Which way is better for the metrics claims cite that no MetricSpec describes.
-LOWER_IS_BETTER = ("test_bits_per_dim", "test_nats_per_obs", "sample_ms_per_image_b1",
+LOWER_IS_BETTER = ("test_bits_per_dim", "test_nats_per_obs", "test_bits_per_dim_given_label",
+                   "val_bits_per_dim", "val_nats_per_obs", "sample_ms_per_image_b1",
                    "sample_ms_per_image_b64", "train_seconds", "parameters")
 HIGHER_IS_BETTER = ("train_examples_per_s",)
 RATIO_METRICS = ("sample_ms_per_image_b1", "sample_ms_per_image_b64", "train_seconds",
@@ -451,26 +463,55 @@ def image_models_with_runs(reg: Registry, records: list[RunRecord], dataset_name
 # -- likelihood ---------------------------------------------------------------------------------
 
 
+def is_conditional_run(record: RunRecord) -> bool:
+    """Whether a run trained a class-conditional model (``--set conditional=true``)."""
+    return bool((record.config or {}).get("conditional"))
+
+
+def likelihood_scores(record: RunRecord) -> list[tuple[str, str, str, float]]:
+    """A run's held-out numbers as ``(label, bound, quantity, bits/dim)``; quantity is
+    ``p(x)`` or ``p(x | y)``.
+
+    A class-conditional run is labelled apart from the model's unconditional runs; its p(x)
+    (the marginal over the classes) and its p(x | y) (given the true label) are two rows with
+    two labels, so they never share a bar or a mean. A conditional run stored before genzoo
+    kept the two apart has only p(x | y) (the store reads it under its true name).
+    """
+    metrics = record.metrics or {}
+    if is_conditional_run(record):
+        label = f"{record.model} (conditional)"
+        rows = []
+        if metrics.get("test_bits_per_dim") is not None:
+            rows.append((label, metrics.get("bound", "exact"), "p(x)",
+                         float(metrics["test_bits_per_dim"])))
+        if metrics.get("test_bits_per_dim_given_label") is not None:
+            rows.append((f"{label}: p(x | y)", GIVEN_LABEL_BOUND, "p(x | y)",
+                         float(metrics["test_bits_per_dim_given_label"])))
+        return rows
+    if metrics.get("test_bits_per_dim") is None:
+        return []
+    rows = [(record.model, metrics.get("bound", "exact"), "p(x)",
+             float(metrics["test_bits_per_dim"]))]
+    # tighter bounds computed later (`genzoo eval RUN --iwae K`) are rows of their own
+    rows += [(record.model, f"iwae-{key.rsplit('_', 1)[1]}", "p(x)", float(value))
+             for key, value in metrics.items() if key.startswith(IWAE_PREFIX) and value is not None]
+    return rows
+
+
 def likelihood_frame(reg: Registry, records: list[RunRecord], dataset_name: str) -> pd.DataFrame:
-    """Every completed run on ``dataset_name`` with a test bits/dim, newest first."""
+    """Every completed run on ``dataset_name`` with a test bits/dim, newest first (a row per
+    number: :func:`likelihood_scores`)."""
     rows = []
     for r in records:
-        metrics = r.metrics or {}
         if r.status != "completed" or r.dataset != dataset_name:
             continue
-        if metrics.get("test_bits_per_dim") is None:
-            continue
-        scores = [(metrics.get("bound", "exact"), metrics["test_bits_per_dim"])]
-        # tighter bounds computed later (`genzoo eval RUN --iwae K`) are rows of their own
-        scores += [(f"iwae-{key.rsplit('_', 1)[1]}", value) for key, value in metrics.items()
-                   if key.startswith(IWAE_PREFIX) and value is not None]
-        for bound, value in scores:
-            rows.append({"run id": r.run_id, "model": r.model, "bound": bound,
-                         "bits/dim": float(value), "seed": r.seed, "steps": r.step,
-                         "train seconds": round(r.train_seconds, 2),
-                         "parameters": metrics.get("parameters")})
-    return pd.DataFrame(rows, columns=["run id", "model", "bound", "bits/dim", "seed", "steps",
-                                       "train seconds", "parameters"])
+        for label, bound, quantity, value in likelihood_scores(r):
+            rows.append({"run id": r.run_id, "model": label, "bound": bound,
+                         "quantity": quantity, "bits/dim": value, "seed": r.seed,
+                         "steps": r.step, "train seconds": round(r.train_seconds, 2),
+                         "parameters": (r.metrics or {}).get("parameters")})
+    return pd.DataFrame(rows, columns=["run id", "model", "bound", "quantity", "bits/dim", "seed",
+                                       "steps", "train seconds", "parameters"])
 
 
 def no_likelihood_models(reg: Registry, records: list[RunRecord],
@@ -617,10 +658,13 @@ def series_runs(reg: Registry, records: list[RunRecord], dataset_name: str) -> l
     return sorted(latest_by_model(done).values(), key=lambda r: r.model)
 
 
-def _years(data, n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
-    index = data.index if getattr(data, "index", None) is not None else np.arange(n_train + n_test)
-    index = np.asarray(index)
-    return index[:n_train], index[n_train:n_train + n_test]
+def _years(data, *lengths: int) -> tuple[np.ndarray, ...]:
+    """The time stamps of consecutive parts of a series (train, validation, test)."""
+    total = sum(lengths)
+    index = np.asarray(data.index if getattr(data, "index", None) is not None
+                       else np.arange(total))
+    edges = np.cumsum((0, *lengths))
+    return tuple(index[a:b] for a, b in zip(edges[:-1], edges[1:]))
 
 
 @st.cache_data(show_spinner="Forecasting…", max_entries=64)
@@ -628,15 +672,19 @@ def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -
     loaded = _loaded_run(home, run_id, updated_at)
     data, model = loaded.data, loaded.model
     train, test = data.train.numpy(), data.test.numpy()
-    x_train, x_test = _years(data, len(train), len(test))
+    val = data.val.numpy() if data.val is not None else np.zeros(0)
+    x_train, x_val, x_test = _years(data, len(train), len(val), len(test))
     bundle = {"run_id": run_id, "model": loaded.spec.name, "dataset": data.name,
-              "x_train": x_train, "y_train": train, "x_test": x_test, "y_test": test,
+              "x_train": x_train, "y_train": train, "x_val": x_val, "y_val": val,
+              "x_test": x_test, "y_test": test,
               "x_label": "year" if getattr(data, "index", None) is not None else "observation",
               "forecast": None, "info": {}, "metrics": dict(loaded.record.metrics or {})}
     if hasattr(model, "forecast"):
+        # from the end of the training split, over the validation years and then the test years
         with torch.no_grad():
-            forecast = model.forecast(len(test), levels=levels)
-        bundle["forecast"] = {"x": x_test, "mean": np.asarray(forecast["mean"]),
+            forecast = model.forecast(len(val) + len(test), levels=levels)
+        bundle["forecast"] = {"x": np.concatenate([x_val, x_test]),
+                              "mean": np.asarray(forecast["mean"]),
                               "lower": {lv: np.asarray(v) for lv, v in forecast["lower"].items()},
                               "upper": {lv: np.asarray(v) for lv, v in forecast["upper"].items()}}
     if hasattr(model, "info"):
@@ -645,8 +693,8 @@ def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -
 
 
 def forecast_bundle(record: RunRecord, levels: tuple = LEVELS) -> dict:
-    """Series, held-out values, the forecast from the end of the training split (bands at
-    ``levels``) and ``model.info()`` of a run (cached)."""
+    """Series, held-out values (validation, then test), the forecast from the end of the
+    training split over both (bands at ``levels``) and ``model.info()`` of a run (cached)."""
     return _forecast_bundle(store_home(), record.run_id, record.updated_at, tuple(levels))
 
 
@@ -672,6 +720,10 @@ def forecast_figure(bundle: dict, *, title: str | None = None,
                             name=f"{level:.0%} interval")
         fig.add_scatter(x=forecast["x"], y=forecast["mean"], mode="lines", name="forecast mean",
                         line=dict(color="#e45756", dash="dash"))
+    if len(bundle.get("y_val", [])):
+        fig.add_scatter(x=bundle["x_val"], y=bundle["y_val"], mode="lines+markers",
+                        name="held-out validation values", marker=dict(size=4, color="#888"),
+                        line=dict(color="#888", width=1))
     if len(bundle.get("y_test", [])):
         fig.add_scatter(x=bundle["x_test"], y=bundle["y_test"], mode="lines+markers",
                         name="held-out test values", marker=dict(size=4, color="black"),

@@ -136,8 +136,7 @@ LN2 = math.log(2.0)
 def _digits(split: str) -> tuple[np.ndarray, np.ndarray, int]:
     """Digits of one split as rows of 64 level values (floats), their labels, and the levels."""
     dataset = data.dataset(WARMUP_DATASET)
-    images = dataset.train if split == "train" else dataset.test
-    labels = dataset.train_labels if split == "train" else dataset.test_labels
+    images, labels = dataset.split(split)
     return (images.reshape(len(images), -1).double().numpy(), labels.numpy(), dataset.levels)
 
 
@@ -240,9 +239,10 @@ def gaussian_kde_log_density(train: np.ndarray, points: np.ndarray, bandwidths) 
     return out[0] if np.ndim(bandwidths) == 0 else out
 
 
-def _first_component() -> tuple[np.ndarray, np.ndarray]:
+def _first_component() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The digits' first principal component (levels) on the train, validation, test splits."""
     pca = _pca()
-    return (pca.transform(_digits("train")[0])[:, 0], pca.transform(_digits("test")[0])[:, 0])
+    return tuple(pca.transform(_digits(split)[0])[:, 0] for split in ("train", "val", "test"))
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -250,12 +250,13 @@ def density_1d(bandwidth: float, bins: int = 40) -> dict:
     """1-d density estimation of the digits' first principal component (in levels).
 
     A histogram of the training values and scikit-learn's Gaussian ``KernelDensity`` with
-    ``bandwidth``, both as densities on ``x``; ``heldout`` is the KDE's mean log-likelihood of
-    the test values (nats per image), ``silverman`` the rule-of-thumb bandwidth.
+    ``bandwidth``, both as densities on ``x``; ``validation`` is the KDE's mean log-likelihood
+    of the validation values (nats per image: what a bandwidth is chosen on), ``silverman`` the
+    rule-of-thumb bandwidth.
     """
     from sklearn.neighbors import KernelDensity
 
-    train, test = _first_component()
+    train, val, _ = _first_component()
     kde = KernelDensity(kernel="gaussian", bandwidth=float(bandwidth)).fit(train[:, None])
     span = train.max() - train.min()
     x = np.linspace(train.min() - 0.1 * span, train.max() + 0.1 * span, 300)
@@ -264,18 +265,21 @@ def density_1d(bandwidth: float, bins: int = 40) -> dict:
     silverman = 0.9 * min(train.std(), iqr / 1.34) * len(train) ** -0.2
     return {"x": x, "density": np.exp(kde.score_samples(x[:, None])), "hist": counts,
             "edges": edges, "train": train,
-            "heldout": float(kde.score_samples(test[:, None]).mean()),
+            "validation": float(kde.score_samples(val[:, None]).mean()),
             "silverman": float(silverman), "bandwidth": float(bandwidth)}
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
 def bandwidth_curve(low: float = 0.2, high: float = 20.0, n: int = 25) -> pd.DataFrame:
-    """Held-out mean log-likelihood (nats per image) of the 1-d KDE against its bandwidth:
-    too narrow memorizes the training values, too wide blurs the modes away."""
-    train, test = _first_component()
+    """Mean log-likelihood (nats per image) of the 1-d KDE against its bandwidth, on the
+    validation split (what h is chosen on) and the test split (only reported): too narrow
+    memorizes the training values, too wide blurs the modes away."""
+    train, val, test = _first_component()
     bandwidths = np.geomspace(low, high, n)
-    scores = gaussian_kde_log_density(train, test, bandwidths).mean(axis=1)
-    return pd.DataFrame({"bandwidth": bandwidths, "heldout": scores})
+    return pd.DataFrame({
+        "bandwidth": bandwidths,
+        "validation": gaussian_kde_log_density(train, val, bandwidths).mean(axis=1),
+        "test": gaussian_kde_log_density(train, test, bandwidths).mean(axis=1)})
 
 
 def toy_names(reg: Registry) -> list[str]:
@@ -645,22 +649,29 @@ def density_1d_figure(result: dict) -> go.Figure:
 
 
 def bandwidth_figure(curve: pd.DataFrame, bandwidth: float) -> go.Figure:
-    """Held-out log-likelihood against the bandwidth (log axis), the chosen one marked."""
-    best = curve.loc[curve["heldout"].idxmax()]
-    fig = go.Figure(go.Scatter(x=curve["bandwidth"], y=curve["heldout"], mode="lines+markers",
-                               marker=dict(size=4), name="held-out",
-                               hovertemplate="h = %{x:.2f}: %{y:.3f} nats<extra></extra>"))
+    """Log-likelihood against the bandwidth (log axis): validation, where the best h is chosen
+    (marked), and test, only reported at that h."""
+    best = curve.loc[curve["validation"].idxmax()]
+    fig = go.Figure([
+        go.Scatter(x=curve["bandwidth"], y=curve["validation"], mode="lines+markers",
+                   marker=dict(size=4), name="validation (chooses h)",
+                   hovertemplate="h = %{x:.2f}: %{y:.3f} nats<extra>validation</extra>"),
+        go.Scatter(x=curve["bandwidth"], y=curve["test"], mode="lines", name="test (reported)",
+                   line=dict(dash="dot", color="#888"),
+                   hovertemplate="h = %{x:.2f}: %{y:.3f} nats<extra>test</extra>")])
     fig.add_vline(x=bandwidth, line_dash="dot", line_color="#e45756")
     # annotations on a log axis take log10 coordinates (shapes take data coordinates)
     fig.add_annotation(x=math.log10(bandwidth), y=0, yref="paper", yanchor="bottom",
                        text=f"slider: h = {bandwidth:g}", showarrow=False, xanchor="left",
                        font=dict(color="#e45756"))
-    fig.add_annotation(x=math.log10(best["bandwidth"]), y=best["heldout"], showarrow=True,
-                       text=f"best h ≈ {best['bandwidth']:.2g}", ay=-30)
+    fig.add_annotation(x=math.log10(best["bandwidth"]), y=best["validation"], showarrow=True,
+                       text=f"chosen on validation: h ≈ {best['bandwidth']:.2g} "
+                            f"(test {best['test']:.3f} nats)", ay=-30)
     fig.update_xaxes(type="log")
-    return _layout(fig, "Choosing the bandwidth by held-out likelihood",
+    fig.update_layout(legend=dict(orientation="h", y=-0.3))
+    return _layout(fig, "Choosing the bandwidth on the validation split",
                    "bandwidth h (levels, log scale)",
-                   "test log-likelihood (nats per image)")
+                   "log-likelihood (nats per image)")
 
 
 def reparameterization_figure(result: dict, mu: float, sigma: float) -> go.Figure:

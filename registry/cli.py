@@ -135,19 +135,21 @@ def models(as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def datasets(as_json):
     """List the registered datasets with their shape, levels and split sizes."""
+    from .runs import load_dataset
+
     registry = _registry()
     rows = []
     for name, spec in sorted(registry.datasets.items()):
         try:
-            rows.append(spec.load().describe())
+            rows.append(load_dataset(registry, name).describe())
         except Exception as exc:  # one broken dataset must not hide the others
             rows.append({"name": name, "kind": spec.kind, "shape": None, "levels": None,
-                         "n_train": None, "n_test": None, "source": spec.source,
+                         "n_train": None, "n_val": None, "n_test": None, "source": spec.source,
                          "error": f"{type(exc).__name__}: {exc}"})
     if as_json:
         _emit(rows)
         return
-    _table(rows, ["name", "kind", "shape", "levels", "n_train", "n_test", "source"])
+    _table(rows, ["name", "kind", "shape", "levels", "n_train", "n_val", "n_test", "source"])
 
 
 def _speed_options(f, resuming: bool = False):
@@ -330,6 +332,12 @@ def _report_run(record, as_json):
              if "test_bits_per_dim" in metrics else
              f"test nats/obs {metrics['test_nats_per_obs']:.4f}" if "test_nats_per_obs" in metrics
              else "no likelihood (implicit model)")
+    if metrics.get("test_bits_per_dim_given_label") is not None:
+        score += (f", marginal p(x); p(x | y) given the label "
+                  f"{metrics['test_bits_per_dim_given_label']:.4f}")
+    for key, unit in (("val_bits_per_dim", "bits/dim"), ("val_nats_per_obs", "nats/obs")):
+        if metrics.get(key) is not None:
+            score += f"; validation {unit} {metrics[key]:.4f}"
     how = record.settings.get("precision", "fp32")
     if record.settings.get("compile"):
         how += ", eager (compile failed)" if record.settings.get("compile_error") else ", compiled"
@@ -339,7 +347,8 @@ def _report_run(record, as_json):
 
 @cli.command(name="eval")
 @click.argument("run_id")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test",
+              show_default=True, help="test: the reported number; val: what choices are made on.")
 @click.option("--iwae", type=int, default=None, metavar="K",
               help="Report the importance-weighted bound with K samples (models with an "
                    "encoder, like vae) instead of the ELBO.")
@@ -353,8 +362,8 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
     from .runs import load_run
 
     if parzen is not None and split != "test":
-        raise BadConfig("--parzen scores the test split (sigma is chosen on training images); "
-                        "drop --split train")
+        raise BadConfig("--parzen scores the test split (sigma is chosen on the validation "
+                        f"split); drop --split {split}")
     loaded = load_run(run_id, _store(), _registry())
     if iwae is not None:
         check_iwae(loaded.spec, loaded.model, iwae)
@@ -365,10 +374,18 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
     if iwae is not None and split == "test" and result.get("bits_per_dim") is not None:
         # kept with the run, so the dashboard shows the tighter bound without recomputing it
         _store().merge_metrics(run_id, {f"test_bits_per_dim_iwae_{iwae}": result["bits_per_dim"]})
+    if split == "test" and result.get("bits_per_dim_given_label") is not None:
+        # a conditional run stored with p(x | y) alone gets its p(x) (the same numbers as a
+        # finished run's own evaluation, so storing them again changes nothing for newer runs)
+        _store().merge_metrics(run_id, {
+            "test_bits_per_dim": result["bits_per_dim"],
+            "test_bits_per_dim_given_label": result["bits_per_dim_given_label"],
+            "conditional_note": result["conditional_note"]})
     out = {"run_id": run_id, "model": loaded.record.model, "dataset": loaded.record.dataset,
            "split": split, "bound": result["bound"], "step": loaded.step,
            "model_info": loaded.model.info()}
-    for key in ("bits_per_dim", "nats_per_obs", "note"):
+    for key in ("bits_per_dim", "bits_per_dim_given_label", "conditional_note", "nats_per_obs",
+                "note"):
         if key in result:
             out[key] = result[key]
     if estimate is not None:
@@ -380,6 +397,10 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
              else f"{out['nats_per_obs']:.4f} nats/obs" if "nats_per_obs" in out
              else out.get("note", "no likelihood"))
     click.echo(f"{run_id} ({out['model']} on {out['dataset']}, {split}): {value} [{out['bound']}]")
+    if out.get("bits_per_dim_given_label") is not None:
+        click.echo(f"  that is the marginal p(x), averaged over the classes; given the true label, "
+                   f"p(x | y): {out['bits_per_dim_given_label']:.4f} bits/dim (not comparable "
+                   "with p(x))")
     if estimate is not None:
         click.echo(f"Parzen-window estimate (not a likelihood): "
                    f"{estimate['parzen_bits_per_dim']:.4f} bits/dim from "
@@ -528,7 +549,8 @@ def _check_conditional(loaded, run_id: str) -> None:
                    "masked images (hidden = -1), the completions, the originals.")
 @click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the completion draws (and of a random:P mask).")
-@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True)
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test",
+              show_default=True)
 def complete(run_id, mask_name, count, output, seed, split):
     """Hide part of N images and let RUN_ID's autoregressive model fill it in."""
     import io
@@ -557,11 +579,10 @@ def complete(run_id, mask_name, count, output, seed, split):
         raise GenzooError(f"run {run_id} (model {loaded.spec.name!r}, {loaded.spec.family}) "
                           "cannot complete images; completion needs an autoregressive image "
                           f"model: {', '.join(able) or 'none is registered'}")
-    images = loaded.data.test if split == "test" else loaded.data.train
+    images, labels = loaded.data.split(split)
     if count > len(images):
         raise GenzooError(f"-n {count} is more than the {len(images)} images of the "
                           f"{loaded.data.name} {split} split")
-    labels = loaded.data.test_labels if split == "test" else loaded.data.train_labels
     original = images[:count]
     known = make_mask(mask_name, *original.shape[-2:], seed=seed)
     context = {"labels": labels[:count]} if model.conditional and labels is not None else {}

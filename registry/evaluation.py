@@ -66,13 +66,21 @@ def series_context(model: GenerativeModel, data: SeriesData,
                    split: str) -> tuple[torch.Tensor, int]:
     """The series a split is scored on and how many observations of it are predicted.
 
-    The test split is scored conditioned on the last ``order`` training values, so the number
-    covers every test observation; the training split conditions on its own first ``order``.
+    A held-out split is scored conditioned on the last ``order`` values before it (the end of
+    the training part for validation, of training and validation for test), so the number
+    covers every observation of the split; the training split conditions on its own first
+    ``order``.
     """
     order = int(getattr(model, "order", 0))
     if split == "train":
         return data.train, len(data.train) - order
-    return torch.cat([data.train[len(data.train) - order:], data.test]), len(data.test)
+    if split == "val":
+        if data.val is None:
+            raise BadConfig(f"series {data.name!r} has no validation split")
+        before, values = data.train, data.val
+    else:
+        before, values = data.before_test, data.test
+    return torch.cat([before[len(before) - order:], values]), len(values)
 
 
 @torch.no_grad()
@@ -97,12 +105,13 @@ def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test",
         return result
     model.eval()
     if isinstance(data, ImageData):
-        images = data.test if split == "test" else data.train
-        labels = data.test_labels if split == "test" else data.train_labels
-        log_probs = image_log_probs(model, images, labels, iwae=iwae)
-        nats = -float(log_probs.mean())
-        result.update(bits_per_dim=nats / (data.info.dims * math.log(2)), nats_per_image=nats,
-                      n=len(images))
+        images, labels = data.split(split)
+        if model.conditional and iwae is None:
+            result.update(_conditional_scores(model, images, labels, data))
+        else:
+            nats = -float(image_log_probs(model, images, labels, iwae=iwae).mean())
+            result.update(bits_per_dim=nats / (data.info.dims * math.log(2)), nats_per_image=nats,
+                          n=len(images))
     elif isinstance(data, SeriesData):
         series, n_obs = series_context(model, data, split)
         log_prob = float(model.log_prob(series[None].to(model.device)).sum())
@@ -110,6 +119,40 @@ def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test",
     else:
         raise TypeError(f"cannot evaluate on {type(data).__name__}")
     return result
+
+
+def _conditional_scores(model: GenerativeModel, images: torch.Tensor, labels: torch.Tensor,
+                        data: ImageData) -> dict:
+    """A class-conditional model's two numbers, kept apart: the marginal p(x) as its score and
+    p(x | y) given the true label beside it, under its own name."""
+    dims_ln2 = data.info.dims * math.log(2)
+    marginal = -float(marginal_log_probs(model, images).mean())
+    given = -float(image_log_probs(model, images, labels).mean())
+    return {"bits_per_dim": marginal / dims_ln2, "nats_per_image": marginal,
+            "bits_per_dim_given_label": given / dims_ln2, "n": len(images),
+            "conditional_note": CONDITIONAL_NOTE}
+
+
+CONDITIONAL_NOTE = ("class-conditional model: bits_per_dim is the marginal p(x) = (1/K) sum_y "
+                    "p(x | y) over the K classes, as the model samples them (uniformly); "
+                    "bits_per_dim_given_label is p(x | y) at the true label, a different "
+                    "quantity (it is given the label) that is never compared with p(x)")
+
+
+@torch.no_grad()
+def marginal_log_probs(model: GenerativeModel, images: torch.Tensor,
+                       batch_size: int = 256) -> torch.Tensor:
+    """log p(x) of a class-conditional model: log (1/K) sum_y p(x | y), exact (K passes).
+
+    p(y) is uniform over the K classes, the distribution the model's ``sample`` draws labels
+    from, so this is the likelihood of exactly the images the model generates.
+    """
+    n_classes = int(model.data.n_classes)
+    per_class = torch.stack([image_log_probs(model, images,
+                                             torch.full((len(images),), y, dtype=torch.int64),
+                                             batch_size=batch_size)
+                             for y in range(n_classes)])  # (K, N)
+    return torch.logsumexp(per_class, 0) - math.log(n_classes)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -9,7 +9,7 @@ import torch
 
 from .checkpoints import load_latest
 from .config import build_config, config_fields, parse_value
-from .data import ImageData, SeriesData, load_csv_series
+from .data import ImageData, SeriesData, load_csv_series, with_validation
 from .errors import BadConfig, BadData, CheckpointError, GenzooError
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
@@ -23,14 +23,16 @@ def is_csv_path(name: str) -> bool:
 
 
 def load_dataset(registry: Registry, name: str, options: dict | None = None):
-    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column).
+    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column),
+    always with train, validation and test splits (:func:`~genzoo.registry.data.with_validation`
+    carves the validation split from train where the loader gives none).
 
     Other options go to the dataset's ``load`` (those its spec declares, parsed to the type of
     their default): ``{"size": "32"}`` for ``shapes``.
     """
     options = dict(options or {})
     if name not in registry.datasets and is_csv_path(name):
-        return load_csv_series(name, column=options.get("column"))
+        return with_validation(load_csv_series(name, column=options.get("column")))
     if options.get("column"):
         raise GenzooError(f"--column applies to CSV files only, not to dataset {name!r}")
     options.pop("column", None)
@@ -39,7 +41,7 @@ def load_dataset(registry: Registry, name: str, options: dict | None = None):
     if not isinstance(data, (ImageData, SeriesData)):
         raise GenzooError(f"dataset {name!r} loaded a {type(data).__name__}, "
                           "not ImageData or SeriesData")
-    return data
+    return with_validation(data)
 
 
 def dataset_options(spec: DatasetSpec, options: dict) -> dict:

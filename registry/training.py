@@ -421,14 +421,24 @@ def _note_compile_failure(store: RunStore, record: RunRecord, compiled: list) ->
 
 def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRecord, step: int,
                    train_seconds: float, batch_size: int) -> dict:
-    """The held-out likelihood, throughput and sampling speed stored with a finished run."""
-    result = evaluate(model, spec, data, "test")
+    """The held-out likelihoods, throughput and sampling speed stored with a finished run.
+
+    Both held-out splits are scored: ``val_*`` is what choices (defaults, a kernel width) are
+    made on, ``test_*`` is only reported. A conditional model's ``*_bits_per_dim`` is the
+    marginal p(x); p(x | y) is kept apart as ``*_bits_per_dim_given_label``.
+    """
     metrics = {"step": step, "train_seconds": round(train_seconds, 3),
-               "parameters": count_parameters(model), "bound": result["bound"]}
-    if "bits_per_dim" in result and result["bits_per_dim"] is not None:
-        metrics["test_bits_per_dim"] = result["bits_per_dim"]
-    if "nats_per_obs" in result:
-        metrics["test_nats_per_obs"] = result["nats_per_obs"]
+               "parameters": count_parameters(model)}
+    for split in ("val", "test"):
+        if split == "val" and data.val is None:
+            continue
+        result = evaluate(model, spec, data, split)
+        metrics["bound"] = result["bound"]
+        for key in ("bits_per_dim", "bits_per_dim_given_label", "nats_per_obs"):
+            if result.get(key) is not None:
+                metrics[f"{split}_{key}"] = result[key]
+        if result.get("conditional_note"):
+            metrics["conditional_note"] = result["conditional_note"]
     if step and train_seconds:
         metrics["train_examples_per_s"] = step * batch_size / train_seconds
     if data.kind == "image":

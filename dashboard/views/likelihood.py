@@ -35,6 +35,8 @@ else:
                    f"`genzoo train {name} --dataset {dataset_name}`")
     if (summary["seeds"] > 1).any():
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
+    if (table["quantity"] == "p(x | y)").any():
+        st.caption(data.GIVEN_LABEL_NOTE)
 for model, reason in data.no_likelihood_models(reg, records, dataset_name).items():
     st.info(reason)
 

@@ -70,6 +70,31 @@ def digits_train():
     return digits, digits.train.reshape(len(digits.train), -1).double().numpy()
 
 
+def test_the_kde_bandwidth_is_chosen_on_the_validation_split_and_test_is_only_reported():
+    from sklearn.decomposition import PCA
+    from sklearn.neighbors import KernelDensity
+
+    digits, x = digits_train()
+    pca = PCA().fit(x)
+
+    def component(images):
+        return pca.transform(images.reshape(len(images), -1).double().numpy())[:, :1]
+
+    train, val, test = component(digits.train), component(digits.val), component(digits.test)
+    curve = lecture_data.bandwidth_curve()
+    for row in curve.iloc[::6].itertuples():
+        kde = KernelDensity(bandwidth=row.bandwidth).fit(train)
+        assert row.validation == pytest.approx(kde.score_samples(val).mean(), abs=1e-6)
+        assert row.test == pytest.approx(kde.score_samples(test).mean(), abs=1e-6)
+    figure = lecture_data.bandwidth_figure(curve, 2.0).to_dict()
+    chosen = curve.loc[curve["validation"].idxmax()]
+    note = [a["text"] for a in figure["layout"]["annotations"] if "chosen" in a["text"]]
+    assert note == [f"chosen on validation: h ≈ {chosen['bandwidth']:.2g} "
+                    f"(test {chosen['test']:.3f} nats)"]
+    assert [trace["name"] for trace in figure["data"]] == ["validation (chooses h)",
+                                                           "test (reported)"]
+
+
 # -- the page, empty store: formulas, warm-up, demos, and what to train --------------------------
 
 
@@ -123,7 +148,7 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
     # the sliders' numbers against scikit-learn and the closed form by hand, at the defaults
     # and after moving every slider once (one rerun: the page is long)
     train = pca.transform(x)[:, :1]
-    test = pca.transform(digits.test.reshape(len(digits.test), -1).double().numpy())[:, :1]
+    val = pca.transform(digits.val.reshape(len(digits.val), -1).double().numpy())[:, :1]
     for k, h, mu, sigma in ((10, 2.0, 1.0, 0.5), (2, 3.0, -2.0, 2.5)):
         if k != 10:
             at.slider(key="pca-k").set_value(k)
@@ -133,8 +158,9 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
             assert_clean(at)
         kept = number(metric(at, "Variance kept"))
         assert kept == pytest.approx(100 * ratio[:k].sum(), abs=0.05)
-        heldout = KernelDensity(bandwidth=h).fit(train).score_samples(test).mean()
-        assert number(metric(at, "Held-out log-likelihood")) == pytest.approx(heldout, abs=5e-4)
+        # the bandwidth is judged on the validation split, never on test
+        heldout = KernelDensity(bandwidth=h).fit(train).score_samples(val).mean()
+        assert number(metric(at, "Validation log-likelihood")) == pytest.approx(heldout, abs=5e-4)
         closed = 0.5 * (mu ** 2 + sigma ** 2 - math.log(sigma ** 2) - 1)
         assert number(metric(at, "closed form, nats")) == pytest.approx(closed, abs=1e-4)
         assert number(metric(at, "Monte Carlo, nats")) == pytest.approx(closed, rel=0.03)

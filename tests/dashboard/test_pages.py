@@ -303,12 +303,14 @@ def test_timeseries_page_forecasts_and_fit_table(app, demo_store):
     for figure in figures:
         names = [trace["name"] for trace in figure["data"]]
         assert names == ["training split", "95% interval", "80% interval", "forecast mean",
-                         "held-out test values"]
+                         "held-out validation values", "held-out test values"]
         assert figure["layout"]["xaxis"]["title"]["text"] == "year"
-        test_years = array(figure["data"][-1]["x"])
+        val_years, test_years = array(figure["data"][-2]["x"]), array(figure["data"][-1]["x"])
+        assert val_years[0] == 1916 and val_years[-1] == 1946
         assert test_years[0] == 1947 and test_years[-1] == 2008
-        # the forecast covers exactly the held-out years
-        assert np.array_equal(array(figure["data"][3]["x"]), test_years)
+        # the forecast runs from the end of training over exactly the held-out years
+        assert np.array_equal(array(figure["data"][3]["x"]),
+                              np.concatenate([val_years, test_years]))
     table = at.dataframe[0].value.set_index("model")
     assert len(table.loc["ar", "coefficients φ₁…φₚ"].split(", ")) == 9
     assert table.loc["ar", "sigma²"] > 0 and table.loc["ar", "llf (nats)"] < 0

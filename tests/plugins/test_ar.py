@@ -152,13 +152,13 @@ def test_order_below_one_is_a_bad_config(config_class, p):
 
 
 def test_too_short_series_is_bad_data_not_a_traceback(tmp_path):
-    short = split_series("short", [1.0, 3.0, 2.0, 5.0, 4.0])  # 4 training values
+    short = split_series("short", [1.0, 3.0, 2.0, 5.0, 4.0])  # 3 training, 1 val, 1 test
     for model in (AR(ARConfig(p=5), short.info), NeuralAR(NeuralARConfig(p=5), short.info)):
-        with pytest.raises(BadData, match=r"4 values.*p=5"):
+        with pytest.raises(BadData, match=r"3 values.*p=5"):
             model.fit(short.train)
     # long enough for the trainer's windows (p + 2), too short for least squares (2p + 2)
-    medium = split_series("medium", np.sin(np.arange(10.0)), test_fraction=0.1)
-    with pytest.raises(BadData, match=r"9 values.*p=5"):
+    medium = split_series("medium", np.sin(np.arange(10.0)), test_fraction=0.1)  # 8, 1, 1
+    with pytest.raises(BadData, match=r"8 values.*p=5"):
         AR(ARConfig(p=5), medium.info).fit(medium.train)
     path = tmp_path / "short.csv"
     path.write_text("y\n1\n3\n2\n5\n4\n")

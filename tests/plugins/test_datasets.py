@@ -17,13 +17,14 @@ def test_digits_is_8x8_with_17_levels_and_a_fixed_stratified_split():
 
 
 def test_series_are_split_in_time():
-    sunspots = datasets.load_sunspots()
-    assert len(sunspots.train) == 247 and len(sunspots.test) == 62
+    sunspots = datasets.load_sunspots()  # 309 years: 70% / 10% / 20%, in this order in time
+    assert (len(sunspots.train), len(sunspots.val), len(sunspots.test)) == (216, 31, 62)
     assert sunspots.index[0] == 1700 and sunspots.index[-1] == 2008
-    assert torch.equal(sunspots.values[:247], sunspots.train)
+    assert torch.equal(sunspots.values, torch.cat([sunspots.train, sunspots.val, sunspots.test]))
+    assert torch.equal(sunspots.before_test, sunspots.values[:216 + 31])
     nile = datasets.load_nile()
-    assert (len(nile.train), len(nile.test)) == (80, 20)
-    assert nile.train.dtype == torch.float64
+    assert (len(nile.train), len(nile.val), len(nile.test)) == (70, 10, 20)
+    assert nile.train.dtype == nile.val.dtype == torch.float64
 
 
 def test_ar_synthetic_is_reproducible_and_carries_its_true_parameters():

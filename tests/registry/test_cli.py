@@ -30,8 +30,11 @@ def test_plugins_models_datasets_json():
             "cons"} <= set(models["pixelcnn"])
     datasets = {d["name"]: d for d in json.loads(run("datasets", "--json").stdout)}
     assert datasets["digits"]["shape"] == [1, 8, 8] and datasets["digits"]["levels"] == 17
-    assert datasets["digits"]["n_train"] + datasets["digits"]["n_test"] == 1797
-    assert datasets["sunspots"]["kind"] == "series" and datasets["nile"]["n_train"] == 80
+    digits = datasets["digits"]
+    assert digits["n_train"] + digits["n_val"] + digits["n_test"] == 1797
+    assert (digits["n_val"], digits["n_test"]) == (144, 360)  # 10% of train; test as it was
+    assert datasets["sunspots"]["kind"] == "series" and datasets["nile"]["n_train"] == 70
+    assert all(d["n_val"] for d in datasets.values()), "every dataset has a validation split"
 
 
 def test_train_eval_sample_runs_end_to_end(tmp_path):

@@ -60,7 +60,8 @@ def fitted_independent() -> tuple[IndependentPixels, ImageData]:
     centre = torch.randint(2, 14, (1, 1, 4, 4), generator=g)
     train = centre + torch.randint(-1, 2, (400, 1, 4, 4), generator=g)
     test = centre + torch.randint(-1, 2, (200, 1, 4, 4), generator=g)
-    data = ImageData(name="near-centre", train=train, test=test, levels=16)
+    val = centre + torch.randint(-1, 2, (100, 1, 4, 4), generator=g)
+    data = ImageData(name="near-centre", train=train, val=val, test=test, levels=16)
     model = IndependentPixels(IndependentConfig(), data.info)
     model.fit(data.train)
     return model, data
@@ -80,6 +81,37 @@ def test_the_estimate_picks_sigma_on_validation_data_and_labels_itself():
     assert math.log2(3) - 0.05 < result["parzen_bits_per_dim"] < math.log2(3) + 1.0
     again = parzen_estimate(model, data, n_samples=1000, sigmas=sigmas, n_valid=100)
     assert again["parzen_bits_per_dim"] == result["parzen_bits_per_dim"]  # seeded
+
+
+class TrainingSetCopier:
+    """A "model" whose samples are its training images: the case a Parzen window chosen on
+    training images rewards with the narrowest kernel."""
+
+    def __init__(self, data: ImageData):
+        self.data, self.train, self.device = data.info, data.train, torch.device("cpu")
+
+    def sample(self, n, generator=None):
+        return self.train[torch.randint(len(self.train), (n,), generator=generator)]
+
+
+def test_sigma_is_chosen_on_the_validation_split_never_on_training_images():
+    from genzoo.registry.plugins import get_registry
+    from genzoo.registry.runs import load_dataset
+
+    data = load_dataset(get_registry(environ={"GENZOO_PLUGINS": ""}), "digits")
+    copier = TrainingSetCopier(data)
+    result = parzen_estimate(copier, data, n_samples=len(data.train), n_valid=len(data.val))
+    assert result["n_valid"] == len(data.val) == 144
+    samples = parzen._draw(copier, len(data.train), seed=0)  # the estimate's own samples
+    by_hand = [-float(parzen_log_prob(samples, data.val, s, 17).mean()) / (64 * math.log(2))
+               for s in result["sigmas"]]
+    assert result["valid_bits_per_dim"] == pytest.approx(by_hand, rel=1e-12)
+    assert result["sigma"] == result["sigmas"][by_hand.index(min(by_hand))]
+    # on training images the copier would get the narrowest window on the grid: they are
+    # its own samples; held-out digits need a wide one
+    on_train = [-float(parzen_log_prob(samples, data.train[:144], s, 17).mean())
+                for s in result["sigmas"]]
+    assert on_train.index(min(on_train)) < result["sigmas"].index(result["sigma"])
 
 
 def test_bad_input_is_refused_with_the_value_named():
