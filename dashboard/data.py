@@ -505,13 +505,21 @@ def likelihood_frame(reg: Registry, records: list[RunRecord], dataset_name: str)
     for r in records:
         if r.status != "completed" or r.dataset != dataset_name:
             continue
+        metrics = r.metrics or {}
         for label, bound, quantity, value in likelihood_scores(r):
+            # the validation number of the same quantity (none for a later IWAE bound, which
+            # is computed on the test split alone)
+            val = metrics.get("val_bits_per_dim_given_label" if quantity == "p(x | y)"
+                              else "val_bits_per_dim")
             rows.append({"run id": r.run_id, "model": label, "bound": bound,
-                         "quantity": quantity, "bits/dim": value, "seed": r.seed,
+                         "quantity": quantity, "bits/dim": value,
+                         "validation bits/dim": None if bound.startswith("iwae") else val,
+                         "seed": r.seed,
                          "steps": r.step, "train seconds": round(r.train_seconds, 2),
-                         "parameters": (r.metrics or {}).get("parameters")})
-    return pd.DataFrame(rows, columns=["run id", "model", "bound", "quantity", "bits/dim", "seed",
-                                       "steps", "train seconds", "parameters"])
+                         "parameters": metrics.get("parameters")})
+    return pd.DataFrame(rows, columns=["run id", "model", "bound", "quantity", "bits/dim",
+                                       "validation bits/dim", "seed", "steps", "train seconds",
+                                       "parameters"])
 
 
 def no_likelihood_models(reg: Registry, records: list[RunRecord],

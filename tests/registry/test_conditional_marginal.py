@@ -70,7 +70,11 @@ def test_a_conditional_run_reports_the_marginal_and_keeps_p_x_given_y_apart(regi
     assert by_label["gated-pixelcnn"]["run id"] == plain.run_id
     assert by_label["gated-pixelcnn (conditional)"]["quantity"] == "p(x)"
     assert by_label["gated-pixelcnn (conditional)"]["bits/dim"] == metrics["test_bits_per_dim"]
-    assert by_label["gated-pixelcnn (conditional): p(x | y)"]["quantity"] == "p(x | y)"
+    given_row = by_label["gated-pixelcnn (conditional): p(x | y)"]
+    assert given_row["quantity"] == "p(x | y)"
+    assert given_row["validation bits/dim"] == metrics["val_bits_per_dim_given_label"]
+    assert by_label["gated-pixelcnn (conditional)"]["validation bits/dim"] == \
+        metrics["val_bits_per_dim"]
     summary = dashboard_data.likelihood_summary(frame)
     assert len(summary) == 3 and set(summary["seeds"]) == {1}
 
