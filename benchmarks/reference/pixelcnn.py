@@ -66,7 +66,7 @@ class PixelCNN(nn.Module):
     """PixelCNN with a softmax over ``levels`` per pixel; ``loss`` is -log p(x) in nats/image."""
 
     def __init__(self, shape: tuple[int, int, int] = (1, 8, 8), levels: int = 17,
-                 hidden: int = 32, layers: int = 4, first_kernel: int = 7, dropout: float = 0.5):
+                 hidden: int = 32, layers: int = 4, first_kernel: int = 7, dropout: float = 0.3):
         super().__init__()
         self.shape, self.levels = tuple(shape), levels
         channels = shape[0]

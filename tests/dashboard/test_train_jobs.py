@@ -242,7 +242,7 @@ class ChoiceConfig(ModelConfig):
 def test_form_fields_follow_the_config_dataclass(registry):
     fields = {f.name: f for f in train_jobs.form_fields(registry.model("pixelcnn"))}
     assert (fields["batch_size"].kind, fields["batch_size"].default) == ("int", 64)
-    assert (fields["dropout"].kind, fields["dropout"].default) == ("float", 0.5)
+    assert (fields["dropout"].kind, fields["dropout"].default) == ("float", 0.3)
     assert fields["lr"].kind == "float" and not fields["lr"].optional
     gan = {f.name: f for f in train_jobs.form_fields(registry.model("gan"))}
     assert gan["lr"].kind == "float" and gan["lr"].optional and gan["lr"].default is None

@@ -49,7 +49,7 @@ def test_the_form_is_built_from_the_config_and_offers_compatible_choices(app, em
     assert datasets[0] == "digits" and "mnist" in datasets and "sunspots" not in datasets
     assert at.selectbox(key="device").options == train_jobs.device_choices()
     inputs = {n.key: n.value for n in at.number_input}
-    assert inputs["config-pixelcnn-hidden"] == 32 and inputs["config-pixelcnn-dropout"] == 0.5
+    assert inputs["config-pixelcnn-hidden"] == 32 and inputs["config-pixelcnn-dropout"] == 0.3
     assert inputs["steps"] == train_jobs.DEFAULT_STEPS
     assert "Nothing is training" in texts(at.info)
 
