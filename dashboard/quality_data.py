@@ -18,12 +18,18 @@ from genzoo.dashboard import data
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
 
-# (stored key, column title, higher is better); the keys are `genzoo quality`'s
-SCORES = (("quality_frechet_distance", "Fréchet distance", False),
-          ("quality_precision", "precision", True),
-          ("quality_recall", "recall", True),
-          ("quality_coverage", "coverage", True),
-          ("quality_nn_ratio", "NN ratio", None))  # ~1 is best: neither copies nor strays
+# (stored key, column title, which is better); the keys are `genzoo quality`'s. NN ratio: ~1,
+# neither copies nor strays; copy rate: the real data's own (the dashed line), no higher.
+SCORES = (("quality_frechet_distance", "Fréchet distance", "lower"),
+          ("quality_precision", "precision", "higher"),
+          ("quality_recall", "recall", "higher"),
+          ("quality_coverage", "coverage", "higher"),
+          ("quality_nn_ratio", "NN ratio", "near 1"),
+          ("quality_memorized_fraction", "memorized fraction", "lower"),
+          ("quality_copy_rate", "copy rate", "near real data"))
+# The memorization scores as defined since they are tie-aware (`genzoo.registry.quality`): a run
+# scored before has no copy rate, and its NN ratio and memorized fraction meant other things.
+MEMORIZATION = ("quality_nn_ratio", "quality_memorized_fraction", "quality_copy_rate")
 REAL = "real data (floor)"
 PARZEN = "parzen_bits_per_dim_estimate"  # `genzoo eval RUN --parzen`: an estimate, never a bound
 
@@ -51,8 +57,9 @@ def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) ->
                "likelihood kind": metrics.get("bound", "—")
                if metrics.get("test_bits_per_dim") is not None else "none",
                "Parzen estimate (bits/dim)": metrics.get(PARZEN)}
+        current = "quality_copy_rate" in metrics  # scored with the tie-aware definitions
         for key, title, _ in SCORES:
-            row[title] = metrics.get(key)
+            row[title] = metrics.get(key) if current or key not in MEMORIZATION else None
         row.update({"classes covered": metrics.get("quality_classes_covered"),
                     "sample ms/img (b=64)": metrics.get("sample_ms_per_image_b64"),
                     "train seconds": round(record.train_seconds, 1), "run id": record.run_id})
@@ -70,9 +77,20 @@ def parzen_warning(frame: pd.DataFrame) -> str | None:
 
 
 def unscored(reg: Registry, records: list[RunRecord], dataset_name: str) -> list[RunRecord]:
-    """The newest runs on the dataset whose samples have not been scored yet."""
+    """The newest runs on the dataset whose samples have not been scored yet, or were scored
+    before the memorization scores were tie-aware (no copy rate: score them again)."""
     return [r for r in scored_models(reg, records, dataset_name).values()
-            if (r.metrics or {}).get("quality_frechet_distance") is None]
+            if (r.metrics or {}).get("quality_frechet_distance") is None
+            or "quality_copy_rate" not in (r.metrics or {})]
+
+
+def memorization_note(floor: dict | None, runs: list[RunRecord] = ()) -> str | None:
+    """Why the dataset has no memorized fraction (held-out images that repeat training images
+    leave copies and fresh draws alike): from the floor, else from a run's stored scores; None
+    when it has one."""
+    notes = [(floor or {}).get("memorized_fraction_note")]
+    notes += [(r.metrics or {}).get("quality_memorized_fraction_note") for r in runs]
+    return next((note for note in notes if note), None)
 
 
 @st.cache_data(show_spinner="Scoring the test split…", max_entries=16)
@@ -108,21 +126,26 @@ def with_floor(frame: pd.DataFrame, floor: dict | None) -> pd.DataFrame:
 
 
 def scores_figure(frame: pd.DataFrame, floor: dict | None) -> go.Figure:
-    """One panel per score: a bar per model, the real data's floor as a dashed line."""
-    fig = make_subplots(rows=1, cols=len(SCORES), subplot_titles=[
-        f"{title} ({'higher' if better else 'lower' if better is False else 'near 1'} is "
-        "better)" for _, title, better in SCORES])
-    for col, (key, title, _) in enumerate(SCORES, start=1):
-        scored = frame[frame[title].notna()] if title in frame else frame.iloc[:0]
-        fig.add_bar(x=scored["model"], y=scored[title], name=title, showlegend=False,
-                    row=1, col=col)
-        value = (floor or {}).get(key.removeprefix("quality_"))
-        if value is not None and math.isfinite(value):
-            fig.add_hline(y=value, line_dash="dash", row=1, col=col,
-                          annotation_text="real data", annotation_position="top left")
-        fig.update_yaxes(title_text=title, row=1, col=col)
-        fig.update_xaxes(title_text="model", row=1, col=col)
-    fig.update_layout(title="Sample-quality scores by model", height=420,
+    """One panel per score: a bar per model, the real data's floor as a dashed line; the
+    features' scores on the first row, the memorization scores on the second."""
+    rows = [[s for s in SCORES if s[0] not in MEMORIZATION], [s for s in SCORES
+                                                               if s[0] in MEMORIZATION]]
+    cols = max(len(r) for r in rows)
+    fig = make_subplots(rows=2, cols=cols, vertical_spacing=0.22, subplot_titles=[
+        f"{title} ({better} is better)" for r in rows for _, title, better in r],
+        specs=[[{} if c < len(r) else None for c in range(cols)] for r in rows])  # no empty axes
+    for row, specs in enumerate(rows, start=1):
+        for col, (key, title, _) in enumerate(specs, start=1):
+            scored = frame[frame[title].notna()] if title in frame else frame.iloc[:0]
+            fig.add_bar(x=scored["model"], y=scored[title], name=title, showlegend=False,
+                        row=row, col=col)
+            value = (floor or {}).get(key.removeprefix("quality_"))
+            if value is not None and math.isfinite(value):
+                fig.add_hline(y=value, line_dash="dash", row=row, col=col,
+                              annotation_text="real data", annotation_position="top left")
+            fig.update_yaxes(title_text=title, row=row, col=col)
+            fig.update_xaxes(title_text="model", row=row, col=col)
+    fig.update_layout(title="Sample-quality scores by model", height=800,
                       margin=dict(t=90, b=40))
     return fig
 

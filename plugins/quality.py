@@ -30,21 +30,30 @@ QUALITY_METRICS = (
     ("classes_covered", "classes", True,
      "number of classes drawn at least 1/(4 x classes) of the time"),
     ("nn_ratio", "x held-out", True,
-     "median distance from a sample to its nearest training image, over the same for test "
-     "images: about 1 = as novel as real held-out data, near 0 = copies training images"),
+     "mean distance from a sample to its nearest training image, over the same for test "
+     "images (both floored at one level step over the test size): about 1 = as novel as real "
+     "held-out data, near 0 = copies training images"),
     ("memorized_fraction", "fraction", False,
-     "share of samples closer to a training image than 95% of test images are: 0.05 for "
-     "held-out data, near 1 for a model that copies its training set"),
+     "estimated share of samples that are copies of training images rather than fresh draws, "
+     "from how many lie within the test images' 5th-percentile distance (ties included): 0 "
+     "for held-out data, 1 for a model that copies its training set; none (with a note) where "
+     "nearly every test image is itself a training image"),
+    ("copy_rate", "fraction", False,
+     "share of samples that are exact copies of a training image; read against "
+     "quality_copy_rate_real, the test split's own rate (what fresh data shows: 0 on digits, "
+     "1 on shapes-8, where every image repeats)"),
 )
 
 
 def _compute(key: str):
-    def compute(model, data, **kw) -> float:
+    def compute(model, data, **kw) -> float | None:
         from genzoo.registry.quality import model_quality
 
-        return float(model_quality(model, data, **kw)[key])
+        value = model_quality(model, data, **kw)[key]
+        return None if value is None else float(value)
 
-    compute.__doc__ = f"``{key}`` of ``model``'s samples on ``data`` (see model_quality)."
+    compute.__doc__ = (f"``{key}`` of ``model``'s samples on ``data`` (see model_quality); None "
+                       "where the data cannot define it (the note of model_quality says why).")
     return compute
 
 

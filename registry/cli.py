@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
+import numbers
 import os
 import sys
 from pathlib import Path
@@ -31,8 +33,30 @@ def _store():
     return RunStore()
 
 
+def _finite(value):
+    """``value`` with every NaN or infinite number made None (JSON has neither); in a mapping,
+    ``<key>_note`` beside it says what the number was, unless the mapping has that note."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key] = _finite(item)
+            if _non_finite(item) and f"{key}_note" not in value:
+                out[f"{key}_note"] = f"not a finite number ({float(item)!r})"
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return None if _non_finite(value) else value
+
+
+def _non_finite(value) -> bool:
+    """Whether ``value`` is a float (Python's or numpy's) that is NaN or infinite."""
+    return (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)
+            and not math.isfinite(value))
+
+
 def _emit(value) -> None:
-    click.echo(json.dumps(value, default=str))
+    """One strict JSON document on stdout: no NaN or Infinity tokens (see :func:`_finite`)."""
+    click.echo(json.dumps(_finite(value), default=str, allow_nan=False))
 
 
 @contextlib.contextmanager
@@ -465,7 +489,7 @@ def quality(run_id, real_dataset, count, seed, as_json):
     if run_id:
         out = {"run_id": run_id, "model": record.model, "n": count, "seed": seed, **out,
                "scores": {key: scores[f"quality_{key}"] for key in
-                          (*q.SCORE_KEYS, "class_histogram")}}
+                          (*q.SCORE_KEYS, *q.NOTE_KEYS, "class_histogram")}}
     if as_json:
         _emit(out)
         return
@@ -483,9 +507,15 @@ def quality(run_id, real_dataset, count, seed, as_json):
     for label, values in ((("model", out["scores"]),) if run_id else ()) + (("real", floor),):
         counts = " ".join(f"{c}:{v}" for c, v in enumerate(values["class_histogram"]))
         click.echo(f"classes ({label}): {counts}")
+    for key in q.NOTE_KEYS:  # why a score is "n/a" (the same for the model and the floor)
+        note = floor.get(key) or (out["scores"].get(key) if run_id else None)
+        if note:
+            click.echo(f"{key.removesuffix('_note')}: n/a: {note}")
 
 
 def _score(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
     return str(value) if isinstance(value, int) else f"{value:.4g}"
 
 

@@ -28,10 +28,43 @@ good likelihood does not guarantee good samples. These measurements need only ``
   the number of classes drawn at least 1/(4K) of the time. (Not the "coverage" of Naeem et al.
   2020: here it is over classes.)
 * **Memorization**: d(x) = the pixel-space distance (levels scaled to [0, 1]) from x to its
-  nearest training image. nn_ratio = median d(sample) / median d(test image): about 1 when the
-  samples are as novel as held-out real images, near 0 when the model copies training images;
-  ``memorized_fraction`` = share of samples closer to a training image than the 5th percentile
-  of the test images' distances (5% for held-out data, by construction).
+  nearest training image, over the samples (d_s, n_s of them) and over the test split (d_t,
+  n_t: held-out data, what a model that draws fresh images from the data distribution matches).
+  Images are integer levels, so d is computed exactly: 0 for a copy, at least one level step
+  delta = 1/(levels - 1) otherwise. On data with repeated images the test split is full of
+  exact copies of training images (all of shapes-8, about 80% of shapes-16, a quarter of
+  shapes-32, none of digits or mnist), so every definition below is tie-aware: a quantile or
+  the median of d_t may be 0.
+
+      copy_rate      = share of samples with d_s = 0      (exact copies of a training image)
+      copy_rate_real = share of test images with d_t = 0  (the copy rate of fresh data)
+
+  A model that draws fresh data has copy_rate ~ copy_rate_real; one that replays its training
+  set has copy_rate = 1.
+
+      t    = the 5th percentile of d_t (an observed distance: the ceil(0.05 n_t)-th smallest)
+      f_r  = share of test images with d_t <= t    (~0.05 without ties; copy_rate_real if t = 0)
+      f    = share of samples with d_s <= t
+      memorized_fraction = clip((f - f_r) / (1 - f_r), 0, 1)                  lower is better
+
+  the estimate of m when the samples are a mixture of m copies of training images (d = 0, so
+  within t) and 1 - m fresh draws (within t at the rate f_r): 0 for held-out data by
+  construction, 1 for a model that copies, on every dataset where fresh data is told apart
+  from copies. Where at least 95% of the test images lie within t (shapes-8: every test image
+  is a training image) copying and generalizing give the same distances, so there is no such
+  estimate: ``memorized_fraction`` is None and ``memorized_fraction_note`` says why (it is None
+  when the fraction is defined). A model with fewer near copies than held-out data scores 0.
+
+      nn_ratio = max(mean d_s, eps) / max(mean d_t, eps),   eps = delta / n_t
+
+  the mean distance to the nearest training image relative to held-out data's: about 1 when
+  the samples are as novel as held-out images, near 0 when the model copies training images,
+  above 1 when the samples are farther from every training image than real images are (as
+  noise is). The mean, not the median: the median of d_t is 0 when most test images are
+  copies (shapes-16) and would not see a model that copies more often than fresh data does,
+  while the mean counts every copy as a 0. eps is the smallest positive mean n_t test
+  distances can have (one image one level step away), so the ratio is always finite and
+  positive: 1 when neither set has a distance above 0 (shapes-8: no evidence either way).
 
 ``run_quality`` samples a stored run, computes the scores and keeps them with the run's metrics
 (``quality_*``); ``real_data_scores`` is the floor those scores are read against.
@@ -60,13 +93,18 @@ from .errors import BadConfig, BadData
 CACHE_FORMAT = 1
 SAMPLE_BATCH = 250  # images drawn per model.sample call: bounds the memory of a large n
 # The keys quality_scores returns; run_quality stores each as f"quality_{key}".
+# memorized_fraction may be None (then its note says why); copy_rate_real and n_samples are
+# what the others are read against, not scores of the model.
 SCORE_KEYS = ("frechet_distance", "precision", "recall", "coverage", "classes_covered",
-              "nn_ratio", "memorized_fraction", "n_samples")
+              "nn_ratio", "memorized_fraction", "copy_rate", "copy_rate_real", "n_samples")
+# The reasons beside a score that can be None; also returned and stored as quality_<key>.
+NOTE_KEYS = ("memorized_fraction_note",)
 # Which way is better, in words (nn_ratio: about 1, held-out data's value; above 1 the samples
 # are farther from every training image than real images are, as noise is).
 BETTER = {"frechet_distance": "lower", "precision": "higher", "recall": "higher",
           "coverage": "higher", "classes_covered": "higher", "nn_ratio": "near 1 (not << 1)",
-          "memorized_fraction": "lower", "n_samples": ""}
+          "memorized_fraction": "lower (0: held-out data)",
+          "copy_rate": "near copy_rate_real (not above)", "copy_rate_real": "", "n_samples": ""}
 
 
 # -- the reference classifier -----------------------------------------------------------------
@@ -368,21 +406,55 @@ def _pixels(images) -> np.ndarray:
 
 
 def nearest_train_distances(images, data: ImageData) -> np.ndarray:
-    """Pixel-space distance (levels scaled to [0, 1]) from each image to its nearest train image."""
+    """Pixel-space distance (levels scaled to [0, 1]) from each image to its nearest train image.
+
+    Found on the integer levels, whose squared distances float64 holds exactly, then scaled:
+    a copy is at exactly 0 and equal distances are equal floats (ties stay ties).
+    """
     from sklearn.neighbors import NearestNeighbors
 
-    scale = 1.0 / (data.levels - 1)
-    index = NearestNeighbors(n_neighbors=1).fit(_pixels(data.train) * scale)
-    return index.kneighbors(_pixels(images) * scale)[0][:, 0]
+    index = NearestNeighbors(n_neighbors=1).fit(_pixels(data.train))
+    return index.kneighbors(_pixels(images))[0][:, 0] / (data.levels - 1)
+
+
+MEMORIZATION_QUANTILE = 0.05  # t: this quantile of the test split's distances
+UNDECIDED_SHARE = 0.95  # no memorized_fraction when this share of test images lies within t
+
+
+def memorization_scores(d_samples: np.ndarray, d_test: np.ndarray, step: float) -> dict:
+    """The memorization scores from nearest-training-image distances (see the module docstring).
+
+    ``d_samples`` of the samples, ``d_test`` of the test split, ``step`` one level step in the
+    same units (1 / (levels - 1)). Returns ``nn_ratio``, ``memorized_fraction`` (None where
+    distances cannot tell copies from fresh data), ``memorized_fraction_note`` (why it is None;
+    None otherwise), ``copy_rate`` and ``copy_rate_real``.
+    """
+    d_samples, d_test = np.asarray(d_samples, float), np.asarray(d_test, float)
+    copy = step / 2  # every distance that is not 0 is at least one level step
+    eps = step / len(d_test)  # the least positive mean of len(d_test) distances
+    nn_ratio = max(d_samples.mean(), eps) / max(d_test.mean(), eps)
+    t = np.quantile(d_test, MEMORIZATION_QUANTILE, method="inverted_cdf")
+    within_real, within = (d_test <= t).mean(), (d_samples <= t).mean()
+    copy_rate_real = float((d_test < copy).mean())
+    if within_real >= UNDECIDED_SHARE:
+        fraction = None
+        note = (f"{100 * within_real:.0f}% of the test images are "
+                + ("exact copies of training images" if t < copy else
+                   f"within {t:.3g} of a training image")
+                + ": copying the training set cannot be told apart from generalizing by the "
+                  "distance to it; see copy_rate against copy_rate_real")
+    else:
+        fraction = float(np.clip((within - within_real) / (1 - within_real), 0.0, 1.0))
+        note = None
+    return {"nn_ratio": float(nn_ratio), "memorized_fraction": fraction,
+            "memorized_fraction_note": note, "copy_rate": float((d_samples < copy).mean()),
+            "copy_rate_real": copy_rate_real}
 
 
 def memorization(samples, data: ImageData) -> dict:
-    """``nn_ratio`` and ``memorized_fraction`` of samples, against the test split's distances."""
-    d_samples = nearest_train_distances(samples, data)
-    d_test = nearest_train_distances(data.test, data)
-    floor = np.median(d_test)
-    return {"nn_ratio": float(np.median(d_samples) / floor) if floor > 0 else float("nan"),
-            "memorized_fraction": float((d_samples < np.percentile(d_test, 5)).mean())}
+    """The memorization scores of samples against the test split (see memorization_scores)."""
+    return memorization_scores(nearest_train_distances(samples, data),
+                               nearest_train_distances(data.test, data), 1.0 / (data.levels - 1))
 
 
 def min_samples(k: int = 3) -> int:
@@ -419,8 +491,9 @@ def quality_scores(samples, data: ImageData, reference: ReferenceClassifier, *,
     Fréchet distance uses all samples against all of ``real`` (default: the test split);
     precision and recall use the same number m = min(N, len(real)) of each (a seeded subset of
     the larger set); coverage and memorization use all samples.
-    Returns the :data:`SCORE_KEYS` as floats (``classes_covered``, ``n_samples`` ints) and
-    ``class_histogram``, a list of counts per class.
+    Returns the :data:`SCORE_KEYS` as floats (``classes_covered``, ``n_samples`` ints;
+    ``memorized_fraction`` None where it is undefined), the :data:`NOTE_KEYS` (a reason, or
+    None) and ``class_histogram``, a list of counts per class.
     """
     samples = _check_samples(samples, data, k)
     real = data.test if real is None else real
@@ -451,8 +524,9 @@ def real_data_scores(data: ImageData, reference: ReferenceClassifier, *, n: int 
     train/test gap is smaller.)
 
     Memorization: training images are at distance 0 from themselves, so there the floor is the
-    test split itself, ``nn_ratio`` = 1 and ``memorized_fraction`` = 0.05 by definition: the
-    novelty of held-out real images, which an ideal model matches.
+    test split itself, ``nn_ratio`` = 1, ``memorized_fraction`` = 0 (None, with its note, where
+    distances cannot tell copies from fresh data) and ``copy_rate`` = ``copy_rate_real`` by
+    definition: the novelty of held-out real images, which an ideal model matches.
     """
     n = min(n, len(data.train))
     pick = np.sort(np.random.default_rng(seed).permutation(len(data.train))[:n])
@@ -519,8 +593,9 @@ def reference_for_run(store, registry, record, data) -> ReferenceClassifier:
 def run_quality(store, registry, run_id: str, n: int = 1000, seed: int = 0, k: int = 3) -> dict:
     """Sample ``n`` images from a stored run, score them, keep the scores with the run.
 
-    Stored with ``store.merge_metrics`` as ``quality_<key>`` for each of :data:`SCORE_KEYS`,
-    plus ``quality_class_histogram``, ``quality_seed`` and ``quality_reference_accuracy``.
+    Stored with ``store.merge_metrics`` as ``quality_<key>`` for each of :data:`SCORE_KEYS` and
+    :data:`NOTE_KEYS`, plus ``quality_class_histogram``, ``quality_seed`` and
+    ``quality_reference_accuracy``.
     Returns those stored values.
     """
     from .runs import load_run

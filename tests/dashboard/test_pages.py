@@ -397,6 +397,10 @@ def test_quality_page_scores_every_model_next_to_the_real_floor(app, demo_store)
     # the real data is the floor: no model's samples are closer to the test set than it
     assert (table["Fréchet distance"].drop("real data (floor)")
             > table.loc["real data (floor)", "Fréchet distance"]).all()
+    # memorization against held-out digits, none of which repeats a training image
+    assert table.loc["real data (floor)", ["memorized fraction", "copy rate", "NN ratio"]
+                     ].tolist() == [0.0, 0.0, 1.0]
+    assert table["copy rate"].notna().all()  # every demo run scored with the copy rate
     assert at.download_button[0].label == "Download CSV"
     assert not at.warning  # every demo image run was scored
 

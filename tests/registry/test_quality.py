@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import last_json, run
+from cli_helpers import last_json, run, train
 from genzoo.registry import quality as q
 from genzoo.registry.data import ImageData, split_series
 from genzoo.registry.errors import BadConfig, BadData
@@ -98,7 +98,8 @@ def test_reference_classifier_classifies_digits(reference, digits):
 def test_real_images_score_at_the_floor_and_noise_far_from_it(digits, reference, floor):
     assert floor["n_samples"] == 1000 and floor["precision"] > 0.85 and floor["recall"] > 0.85
     assert floor["coverage"] > 0.98 and floor["classes_covered"] == 10
-    assert floor["nn_ratio"] == 1.0 and floor["memorized_fraction"] == pytest.approx(0.05, abs=0.01)
+    assert floor["nn_ratio"] == 1.0 and floor["memorized_fraction"] == 0.0
+    assert floor["copy_rate"] == floor["copy_rate_real"] == 0.0  # no digit repeats a train one
 
     # other real images than the floor's (a different subset of the train split)
     other = digits.train[np.random.default_rng(1).permutation(len(digits.train))[:1000]]
@@ -127,7 +128,87 @@ def test_a_one_digit_generator_has_low_recall_and_coverage(digits, reference, fl
 
 def test_copied_training_images_are_memorization(digits, reference):
     scores = q.quality_scores(digits.train[:500], digits, reference)
-    assert scores["nn_ratio"] == 0.0 and scores["memorized_fraction"] == 1.0
+    assert 0 < scores["nn_ratio"] < 0.01 and scores["memorized_fraction"] == 1.0
+    assert scores["copy_rate"] == 1.0 and scores["copy_rate_real"] == 0.0
+    assert scores["memorized_fraction_note"] is None
+
+
+# -- memorization where test images repeat training images -----------------------------------------
+
+
+def test_memorization_scores_on_distances_with_ties_have_exact_answers():
+    step = 0.5
+    # a test split where 30 of 100 images are copies (d = 0): t = 0 and f_r = 0.3
+    d_test = np.r_[np.zeros(30), np.full(70, 2 * step)]
+    held_out = q.memorization_scores(d_test, d_test, step)
+    assert held_out == {"nn_ratio": 1.0, "memorized_fraction": 0.0,
+                        "memorized_fraction_note": None, "copy_rate": 0.3, "copy_rate_real": 0.3}
+    # half copies, half fresh draws: m = (0.65 - 0.3) / 0.7 = 0.5, the mean distance halves
+    half = np.r_[np.zeros(50), d_test[::2]]
+    scores = q.memorization_scores(half, d_test, step)
+    assert scores["memorized_fraction"] == pytest.approx(0.5)
+    assert scores["copy_rate"] == 0.65 and scores["nn_ratio"] == pytest.approx(0.5)
+    copier = q.memorization_scores(np.zeros(40), d_test, step)
+    assert copier["memorized_fraction"] == 1.0 and copier["copy_rate"] == 1.0
+    assert copier["nn_ratio"] == pytest.approx((step / 100) / d_test.mean())  # floored, > 0
+    far = q.memorization_scores(np.full(40, 3.0), d_test, step)  # fewer copies than held out
+    assert far["memorized_fraction"] == 0.0 and far["nn_ratio"] > 1
+    # every test image a copy: no estimate, said so, and a ratio of 1 rather than 0 / 0
+    undecided = q.memorization_scores(np.zeros(40), np.zeros(100), step)
+    assert undecided["memorized_fraction"] is None and undecided["nn_ratio"] == 1.0
+    assert "100% of the test images are exact copies" in undecided["memorized_fraction_note"]
+    assert "cannot be told apart" in undecided["memorized_fraction_note"]
+
+
+def picture_datasets(registry):
+    """Every registered labelled image dataset that is pictures (not 2-d points)."""
+    for name, spec in registry.datasets.items():
+        if spec.kind == "image":
+            data = load_dataset(registry, name)
+            if not data.points and data.train_labels is not None:
+                yield name, data
+
+
+def test_copying_the_training_set_is_caught_on_every_dataset(registry):
+    """A "model" that returns training images, against held-out images, on every dataset: on
+    digits no test image is a training image, on shapes-8 every one is (and there distances
+    cannot tell copying from generalizing, which the scores say), on shapes-16 about 80%."""
+    seen = {}
+    for name, data in picture_datasets(registry):
+        pick = np.sort(np.random.default_rng(0).permutation(len(data.train))[:300])
+        copier, held_out = q.memorization(data.train[pick], data), q.memorization(data.test, data)
+        noise = q.memorization(torch.randint(0, data.levels, (300, *data.train.shape[1:]),
+                                             generator=torch.Generator().manual_seed(0)), data)
+        for scores in (copier, held_out, noise):
+            assert np.isfinite(scores["nn_ratio"]) and scores["nn_ratio"] > 0, name
+        assert held_out["nn_ratio"] == 1.0 and noise["nn_ratio"] > 2, name
+        assert copier["copy_rate"] == 1.0 and noise["copy_rate"] == 0.0, name
+        assert held_out["copy_rate"] == copier["copy_rate_real"] == held_out["copy_rate_real"]
+        seen[name] = held_out["copy_rate_real"]
+        if held_out["memorized_fraction"] is None:  # nearly every test image repeats a train one
+            assert held_out["copy_rate_real"] >= q.UNDECIDED_SHARE, name
+            assert copier["memorized_fraction"] is None and copier["nn_ratio"] == 1.0, name
+            assert "cannot be told apart" in copier["memorized_fraction_note"], name
+            continue
+        assert held_out["memorized_fraction"] == 0.0 and noise["memorized_fraction"] == 0.0, name
+        assert copier["memorized_fraction"] == 1.0 and copier["nn_ratio"] < 0.3, name
+    assert {"digits", "mnist", "shapes-8", "shapes", "shapes-32"} <= set(seen)
+    assert seen["digits"] == seen["mnist"] == 0.0 and seen["shapes-8"] == 1.0
+    assert 0.5 < seen["shapes"] < 0.95 and 0.1 < seen["shapes-32"] < 0.5  # ties that matter
+
+
+def test_fresh_shapes_score_like_held_out_data_and_half_copies_half_memorized(registry):
+    from genzoo.plugins.datasets import make_shapes
+
+    data = load_dataset(registry, "shapes-32")
+    fresh = torch.from_numpy(make_shapes(1000, 32, np.random.default_rng(101))[0])
+    scores = q.memorization(fresh, data)  # new draws from the same factors: not copies
+    assert scores["memorized_fraction"] < 0.05 and scores["nn_ratio"] == pytest.approx(1, abs=0.1)
+    assert scores["copy_rate"] == pytest.approx(scores["copy_rate_real"], abs=0.05)
+    pick = np.random.default_rng(1).permutation(len(data.train))[:500]
+    half = q.memorization(torch.cat([fresh[:500], data.train[pick]]), data)
+    assert half["memorized_fraction"] == pytest.approx(0.5, abs=0.1)
+    assert half["nn_ratio"] == pytest.approx(0.5, abs=0.1)
 
 
 def test_samples_that_do_not_fit_the_data_are_bad_data(digits, reference):
@@ -255,6 +336,39 @@ def test_cli_quality_scores_a_run_and_keeps_the_scores(ref_store, isolated_home,
     assert "frechet_distance" in text and "real data" in text and run_id in text
     real = json.loads(run("quality", "--real", "digits", "--json").stdout)["real"]
     assert real["frechet_distance"] == pytest.approx(floor["frechet_distance"])
+
+
+def strict_json(text: str):
+    """``text`` parsed as strict JSON: a NaN or Infinity token fails the test."""
+    def refuse(token):
+        raise AssertionError(f"{token} in --json output, which is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_cli_json_has_no_nan_where_a_score_is_undefined(monkeypatch):
+    monkeypatch.setattr(q, "ReferenceSettings", lambda: TINY)  # the classifier is not tested here
+    real = strict_json(run("quality", "--real", "shapes-8", "--json").stdout)["real"]
+    assert real["memorized_fraction"] is None and real["nn_ratio"] == 1.0
+    assert "cannot be told apart" in real["memorized_fraction_note"]
+    assert real["copy_rate"] == real["copy_rate_real"] == 1.0
+
+    run_id = train("independent", "-d", "shapes-8", "--steps", 0)
+    said = strict_json(run("quality", run_id, "-n", 100, "--json").stdout)
+    scores, stored = said["scores"], RunStore().get(run_id).metrics
+    assert scores["memorized_fraction"] is None and stored["quality_memorized_fraction"] is None
+    assert stored["quality_memorized_fraction_note"] == scores["memorized_fraction_note"]
+    assert np.isfinite(scores["nn_ratio"]) and scores["nn_ratio"] >= 1  # not closer than data
+    text = run("quality", run_id, "-n", 100).stdout
+    assert "memorized_fraction  n/a" in text and "cannot be told apart" in text
+
+    # a number that is not finite, however it reached a run, is null with what it was
+    RunStore().merge_metrics(run_id, {"test_bits_per_dim": float("nan"),
+                                      "parzen_bits_per_dim_estimate": float("inf")})
+    metrics = strict_json(run("runs", "--json").stdout)[0]["metrics"]
+    assert metrics["test_bits_per_dim"] is None and metrics["parzen_bits_per_dim_estimate"] is None
+    assert metrics["test_bits_per_dim_note"] == "not a finite number (nan)"
+    assert metrics["parzen_bits_per_dim_estimate_note"] == "not a finite number (inf)"
 
 
 def test_cli_quality_errors_are_one_line():
