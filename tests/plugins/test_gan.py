@@ -166,19 +166,35 @@ def near_modes(model: GAN, modes: torch.Tensor) -> tuple[float, int]:
 
 
 def test_a_short_run_learns_a_mixture_of_eight_modes():
-    train, modes = eight_modes(2000)
-    data = ImageData(name="eight-modes", train=train, test=train[:100], levels=32)
-    # modes a grid point or two wide: dequantized real points keep D from spotting the grid
-    model = make(data.info, hidden=64, latent_dim=8, lr=3e-3, dequantize=True)
-    untrained = near_modes(model.eval(), modes)
-    model.train()
-    optimizers = model.configure_optimizers()
-    g = torch.Generator().manual_seed(1)
-    for _ in range(700):
-        model.training_step(train[torch.randint(len(train), (64,), generator=g)], optimizers)
-    share, covered = near_modes(model.eval(), modes)
+    """Every draw is seeded (data, weights, batches; z and the dequantization noise from the
+    global RNG that ``make`` seeds) and the run has one thread, so a run repeats to the last
+    digit on one machine. Yet a GAN's outcome is chaotic in rounding: another CPU kernel
+    (ATEN_CPU_CAPABILITY=default vs avx512) moved the old test's share from 0.24 to 0.35, and
+    its 700 steps of 64 at lr=3e-3 passed for 5 of 10 seeds (2,000 of 64 at lr=2e-3: 9 of 10).
+    2,000 steps of 128 at the default lr passed for all 40 runs tried (seeds 0-29, and 0-9 on
+    the other kernels: share 0.77-0.95, all 8 modes covered), so the bound below holds for
+    the run whatever its rounding."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, modes = eight_modes(2000)
+        data = ImageData(name="eight-modes", train=train, test=train[:100], levels=32)
+        # modes a grid point or two wide: dequantized real points keep D from spotting the grid
+        model = make(data.info, hidden=64, latent_dim=8, dequantize=True)  # lr: mlp's 2e-3
+        untrained = near_modes(model.eval(), modes)
+        model.train()
+        optimizers = model.configure_optimizers()
+        g = torch.Generator().manual_seed(1)
+        torch.manual_seed(0)  # z and the dequantization noise in training_step
+        for _ in range(2000):
+            model.training_step(train[torch.randint(len(train), (128,), generator=g)],
+                                optimizers)
+        share, covered = near_modes(model.eval(), modes)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"eight modes: share {share!r}, covered {covered}")  # shown with -s
     assert untrained[0] < 0.1  # the check fails for a generator that has not learned
-    assert share > 0.5 and covered >= 4, (share, covered)
+    assert share > 0.6 and covered >= 7, (share, covered)
 
 
 def test_a_generator_loss_gone_nan_stops_the_run_and_keeps_the_last_good_checkpoint(monkeypatch):
