@@ -8,8 +8,10 @@ depends on its branch of the taxonomy:
 - exact (``independent``, ``pixelcnn``, ``gmm``, ...): q(c) = exp(log_prob(c)) for every cell c.
   It sums to 1; we check it (a model that claims exactness and fails is reported, not drawn).
 - bound (``vae``): exp(ELBO(c)) for every cell: below the true model probability, so the map
-  sums to less than 1. The missing mass is the bound's slack: -log2(mass) bits per point is
-  what the looseness costs on average.
+  sums to less than 1. The missing mass is the bound's slack: -log2(mass) bits per point is a
+  lower bound on what the looseness costs on average, the mean gap log2 p_model(c) -
+  ELBO(c) / ln 2 under the model's own p_model (Jensen: E[-log2(exp(ELBO) / p_model)] >=
+  -log2 E[exp(ELBO) / p_model] = -log2(mass)); the looseness costs at least that much.
 - implicit (a GAN), or a bound model that cannot score on its own (a VQ-VAE without its prior):
   the normalized histogram of many samples.
 

@@ -1,5 +1,5 @@
-"""PixelRNN: raster-order causality, the Row LSTM's triangle vs the Diagonal BiLSTM's full
-context, the skew, exact likelihood, and learning."""
+"""PixelRNN: raster-order causality, the Row LSTM's triangle vs the Diagonal BiLSTM's context
+(all but one pixel), the skew, exact likelihood, and learning."""
 
 from __future__ import annotations
 
@@ -91,7 +91,8 @@ def test_diagonal_bilstm_layer_sees_rows_above_and_its_row_to_the_left():
 
 
 def test_row_lstm_misses_the_top_right_that_the_diagonal_bilstm_sees():
-    """The paper's Fig. 4: the Row LSTM's context is a triangle, the Diagonal BiLSTM's is full.
+    """The paper's Fig. 4: the Row LSTM's context is a triangle, the Diagonal BiLSTM's nearly
+    full.
 
     Measured with a 3x3 first layer so that kernel's reach does not blur the picture: the Row
     LSTM at (r, c) sees row r-d up to column c+d only; the Diagonal BiLSTM sees every row
@@ -119,6 +120,25 @@ def test_diagonal_bilstm_with_the_papers_7x7_first_layer():
         expected = raster_before(4, c)
         expected[3, 7] = c >= 7 - 3
         assert torch.equal(diag[8 * 4 + c], expected), c
+
+
+def test_the_diagonal_bilstms_summary_counts_the_pixel_it_misses(registry):
+    """The summary and the claim say what receptive_field measures at all 64 positions of the
+    default model on 8x8: 28 positions miss one earlier pixel, always (r-1, W-1)."""
+    spec = registry.models["pixelrnn-diag"]
+    torch.manual_seed(0)
+    model = spec.model_class(spec.config_class(), DIGITS)
+    missed = {}
+    for r in range(8):
+        for c in range(8):
+            unseen = raster_before(r, c) & ~field(model, r, c)
+            if unseen.any():
+                missed[(r, c)] = unseen.nonzero().tolist()
+    assert all(pixels == [[r - 1, 7]] for (r, c), pixels in missed.items()), missed
+    assert len(missed) == 28  # rows 1-7, columns 0-3: beyond the 7x7 first layer's reach
+    assert "except the last one of the row above" in spec.summary
+    claim = next(claim.text for claim in spec.pros if "Receptive field" in claim.text)
+    assert all(f"{len(missed)} of 64 positions on 8x8" in text for text in (spec.summary, claim))
 
 
 def test_skew_turns_diagonals_into_columns_and_unskew_undoes_it():
