@@ -30,15 +30,25 @@ def start_button(at):
 
 @pytest.fixture
 def launches(monkeypatch):
-    """Record the commands the page starts, and run ``true`` in their place."""
-    started = []
+    """Record the commands the page starts, and run a ``sleep`` in their place.
+
+    The stand-in lives until the test ends: one that exited at once (``true``) made the page
+    see its run finish within the same script run, and on a busy machine sometimes redraw
+    itself (dropping the "Started run" message) before the test could read it.
+    """
+    started, processes = [], []
 
     def fake_start(argv, log, env):
         started.append((argv, env))
-        return subprocess.Popen(["true"], stdout=log, stderr=subprocess.STDOUT)
+        processes.append(subprocess.Popen(["sleep", "60"], stdout=log,
+                                          stderr=subprocess.STDOUT))
+        return processes[-1]
 
     monkeypatch.setattr(train_jobs, "_start_process", fake_start)
-    return started
+    yield started
+    for process in processes:
+        process.kill()
+        process.wait()
 
 
 def test_the_form_is_built_from_the_config_and_offers_compatible_choices(app, empty_store):

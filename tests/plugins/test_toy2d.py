@@ -34,7 +34,9 @@ def test_registered_with_splits_levels_labels_and_a_normalized_true_density(name
     data = load_dataset(get_registry(), name)
     assert data.points and data.describe()["points"] is True
     assert data.levels == 32 and data.describe()["shape"] == [1, 1, 2]
-    assert data.train.shape == (5000, 1, 1, 2) and data.test.shape == (2000, 1, 1, 2)
+    # 5,000 generated for training, of which the registry keeps 500 for validation
+    assert data.train.shape == (4500, 1, 1, 2) and data.test.shape == (2000, 1, 1, 2)
+    assert data.val.shape == (500, 1, 1, 2)
     assert int(data.train.min()) >= 0 and int(data.train.max()) <= 31
     assert not np.array_equal(data.train[:2000].numpy(), data.test.numpy())
     n_labels = 2 if name == "moons" else 8
