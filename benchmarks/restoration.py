@@ -3,7 +3,8 @@
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/restoration.py --vqvae-seconds 60 \
         --codeformer-seconds 90
 
-Trains `vqvae` for ``--vqvae-seconds``, then `codeformer` on it for ``--codeformer-seconds``,
+Trains `vqvae` for ``--vqvae-seconds``, then `codeformer` on it for ``--codeformer-seconds``
+(or for ``--vqvae-steps`` / ``--codeformer-steps``: the same run on a busy or a faster machine),
 and measures every test image under each degradation of
 `genzoo.registry.restoration.TABLE_DEGRADATIONS`: PSNR against the clean image (dB) and the
 reference classifier's accuracy, for the degraded input itself, the nearest-code lookup of the
@@ -30,14 +31,28 @@ from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
 
 
+def budget(steps: int | None, seconds: float) -> dict:
+    """start_run's budget: the steps where given, else the seconds."""
+    return {"steps": steps} if steps is not None else {"seconds": seconds}
+
+
+def how(steps: int | None, seconds: float) -> str:
+    """The budget as the header names it."""
+    return "a step budget" if steps is not None else f"{seconds:.0f} s"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="digits")
     parser.add_argument("--vqvae-seconds", type=float, default=60.0)
     parser.add_argument("--codeformer-seconds", type=float, default=90.0)
     parser.add_argument("--w", default="0,0.5,1", help="CFT weights to measure (comma list)")
+    parser.add_argument("--vqvae-steps", type=int, help="a step budget instead of seconds")
+    parser.add_argument("--codeformer-steps", type=int, help="a step budget instead of seconds")
     parser.add_argument("--set", dest="settings", action="append", default=[],
                         metavar="KEY=VALUE", help="codeformer config overrides")
+    parser.add_argument("--vqvae-set", dest="vqvae_settings", action="append", default=[],
+                        metavar="KEY=VALUE", help="vqvae config overrides")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
@@ -47,11 +62,13 @@ def main():
     registry = get_registry()
     store = RunStore(os.environ.get("GENZOO_HOME") or tempfile.mkdtemp(prefix="genzoo-bench-"))
     common = dict(seed=args.seed, device=args.device, settings=LoopSettings())
-    vqvae = start_run(registry, store, "vqvae", args.dataset, seconds=args.vqvae_seconds,
-                      **common)
+    vqvae_overrides = dict(pair.split("=", 1) for pair in args.vqvae_settings)
+    vqvae = start_run(registry, store, "vqvae", args.dataset, overrides=vqvae_overrides,
+                      **budget(args.vqvae_steps, args.vqvae_seconds), **common)
     overrides = dict(pair.split("=", 1) for pair in args.settings)
     codeformer = start_run(registry, store, "codeformer", None, parent=vqvae.run_id,
-                           seconds=args.codeformer_seconds, overrides=overrides, **common)
+                           **budget(args.codeformer_steps, args.codeformer_seconds),
+                           overrides=overrides, **common)
     started = time.perf_counter()
     table, reference = run_restoration_table(store, registry, codeformer.run_id, ws=ws,
                                              seed=args.seed)
@@ -60,8 +77,10 @@ def main():
     device = describe_device(resolve_device(args.device))
     accuracy = f"{100 * reference.test_accuracy:.1f}%" if reference is not None else "—"
     header = (f"{args.dataset}, every test image; vqvae {vqvae.step} steps "
-              f"({args.vqvae_seconds:.0f} s), codeformer {codeformer.step} steps "
-              f"({args.codeformer_seconds:.0f} s; {overrides or 'default config'}); reference "
+              f"({how(args.vqvae_steps, args.vqvae_seconds)}; "
+              f"{vqvae_overrides or 'default config'}), codeformer {codeformer.step} steps "
+              f"({how(args.codeformer_steps, args.codeformer_seconds)}; "
+              f"{overrides or 'default config'}); reference "
               f"classifier {accuracy} on clean test images; {device}, torch "
               f"{torch.__version__}, {torch.get_num_threads()} thread(s); table in "
               f"{seconds:.1f} s")

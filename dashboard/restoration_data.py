@@ -19,8 +19,9 @@ from genzoo.registry.errors import BadData
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
 
-CFT = r"\hat F = F_{\mathrm{lookup}} + w\,(\alpha \odot F_{\mathrm{enc}} + \beta), \qquad " \
-      r"(\alpha, \beta) = \mathcal{P}\big(F_{\mathrm{lookup}} \,\|\, F_{\mathrm{enc}}\big)"
+# Eq. 5 as in the paper's code: the decoder's features are scaled, the encoder's enter detached.
+CFT = r"\hat F_d = F_d + w\,(\alpha \odot F_d + \beta), \qquad " \
+      r"(\alpha, \beta) = \mathcal{P}\big(F_d \,\|\, \mathrm{sg}(F_e)\big)"
 CODE_LOSSES = (r"L = \underbrace{\textstyle\sum_i -\log \hat s_i[s_i]}_{\text{code\_ce}}"
                r" + \underbrace{\| Z_l - \mathrm{sg}(Z_c) \|_2^2}_{\text{code\_feat}}"
                r" - \underbrace{\log p(x \mid \hat F_{w=1})}_{\text{cft\_recon}}")

@@ -22,14 +22,17 @@ trained with the paper's two code-level losses (eq. 3-4):
 Controllable feature transformation (CFT, sec. 3.3), between the degraded image's features
 F_e = Z_l and the looked-up codes F_d = C[argmax s_hat]:
 
-    (alpha, beta) = P(concat(F_d, F_e)),    F_hat = F_d + w (alpha * F_e + beta),   w in [0, 1]
+    (alpha, beta) = P(concat(F_d, sg(F_e))),  F_hat = F_d + w (alpha * F_d + beta),  w in [0, 1]
 
-w = 0 is pure lookup (exactly the decoding of the predicted codes: quality), w = 1 adds all of
-the correction learned from the input's features (fidelity). The paper applies CFT at several
-decoder scales to encoder skip features; genzoo's VQ-VAE has no skips, so here it acts once,
-on the code grid. As in the paper's stage III, the CFT is trained with w = 1, by the clean
-image's negative log-likelihood under the decoder of F_hat (``cft_recon``, nats per dim).
-genzoo trains the three terms together, in one run, instead of in separate stages.
+as in the paper and its code (`Fuse_sft_block`): the *decoder's* features F_d are scaled and
+shifted, alpha and beta are predicted from both, and the encoder's features enter detached, so
+the CFT's loss trains the CFT only, never E_L. w = 0 is pure lookup (exactly the decoding of the
+predicted codes: quality), w = 1 adds all of the correction learned from the input's features
+(fidelity). The paper applies CFT at several decoder scales to encoder skip features; genzoo's
+VQ-VAE has no skips, so here it acts once, on the code grid. As in the paper's stage III, the
+CFT is trained with w = 1, by the clean image's negative log-likelihood under the decoder of
+F_hat (``cft_recon``, nats per dim). genzoo trains the three terms together, in one run,
+instead of in separate stages.
 
 Training pairs are made on the fly: each clean training image is degraded by one of
 ``degradations`` (`genzoo.registry.degrade`) at a strength drawn from its range, with torch's
@@ -169,9 +172,12 @@ class CodeFormer(RestorationModel):
         return self.vqvae.codebook[codes].movedim(-1, 1)
 
     def fuse(self, looked_up: torch.Tensor, z_l: torch.Tensor, w: float) -> torch.Tensor:
-        """CFT: F_hat = F_d + w (alpha * F_e + beta), (alpha, beta) = P(concat(F_d, F_e))."""
-        alpha, beta = self.cft(torch.cat([looked_up, z_l], 1)).chunk(2, 1)  # (N, D, h, w) each
-        return looked_up + w * (alpha * z_l + beta)
+        """CFT: F_hat = F_d + w (alpha * F_d + beta), (alpha, beta) = P(concat(F_d, sg(F_e))).
+
+        F_e = Z_l enters detached, as in the paper's code: no gradient reaches E_L from here."""
+        both = torch.cat([looked_up, z_l.detach()], 1)  # (N, 2D, h, w)
+        alpha, beta = self.cft(both).chunk(2, 1)  # (N, D, h, w) each
+        return looked_up + w * (alpha * looked_up + beta)
 
     # -- the contract --------------------------------------------------------------------------
 

@@ -22,8 +22,10 @@ st.markdown("CodeFormer (Zhou et al., NeurIPS 2022) restores a degraded image *b
             "losses and its controllable feature transformation (CFT):")
 st.latex(restoration_data.CODE_LOSSES)  # one per line: side by side, the CFT ran off the page
 st.latex(restoration_data.CFT)
-st.caption("w = 0: pure codebook lookup (quality); w = 1: the CFT adds all of its correction "
-           "from the degraded input's features (fidelity).")
+st.caption("F_d: the looked-up codes the decoder reads, scaled and shifted; F_e: the degraded "
+           "image's encoder features, detached (sg), as in the paper's code. w = 0: pure "
+           "codebook lookup (quality); w = 1: the CFT adds all of its correction from the "
+           "degraded input's features (fidelity).")
 
 runs = restoration_data.restoration_runs(reg, data.completed_runs())
 if not runs:

@@ -223,6 +223,27 @@ def test_w_zero_is_exactly_the_decoding_of_the_predicted_codes(trained, digits):
     assert torch.equal(model.restore(degraded, 0.0), decoded.round().long())
 
 
+def test_the_cft_scales_the_decoder_features_and_detaches_the_encoders(parent, digits):
+    """Eq. 5 as the paper's Fuse_sft_block: F_d + w (alpha F_d + beta), F_e detached."""
+    model = codeformer_on(parent).eval()
+    torch.manual_seed(4)
+    f_d = model.lookup(torch.randint(8, (3, 4, 4)))  # (3, D, 4, 4) looked-up codes
+    f_e = torch.randn(3, 4, 4, 4, requires_grad=True)
+    out = model.fuse(f_d, f_e, 0.7)
+    alpha, beta = model.cft(torch.cat([f_d, f_e], 1)).chunk(2, 1)
+    torch.testing.assert_close(out, f_d + 0.7 * (alpha * f_d + beta))
+    out.sum().backward()
+    assert f_e.grad is None  # sg(F_e): nothing flows back into the encoder's features
+    assert model.cft[0].weight.grad.abs().sum() > 0
+    # so the CFT's reconstruction term trains the CFT alone, never E_L or the transformer
+    model.zero_grad(set_to_none=True)
+    torch.manual_seed(3)
+    model.loss(digits.train[:16])["cft_recon"].backward()
+    assert model.cft[0].weight.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.lq_encoder.parameters())
+    assert all(p.grad is None for p in model.transformer.parameters())
+
+
 def test_w_changes_the_output_smoothly(trained, digits):
     model, _, _ = trained
     degraded = degrade("noise:3", digits.test[:32])
