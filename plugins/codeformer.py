@@ -68,7 +68,7 @@ NO_DENSITY = ("codeformer restores images: it models the clean codes given a deg
 class CodeFormerConfig(ModelConfig):
     """The transformer, the CFT, the loss weights and the training degradations; and the VQ-VAE
     run it builds on (filled in by ``--parent``). The paper: 9 layers, 8 heads, d = 512, K = 1024
-    on 16x16 grids; genzoo's digits have a 4x4 grid of 8 codes."""
+    on 16x16 grids; on digits the default VQ-VAE has a 4x4 grid of 4 codes."""
 
     parent_run: str = ""
     parent_config: str = ""  # the VQ-VAE's config as JSON; empty = VQVAEConfig's defaults
