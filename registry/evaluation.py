@@ -124,10 +124,12 @@ def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test",
 def _conditional_scores(model: GenerativeModel, images: torch.Tensor, labels: torch.Tensor,
                         data: ImageData) -> dict:
     """A class-conditional model's two numbers, kept apart: the marginal p(x) as its score and
-    p(x | y) given the true label beside it, under its own name."""
+    p(x | y) given the true label beside it, under its own name. Both come from the same K
+    passes (one per class)."""
     dims_ln2 = data.info.dims * math.log(2)
-    marginal = -float(marginal_log_probs(model, images).mean())
-    given = -float(image_log_probs(model, images, labels).mean())
+    per_class = class_log_probs(model, images)  # (K, N)
+    marginal = -float(marginalize(per_class).mean())
+    given = -float(per_class.gather(0, labels.long().cpu()[None]).mean())
     return {"bits_per_dim": marginal / dims_ln2, "nats_per_image": marginal,
             "bits_per_dim_given_label": given / dims_ln2, "n": len(images),
             "conditional_note": CONDITIONAL_NOTE}
@@ -140,6 +142,20 @@ CONDITIONAL_NOTE = ("class-conditional model: bits_per_dim is the marginal p(x) 
 
 
 @torch.no_grad()
+def class_log_probs(model: GenerativeModel, images: torch.Tensor,
+                    batch_size: int = 256) -> torch.Tensor:
+    """log p(x | y) of every image under every class y of a class-conditional model: (K, N)."""
+    return torch.stack([image_log_probs(model, images,
+                                        torch.full((len(images),), y, dtype=torch.int64),
+                                        batch_size=batch_size)
+                        for y in range(int(model.data.n_classes))])
+
+
+def marginalize(per_class: torch.Tensor) -> torch.Tensor:
+    """log (1/K) sum_y p(x | y) from the (K, N) table of :func:`class_log_probs`."""
+    return torch.logsumexp(per_class, 0) - math.log(len(per_class))
+
+
 def marginal_log_probs(model: GenerativeModel, images: torch.Tensor,
                        batch_size: int = 256) -> torch.Tensor:
     """log p(x) of a class-conditional model: log (1/K) sum_y p(x | y), exact (K passes).
@@ -147,12 +163,7 @@ def marginal_log_probs(model: GenerativeModel, images: torch.Tensor,
     p(y) is uniform over the K classes, the distribution the model's ``sample`` draws labels
     from, so this is the likelihood of exactly the images the model generates.
     """
-    n_classes = int(model.data.n_classes)
-    per_class = torch.stack([image_log_probs(model, images,
-                                             torch.full((len(images),), y, dtype=torch.int64),
-                                             batch_size=batch_size)
-                             for y in range(n_classes)])  # (K, N)
-    return torch.logsumexp(per_class, 0) - math.log(n_classes)
+    return marginalize(class_log_probs(model, images, batch_size))
 
 
 def count_parameters(model: torch.nn.Module) -> int:
