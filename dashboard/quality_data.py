@@ -27,6 +27,9 @@ SCORES = (("quality_frechet_distance", "Fréchet distance", "lower"),
           ("quality_nn_ratio", "NN ratio", "near 1"),
           ("quality_memorized_fraction", "memorized fraction", "lower"),
           ("quality_copy_rate", "copy rate", "near real data"))
+# Scores that are shares of samples (or of real images), between 0 and 1.
+SHARES = ("quality_precision", "quality_recall", "quality_coverage",
+          "quality_memorized_fraction", "quality_copy_rate")
 # The memorization scores as defined since they are tie-aware (`genzoo.registry.quality`): a run
 # scored before has no copy rate, and its NN ratio and memorized fraction meant other things.
 MEMORIZATION = ("quality_nn_ratio", "quality_memorized_fraction", "quality_copy_rate")
@@ -137,8 +140,12 @@ def scores_figure(frame: pd.DataFrame, floor: dict | None) -> go.Figure:
     for row, specs in enumerate(rows, start=1):
         for col, (key, title, _) in enumerate(specs, start=1):
             scored = frame[frame[title].notna()] if title in frame else frame.iloc[:0]
+            # the value on each bar: a score of exactly 0 (no copies) would draw no bar at all
             fig.add_bar(x=scored["model"], y=scored[title], name=title, showlegend=False,
-                        row=row, col=col)
+                        text=[f"{v:.3g}" for v in scored[title]], textposition="outside",
+                        cliponaxis=False, row=row, col=col)
+            if key in SHARES:  # shares of samples: the whole range, so 0 reads as 0
+                fig.update_yaxes(range=[0, 1.1], row=row, col=col)
             value = (floor or {}).get(key.removeprefix("quality_"))
             if value is not None and math.isfinite(value):
                 fig.add_hline(y=value, line_dash="dash", row=row, col=col,
