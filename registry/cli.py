@@ -13,6 +13,7 @@ import json
 import math
 import numbers
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -196,8 +197,6 @@ def _resume_speed_options(f):
     return _speed_options(f, resuming=True)
 
 
-# The runs store keeps step counts and seeds as SQLite integers (signed 64-bit).
-MAX_STEPS = 2**63 - 1
 # A seed that torch's generators and the store (a signed 64-bit integer) both take; numpy's
 # generators (quality's choice of real images) also refuse a negative one.
 SEED = click.IntRange(-(2**63), 2**63 - 1)
@@ -205,17 +204,11 @@ NUMPY_SEED = click.IntRange(0, 2**63 - 1)
 
 
 def _check_budget(steps: int | None, seconds: float | None) -> None:
-    """--steps and --seconds as train and resume both take them: one or neither, a step count
-    the store can hold, a positive number of seconds (checked before anything is stored)."""
-    if steps is not None and seconds is not None:
-        raise GenzooError("give --steps or --seconds, not both")
-    if steps is not None and steps < 0:
-        raise GenzooError(f"--steps must be 0 or more, got {steps}")
-    if steps is not None and steps > MAX_STEPS:
-        raise GenzooError(f"--steps {steps} is more than the runs store can count "
-                          f"(at most {MAX_STEPS})")
-    if seconds is not None and not seconds > 0:
-        raise GenzooError(f"--seconds must be positive, got {seconds}")
+    """--steps and --seconds as train, resume and compare take them (checked before anything is
+    stored): :func:`genzoo.registry.requests.check_budget`."""
+    from .requests import check_budget
+
+    check_budget(steps, seconds)
 
 
 def _budget_options(f):
@@ -243,6 +236,8 @@ def _budget_options(f):
 @click.option("--run-id", default=None, metavar="ID",
               help="Name the new run (default: MODEL-DATASET-xxxxxx); must not be taken. The "
                    "dashboard uses it to follow the run it started.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG",
+              help="Label the run (repeat for several); a comparison tags its runs with its name.")
 @_speed_options
 @click.option("--nproc", type=click.IntRange(min=1), default=1, show_default=True,
               help="Train data-parallel in N processes on this machine (torchrun; gloo on CPU, "
@@ -250,7 +245,7 @@ def _budget_options(f):
 @click.option("--json", "as_json", is_flag=True, help="Print the run record as JSON (last line).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def train(model, dataset, column, parent, steps, seconds, device, seed, settings, run_id,
-          precision, compile_, nproc, as_json, quiet):
+          tags, precision, compile_, nproc, as_json, quiet):
     """Train MODEL on a dataset, checkpoint it and evaluate it on the test split.
 
     SIGTERM stops it cleanly: a checkpoint where it is, status cancelled (genzoo resume).
@@ -268,8 +263,9 @@ def train(model, dataset, column, parent, steps, seconds, device, seed, settings
                            overrides=parse_overrides(settings),
                            dataset_options={"column": column} if column else None, steps=steps,
                            seconds=seconds, device=device, seed=seed, parent=parent,
-                           run_id=run_id, settings=LoopSettings(progress=not quiet,
-                                                                log_seconds=_log_seconds()),
+                           run_id=run_id, tags=list(tags) or None,
+                           settings=LoopSettings(progress=not quiet,
+                                                 log_seconds=_log_seconds()),
                            precision=precision, compile=compile_)
     from .distributed import current_world
 
@@ -731,41 +727,74 @@ def runs(model, dataset, as_json):
 @cli.command()
 @click.option("--scale", type=float, default=1.0, show_default=True,
               help="Multiply every demo training budget (0.1 for a quick look).")
-def demo(scale):
-    """Train the demo runs the dashboard opens with (only those not trained yet)."""
-    from .demo import ensure_demo_runs
+@click.option("--workers", type=int, default=None,
+              help="Trainings at once (default: one per core, at most 4).")
+def demo(scale, workers):
+    """Train the demo comparisons the dashboard opens with (only runs not trained yet)."""
+    from .cli_queue import _report_comparison, _wait_for
+    from .demo import queue_demo
+    from .pool import check_workers
 
-    # checked before the first run trains: 0 or less fails only at a later run's budget (the
-    # earlier ones stored), NaN crashes, infinity trains a seconds-budgeted run forever
+    # checked before anything is queued: 0 or less, NaN or infinity make no budget
     if not 0 < scale < float("inf"):
         raise BadConfig(f"--scale {scale}: give a positive number, like 0.1")
-    for record in ensure_demo_runs(_registry(), _store(), scale=scale,
-                                   log=lambda m: click.echo(m, err=True)):
-        _report_run(record, as_json=False)
+    workers = check_workers(workers)
+    registry, store = _registry(), _store()
+    names, queued = queue_demo(registry, store, scale=scale,
+                               log=lambda m: click.echo(m, err=True))
+    click.echo(f"[demo] {len(queued)} jobs queued in {', '.join(names)}", err=True)
+    for name in names:
+        _wait_for(store, name, workers, quiet=False)
+    for name in names:
+        _report_comparison(registry, store, name, None, as_json=False)
 
 
 @cli.command()
 @click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--host", default="localhost", show_default=True,
+              help="The address to listen on: localhost serves this machine only; 0.0.0.0 "
+                   "serves a class (students open the address printed).")
+@click.option("--read-only", is_flag=True,
+              help="Serve every page but refuse to train, cancel or upload (a shared screen).")
 @click.option("--demo/--no-demo", "with_demo", default=True, show_default=True,
-              help="Train the missing demo runs first.")
+              help="Queue the missing demo runs; a background worker pool trains them while "
+                   "the dashboard serves.")
+@click.option("--workers", type=int, default=None,
+              help="Trainings at once in the background pool (default: one per core, at most 4).")
 @click.option("--headless/--browser", default=True, show_default=True,
               help="Headless: do not try to open a browser.")
-def dashboard(port, with_demo, headless):
-    """Open the Streamlit dashboard on the runs store."""
-    if with_demo:
-        from .demo import ensure_demo_runs
+def dashboard(port, host, read_only, with_demo, workers, headless):
+    """Serve the Streamlit dashboard on the runs store."""
+    from .pool import check_workers, start_pool_process
 
-        ensure_demo_runs(_registry(), _store(), log=lambda m: click.echo(m, err=True))
+    workers = check_workers(workers)
+    store = _store()
+    if with_demo and not read_only:
+        from .demo import queue_demo
+
+        names, queued = queue_demo(_registry(), store, log=lambda m: click.echo(m, err=True))
+        if queued:
+            click.echo(f"[demo] {len(queued)} demo jobs queued; they train in the background "
+                       "and the pages fill in as they complete", err=True)
+    if not read_only:
+        from .jobs import JobQueue
+
+        if JobQueue(store).list(statuses=("queued", "running"), limit=1):
+            start_pool_process(store, workers, idle_exit=300.0)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     if not app.is_file():
         import genzoo.dashboard
 
         app = Path(genzoo.dashboard.__file__).with_name("app.py")
-    click.echo(f"genzoo dashboard: http://localhost:{port}", err=True)
-    os.execvp(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
-                               "--server.port", str(port),
-                               "--server.headless", "true" if headless else "false",
-                               "--browser.gatherUsageStats", "false"])
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    click.echo(f"genzoo dashboard: http://{shown}:{port}"
+               + (" (read-only)" if read_only else ""), err=True)
+    env = {**os.environ, "GENZOO_HOME": str(store.home),
+           "GENZOO_READ_ONLY": "1" if read_only else "", "GENZOO_WORKERS": str(workers)}
+    os.execvpe(sys.executable, [sys.executable, "-m", "streamlit", "run", str(app),
+                                "--server.port", str(port), "--server.address", host,
+                                "--server.headless", "true" if headless else "false",
+                                "--browser.gatherUsageStats", "false"], env)
 
 
 @cli.command()
@@ -1026,6 +1055,9 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     """Warnings as ``warning: <message>`` on stderr, without the source line that Python adds
     (a user of the command line did not write it)."""
     click.echo(f"warning: {message}", err=True)
+
+
+from . import cli_queue  # noqa: E402,F401  - registers compare, comparisons, jobs, cancel, worker
 
 
 def main():

@@ -1,106 +1,90 @@
-"""The demo runs the dashboard opens with: small models on the embedded default data.
+"""The demo the dashboard opens with: comparisons queued in the background on the embedded data.
 
-``ensure_demo_runs`` trains only what is missing, so a second start of the dashboard is instant.
+Three comparisons, each with one budget for all its runs: every registered image model on digits
+(plugins' models included, second stages after their parents), the series models on sunspots,
+and a few families on a 2-d toy density for the 2-d densities page. :func:`queue_demo` queues only
+what is missing, so a second start of the dashboard queues nothing and serves at once; the worker
+pool trains the rest while the pages fill in.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from .errors import GenzooError
+from .compare import ComparisonSpec, applicable_models, get_spec, submit
+from .errors import NotFound
+from .jobs import Job
 from .plugins import Registry
-from .runs import load_run
-from .store import RunRecord, RunStore
-from .training import LoopSettings, start_run
+from .store import RunStore
 
 DEMO_TAG = "demo"
+DIGITS_SECONDS = 30.0  # every image model's budget on digits: equal, so the table is fair
+SERIES_SECONDS = 15.0
+TOY_SECONDS = 10.0
+TOY_MODELS = ("gmm", "pixelcnn", "vae", "gan")  # one per branch of the taxonomy that draws a map
 
 
-@dataclass(frozen=True)
-class DemoRun:
-    """One model to train for the demo, on which data, for how long; a second stage names the
-    model whose demo run it is trained on (``parent``)."""
-
-    model: str
-    dataset: str
-    steps: int | None = None
-    seconds: float | None = None
-    overrides: dict = field(default_factory=dict)
-    parent: str | None = None
-
-
-DEMO_RUNS = (
-    DemoRun("independent", "digits", steps=0),
-    DemoRun("pixelcnn", "digits", seconds=60),
-    DemoRun("vae", "digits", seconds=30),  # the latent explorer's first run
-    DemoRun("vqvae", "digits", seconds=20),  # a code grid for the explorer and the lecture ...
-    DemoRun("vqvae-prior", "digits", seconds=15, parent="vqvae"),  # ... and its bound
-    DemoRun("codeformer", "digits", seconds=30, parent="vqvae"),  # restoration by code lookup
-    DemoRun("gan", "digits", seconds=30),  # the implicit branch: samples, no likelihood
-    DemoRun("gmm", "8-gaussians", steps=0),  # the 2-d densities page: a closed-form fit ...
-    DemoRun("pixelcnn", "8-gaussians", seconds=10),  # ... and the chain rule over (x, y)
-    DemoRun("ar", "sunspots", steps=0, overrides={"p": "9"}),
-    DemoRun("neural-ar", "sunspots", steps=1500, overrides={"p": "9"}),
-)
+def demo_specs(registry: Registry, scale: float = 1.0) -> dict[str, ComparisonSpec]:
+    """``{name: spec}`` of the demo's comparisons for the models registered now."""
+    specs = {}
+    if "digits" in registry.datasets:
+        specs["demo-digits"] = ComparisonSpec(
+            models=tuple(applicable_models(registry, "digits")), datasets=("digits",),
+            seconds=DIGITS_SECONDS * scale)
+    if "sunspots" in registry.datasets:
+        series = applicable_models(registry, "sunspots")
+        specs["demo-sunspots"] = ComparisonSpec(
+            models=tuple(series), datasets=("sunspots",), seconds=SERIES_SECONDS * scale,
+            settings={m: {"p": "9"} for m in ("ar", "neural-ar") if m in series})
+    toys = tuple(m for m in TOY_MODELS if m in registry.models)
+    if "8-gaussians" in registry.datasets and toys:
+        specs["demo-toys"] = ComparisonSpec(models=toys, datasets=("8-gaussians",),
+                                            seconds=TOY_SECONDS * scale, quality=False)
+    return specs
 
 
-def ensure_demo_runs(registry: Registry, store: RunStore, *, scale: float = 1.0,
-                     progress: bool = True, log=print) -> list[RunRecord]:
-    """Train every demo run that has no completed run yet; ``scale`` shortens budgets (tests)."""
-    done = []
-    for demo in DEMO_RUNS:
-        if demo.model not in registry.models:
-            log(f"[demo] skipping {demo.model}: not registered")
-            continue
-        existing = [r for r in store.list_runs(model=demo.model, dataset=demo.dataset,
-                                               status="completed") if DEMO_TAG in r.tags]
-        if existing and _loads(existing[0], registry, store, log):
-            done.append(existing[0])
-            continue
-        parent = None
-        if demo.parent is not None:
-            parent = next((r for r in done if r.model == demo.parent
-                           and r.dataset == demo.dataset and r.status == "completed"), None)
-            if parent is None:
-                log(f"[demo] skipping {demo.model}: no completed {demo.parent} demo run")
-                continue
-        budget = (f"{demo.seconds * scale:.0f} s" if demo.seconds
-                  else f"{int(demo.steps * scale)} steps")
-        log(f"[demo] training {demo.model} on {demo.dataset} ({budget})")
-        record = start_run(
-            registry, store, demo.model, None if parent else demo.dataset,
-            parent=parent.run_id if parent else None, overrides=demo.overrides,
-            steps=None if demo.steps is None else int(demo.steps * scale),
-            seconds=None if demo.seconds is None else demo.seconds * scale,
-            device="auto", seed=0, tags=[DEMO_TAG], settings=LoopSettings(progress=progress))
-        done.append(record)
-    score_quality(registry, store, done, log=log)
-    return done
+def queue_demo(registry: Registry, store: RunStore, *, scale: float = 1.0,
+               log=lambda line: None) -> tuple[list[str], list[Job]]:
+    """Queue every demo run that is not completed; ``(comparison names, jobs queued)``.
+
+    A demo comparison stored with other models (a plugin installed since) takes the new spec:
+    its runs keep their ids, so only the new models' runs are queued.
+    """
+    names, queued = [], []
+    for name, spec in demo_specs(registry, scale).items():
+        _replace_if_changed(store, name, spec)
+        _drop_stale(registry, store, name, spec, log)
+        _, jobs = submit(registry, store, spec, name, owner=DEMO_TAG, log=log)
+        names.append(name)
+        queued += jobs
+    return names, queued
 
 
-def score_quality(registry: Registry, store: RunStore, records: list[RunRecord], *,
-                  log=print) -> None:
-    """Score the samples of every demo image run on a labelled dataset that is not scored yet,
-    so the Sample quality page opens with numbers (it never samples or trains by itself)."""
-    from .quality import run_quality
-
-    for record in records:
-        if record.status != "completed" or "quality_frechet_distance" in (record.metrics or {}):
-            continue
-        if record.dataset != "digits":  # the demo's image dataset; 2-d points have their page
-            continue
-        if any(spec.parent == record.model for spec in registry.models.values()):
-            continue  # a first stage (a VQ-VAE): its samples are its second stage's to score
-        log(f"[demo] scoring the samples of {record.model} on {record.dataset}")
-        run_quality(store, registry, record.run_id)
-
-
-def _loads(record: RunRecord, registry: Registry, store: RunStore, log) -> bool:
-    """Whether a stored demo run still loads (a model changed since makes it stale)."""
+def _replace_if_changed(store: RunStore, name: str, spec: ComparisonSpec) -> None:
     try:
-        load_run(record.run_id, store, registry)
-        return True
-    except GenzooError as exc:
-        log(f"[demo] {record.run_id} no longer loads, training it again: {exc}")
-        store.update(record.run_id, tags=[t for t in record.tags if t != DEMO_TAG])
-        return False
+        stored = get_spec(store, name)
+    except NotFound:
+        return
+    if stored != spec:
+        with store.transaction() as db:
+            db.execute("DELETE FROM comparisons WHERE name = ?", (name,))
+
+
+def _drop_stale(registry: Registry, store: RunStore, name: str, spec: ComparisonSpec,
+                log) -> None:
+    """A completed demo run that no longer loads (its model changed since) is removed, so the
+    demo trains it again under the same id."""
+    from .compare import plan
+    from .errors import GenzooError
+    from .runs import load_run
+
+    for cell in plan(registry, spec, name):
+        try:
+            record = store.get(cell.run_id)
+        except NotFound:
+            continue
+        if record.status != "completed":
+            continue
+        try:
+            load_run(cell.run_id, store, registry)
+        except GenzooError as exc:
+            log(f"[demo] {cell.run_id} no longer loads, training it again: {exc}")
+            store.delete(cell.run_id)

@@ -50,6 +50,31 @@ CREATE TABLE IF NOT EXISTS metrics (
 );
 CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics (run_id, name, step);
 CREATE INDEX IF NOT EXISTS metrics_by_step ON metrics (run_id, step);
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    request TEXT NOT NULL,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    comparison TEXT,
+    after INTEGER,
+    worker TEXT,
+    pid INTEGER,
+    pid_started INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_at REAL,
+    message TEXT,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, job_id);
+CREATE TABLE IF NOT EXISTS comparisons (
+    name TEXT PRIMARY KEY,
+    spec TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
 """
 
 # cancelled: stopped on request (SIGTERM: the dashboard's Cancel); interrupted: stopped
@@ -147,6 +172,25 @@ class RunStore:
             db.row_factory = sqlite3.Row
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def transaction(self):
+        """A connection whose block is one write transaction, taken before its first read
+        (``BEGIN IMMEDIATE``): a count and the insert it allows, or a job chosen and claimed,
+        cannot interleave with another process doing the same (the job queue relies on it)."""
+        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.row_factory = sqlite3.Row
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
         finally:
             db.close()
 

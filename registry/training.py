@@ -36,6 +36,7 @@ from .model import DataInfo, GenerativeModel
 from .plugins import Registry
 from .precision import resolve_precision
 from .process import own_run
+from .requests import check_budget, check_parent
 from .runs import build_model, check_compatible, load_dataset, load_run, split_settings
 from .spec import ModelSpec
 from .store import RunRecord, RunStore, check_run_id
@@ -143,10 +144,7 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
         torch_device = distributed.init_process_group(world, torch_device)
     settings_json = {"precision": resolve_precision(precision, torch_device),
                      "compile": bool(compile)}
-    if steps is not None and steps < 0:
-        raise GenzooError(f"--steps must be 0 or more, got {steps}")
-    if seconds is not None and not seconds > 0:
-        raise GenzooError(f"--seconds must be positive, got {seconds}")
+    check_budget(steps, seconds)
     if steps is None and seconds is None:
         steps = DEFAULT_STEPS
     torch.manual_seed(seed)
@@ -199,23 +197,7 @@ def _load_parent(registry: Registry, store: RunStore, spec: ModelSpec, parent: s
                  dataset: str | None):
     """The run a second-stage model builds on, checked: it exists, loads, and is of the model
     the stage needs; returns it with the dataset and options the new run must use."""
-    if spec.parent is None:
-        staged = sorted(name for name, s in registry.models.items() if s.parent)
-        raise GenzooError(f"--parent applies to models trained on another run "
-                          f"({', '.join(staged) or 'none installed'}), not to {spec.name!r}")
-    if parent is None:
-        raise GenzooError(f"{spec.name!r} learns from a trained {spec.parent!r} run: give "
-                          f"--parent RUN_ID (see `genzoo runs --model {spec.parent}`)")
-    record = store.get(parent)
-    if record.model != spec.parent:
-        raise GenzooError(f"run {parent!r} is a {record.model!r} run; {spec.name!r} needs a "
-                          f"{spec.parent!r} run")
-    if record.status != "completed":
-        raise GenzooError(f"run {parent!r} is {record.status}, not completed: finish it first "
-                          f"(`genzoo resume {parent}`)")
-    if dataset is not None and dataset != record.dataset:
-        raise GenzooError(f"run {parent!r} was trained on {record.dataset!r}; {spec.name!r} "
-                          f"trains on the same data, not on {dataset!r} (leave out --dataset)")
+    record = check_parent(store, spec, parent, dataset, registry)
     loaded = load_run(parent, store, registry)
     return loaded, record.dataset, dict(record.dataset_options)
 

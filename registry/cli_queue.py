@@ -1,0 +1,269 @@
+"""The command line of comparisons and the job queue: ``compare``, ``comparisons``, ``jobs``,
+``cancel`` and ``worker`` (registered on the ``genzoo`` group by :mod:`genzoo.registry.cli`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import click
+
+from .cli import _budget_options, _check_budget, _emit, _registry, _store, _table, cli
+from .errors import BadConfig, GenzooError, NotFound
+
+
+def _workers_option(f):
+    return click.option("--workers", type=int, default=None,
+                        help="Trainings at once (default: one per core, at most 4; each trainer "
+                             "gets cores/workers threads).")(f)
+
+
+def _model_settings(pairs) -> dict[str, dict[str, str]]:
+    """``--set MODEL.KEY=VALUE`` pairs as ``{model: {key: value}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for pair in pairs:
+        target, sep, value = str(pair).partition("=")
+        model, dot, key = target.partition(".")
+        if not sep or not dot or not model.strip() or not key.strip():
+            raise BadConfig(f"--set {pair!r}: a comparison takes MODEL.KEY=VALUE (pixelcnn."
+                            "hidden=32), so each setting names the model it changes")
+        out.setdefault(model.strip(), {})[key.strip()] = value.strip()
+    return out
+
+
+@cli.command()
+@click.option("--models", default=None, metavar="LIST",
+              help="Comma list of models (default: every registered model that applies to each "
+                   "dataset, plugins' models included).")
+@click.option("--dataset", "--datasets", "datasets", default="digits", show_default=True,
+              metavar="LIST", help="Comma list of datasets.")
+@click.option("--seeds", default="0", show_default=True, metavar="LIST",
+              help="Comma list of seeds (or a range, 0-4); the table shows mean ± std over them.")
+@_budget_options
+@click.option("--set", "settings", multiple=True, metavar="MODEL.KEY=VALUE",
+              help="A config field of one model (ar.p=9); repeat for several.")
+@click.option("--name", default=None,
+              help="Name the comparison (default: compare-<hash of the spec>); the same name "
+                   "and spec again trains only what is missing.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quality/--no-quality", default=True, show_default=True,
+              help="Score the samples of image runs on labelled data (Fréchet distance, ...).")
+@_workers_option
+@click.option("--detach", is_flag=True,
+              help="Queue the runs and return; a background worker pool trains them.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for NAME.csv and NAME.json (default: $GENZOO_HOME/comparisons).")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison's record as JSON.")
+def compare(models, datasets, seeds, steps, seconds, settings, name, device, quality, workers,
+            detach, out_dir, as_json):
+    """Train every model on every dataset with every seed on one budget, and tabulate them.
+
+    Example: genzoo compare --models pixelcnn,vae,gan --dataset digits,mnist --seeds 0,1,2
+    --seconds 120
+    """
+    from . import compare as cmp
+    from .pool import check_workers
+
+    _check_budget(steps, seconds)
+    if steps is None and seconds is None:
+        raise BadConfig("give every run of the comparison the same budget: --seconds S or "
+                        "--steps N")
+    workers = check_workers(workers)
+    registry, store = _registry(), _store()
+    dataset_names = cmp.parse_list(datasets, "dataset")
+    seed_list = cmp.parse_seeds(seeds)
+    if models:
+        model_names = cmp.parse_list(models, "models")
+    else:
+        for dataset in dataset_names:
+            if dataset not in registry.datasets:
+                raise NotFound(f"unknown dataset {dataset!r}; registered: "
+                               f"{', '.join(sorted(registry.datasets))}")
+        model_names = sorted({m for d in dataset_names for m in cmp.applicable_models(registry, d)})
+    spec = cmp.ComparisonSpec(models=tuple(model_names), datasets=tuple(dataset_names),
+                              seeds=tuple(seed_list), steps=steps, seconds=seconds,
+                              settings=_model_settings(settings), device=device,
+                              quality=quality)
+    for model in spec.settings:
+        if model not in model_names:
+            raise BadConfig(f"--set {model}.…: {model!r} is not among the compared models")
+    say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
+    name, queued = cmp.submit(registry, store, spec, name, log=say)
+    say(f"comparison {name}: {len(queued)} jobs queued ({spec.budget()} per run)")
+    if detach:
+        from .pool import start_pool_process
+
+        start_pool_process(store, workers)
+        say(f"training in the background; follow it with `genzoo jobs`, see the table with "
+            f"`genzoo comparisons {name}`")
+    else:
+        _wait_for(store, name, workers, quiet=as_json)
+    _report_comparison(registry, store, name, out_dir, as_json)
+
+
+def _wait_for(store, name: str, workers: int, quiet: bool) -> None:
+    """Run a worker pool here until the comparison is done (or follow the pool that already
+    serves the store), with a progress bar of jobs done, running and queued."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from . import compare as cmp
+    from .pool import PoolBusy, WorkerPool, pool_running
+
+    state = cmp.progress(store, name, workers)
+    bar = tqdm(total=state.total, desc=name, unit="job", disable=True if quiet else None,
+               leave=True)
+
+    def tick(_pool=None) -> bool:
+        now = cmp.progress(store, name, workers)
+        bar.total = now.total
+        bar.n = now.total - now.running - now.queued
+        bar.set_postfix_str(f"{now.running} running, {now.queued} queued"
+                            + (f", {now.failed} failed" if now.failed else "")
+                            + (f", ~{now.seconds_left:.0f} s left" if now.seconds_left else ""),
+                            refresh=False)
+        bar.refresh()
+        return now.finished
+
+    try:
+        if state.finished:
+            return
+        while not tick():
+            if pool_running(store):
+                time.sleep(1.0)  # another pool (a dashboard's) trains it: follow
+                continue
+            try:
+                WorkerPool(store, workers, log=(lambda line: None) if quiet else bar.write).run(
+                    until=lambda: cmp.progress(store, name, workers).finished, on_tick=tick)
+            except PoolBusy:
+                continue
+    except KeyboardInterrupt:
+        bar.close()
+        raise GenzooError(f"interrupted; every unfinished run of {name} keeps its checkpoint "
+                          "and its job is back in line: the same command continues it") from None
+    finally:
+        bar.close()
+
+
+def _report_comparison(registry, store, name: str, out_dir, as_json: bool) -> None:
+    from . import compare as cmp
+
+    rows = cmp.results(registry, store, name)
+    csv_path, json_path = cmp.write_results(store, name, rows, out_dir)
+    if as_json:
+        state = cmp.progress(store, name)
+        _emit({"name": name, "spec": cmp.get_spec(store, name).to_json(), "rows": rows,
+               "csv": str(csv_path), "json": str(json_path),
+               "jobs": {"done": state.done, "running": state.running, "queued": state.queued,
+                        "failed": state.failed, "cancelled": state.cancelled}})
+        return
+    spec = cmp.get_spec(store, name)
+    click.echo(f"comparison {name}: {len(spec.models)} models × {len(spec.datasets)} datasets × "
+               f"{len(spec.seeds)} seeds, {spec.budget()} per run (mean ± std over seeds)")
+    _table(cmp.table_rows(rows), ["model", "dataset", "seeds", "test", "frechet",
+                                  "sample ms/img", "train ex/s", "status"])
+    click.echo(f"wrote {csv_path} and {json_path}")
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder for NAME.csv and NAME.json (default: $GENZOO_HOME/comparisons).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def comparisons(name, out_dir, as_json):
+    """List the stored comparisons, or show the table of comparison NAME."""
+    from . import compare as cmp
+
+    registry, store = _registry(), _store()
+    if name:
+        cmp.get_spec(store, name)  # NotFound, one line, before anything is written
+        _report_comparison(registry, store, name, out_dir, as_json)
+        return
+    rows = []
+    for item in cmp.list_comparisons(store):
+        spec, state = cmp.get_spec(store, item), cmp.progress(store, item)
+        rows.append({"name": item, "models": len(spec.models), "datasets": ",".join(
+            spec.datasets), "seeds": len(spec.seeds), "budget": spec.budget(),
+            "jobs": f"{state.done}/{state.total} done", "running": state.running,
+            "queued": state.queued, "failed": state.failed})
+    if as_json:
+        _emit(rows)
+        return
+    _table(rows, ["name", "models", "datasets", "seeds", "budget", "jobs", "running", "queued",
+                  "failed"])
+
+
+@cli.command()
+@click.option("--all", "show_all", is_flag=True, help="Every job, not only the last 20 finished.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def jobs(show_all, as_json):
+    """List the job queue: what trains now, what waits (with its place), what finished."""
+    from .jobs import OPEN, JobQueue
+    from .pool import pool_info, pool_running
+
+    queue = JobQueue(_store())
+    open_jobs = queue.list(statuses=OPEN)
+    finished = [j for j in queue.list(newest_first=True, limit=None if show_all else 20 +
+                                      len(open_jobs)) if not j.open]
+    if not show_all:
+        finished = finished[:20]
+    listed = open_jobs + finished
+    if as_json:
+        _emit([{**j.to_json(), "place": queue.position(j)} for j in listed])
+        return
+    info = pool_info(queue.store) if pool_running(queue.store) else None
+    click.echo(f"worker pool: process {info['pid']}, {info['workers']} at once" if info else
+               "worker pool: none running (`genzoo worker` starts one; the dashboard and "
+               "`genzoo compare` start their own)")
+    rows = [{"job": f"#{j.job_id}", "kind": j.kind, "run_id": j.run_id, "status": j.status,
+             "place": queue.position(j), "owner": j.owner, "what": j.request.describe()
+             if j.request else "", "message": (j.message or "")[:80]} for j in listed]
+    _table(rows, ["job", "kind", "run_id", "status", "place", "owner", "what", "message"])
+
+
+@cli.command()
+@click.argument("target", metavar="JOB_OR_RUN")
+def cancel(target):
+    """Cancel a queued job, or stop a running one (it checkpoints first; `genzoo resume`).
+
+    JOB_OR_RUN is a job number (12 or #12) or a run id; a run trained from a terminal (not
+    through the queue) is sent SIGTERM and keeps its checkpoint.
+    """
+    from .jobs import JobQueue
+    from .process import read_owner
+
+    store = _store()
+    queue = JobQueue(store)
+    try:
+        click.echo(queue.cancel(target))
+        return
+    except NotFound:
+        if str(target).lstrip("#").isdigit():
+            raise
+    store.get(target)  # NotFound names the run
+    owner = read_owner(store.run_dir(target))
+    if owner is None or owner.alive() is False:
+        raise GenzooError(f"run {target!r} is not training (no live trainer); nothing to cancel")
+    if owner.alive() is None:
+        raise GenzooError(f"run {target!r} trains on host {owner.host!r}; cancel it there")
+    os.kill(owner.pid, signal.SIGTERM)
+    click.echo(f"asked process {owner.pid} to stop (run {target}): it saves a checkpoint and "
+               "marks the run cancelled")
+
+
+@cli.command()
+@_workers_option
+@click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
+              help="Stop after this long with nothing queued (default: keep serving).")
+def worker(workers, idle_exit):
+    """Run the worker pool in the foreground: take queued jobs in order, at most --workers at
+    once, until Ctrl-C (running trainers checkpoint and go back in line)."""
+    from .pool import WorkerPool, check_workers
+
+    if idle_exit is not None and not idle_exit >= 0:
+        raise BadConfig(f"--idle-exit {idle_exit}: give seconds, 0 or more")
+    pool = WorkerPool(_store(), check_workers(workers), log=lambda m: click.echo(m, err=True))
+    click.echo(f"worker pool on {pool.store.home}: {pool.workers} at once, {pool.threads} "
+               "thread(s) each", err=True)
+    pool.run(idle_exit=idle_exit)
