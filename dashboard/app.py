@@ -51,4 +51,39 @@ with st.sidebar:
                 "taxonomy.")
     st.caption(f"Runs store: `{data.store_home()}`  \n(set `GENZOO_HOME` to read another)")
 
+from genzoo.dashboard import compare_data  # noqa: E402
+
+_pending = compare_data.status().open_jobs > 0
+
+
+@st.fragment(run_every=compare_data.POLL_SECONDS if _pending else None)
+def queue_progress() -> None:
+    """The demo's and every comparison's progress, on every page; when a run completes, the
+    page redraws with it (no reload), and when all are done the polling stops."""
+    now = compare_data.status()
+    if now.open_jobs:
+        from genzoo.dashboard.train_jobs import ensure_pool
+
+        ensure_pool(data.store())  # a pool that died or ended: the queue's jobs still train
+    for item in now.active:
+        st.progress(item.done / max(1, item.total),
+                    text=f"**{item.name}**: {item.done} of {item.total} jobs done")
+        parts = [f"training {', '.join(item.training)}" if item.training else "waiting for a "
+                 "worker", f"{item.queued} queued"]
+        if item.seconds_left:
+            parts.append(f"about {item.seconds_left / 60:.0f} min of training left"
+                         if item.seconds_left >= 90 else
+                         f"about {item.seconds_left:.0f} s of training left")
+        if item.failed:
+            parts.append(f"{item.failed} failed")
+        st.caption("; ".join(parts))
+    seen = st.session_state.get("_completed_runs")
+    st.session_state["_completed_runs"] = now.completed_runs
+    if (seen is not None and seen != now.completed_runs) or (_pending and not now.open_jobs):
+        st.rerun(scope="app")
+
+
+with st.sidebar:
+    queue_progress()
+
 navigation.run()

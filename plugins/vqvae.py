@@ -348,7 +348,7 @@ class VQVAEPriorConfig(ModelConfig):
             raise BadConfig(f"parent_config must be the VQ-VAE's config as JSON: {exc}") from None
         if not isinstance(values, dict):
             raise BadConfig(f"parent_config must be a JSON object, got {self.parent_config!r}")
-        return build_config(VQVAEConfig, values)
+        return build_config(VQVAEConfig, values, stored=True)
 
     def pixelcnn(self) -> PixelCNNConfig:
         """The prior's own PixelCNN config."""

@@ -1069,4 +1069,8 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m genzoo.registry.cli` (how the pool starts trainers): run the imported module's
+    # group, on which cli_queue registered its commands, not this __main__ copy's
+    from genzoo.registry.cli import main as _main
+
+    _main()

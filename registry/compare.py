@@ -150,6 +150,8 @@ def plan(registry: Registry, spec: ComparisonSpec, name: str,
             if parent and parent not in models:
                 log(f"adding {parent} on {dataset}: {model} trains on a {parent} run")
                 models.insert(models.index(model), parent)
+        # parents first: a second stage's job is queued behind its parent's
+        models.sort(key=lambda m: registry.models[m].parent is not None)
         for model in models:
             model_spec = registry.models[model]
             if model_spec.data != kind:

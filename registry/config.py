@@ -35,6 +35,64 @@ def field_choices(config_class) -> dict[str, tuple]:
     return out
 
 
+def bounded(default, low, high, **kwargs):
+    """A config field with a declared inclusive range: ``width: int = bounded(64, 1, 1024)``.
+
+    Either end may be None (open). :func:`build_config` refuses a value outside it, naming the
+    field and the range, and the dashboard's form uses it as the input's min and max.
+    """
+    import dataclasses as _dc
+
+    metadata = {**kwargs.pop("metadata", {}), "range": (low, high)}
+    return _dc.field(default=default, metadata=metadata, **kwargs)
+
+
+# Ranges of the knobs most models share, for a field of that name that declares none itself:
+# generous enough for a researcher on a GPU, but a width of 100000 or a batch of 10^6 is refused
+# before a model is built (a shared dashboard bounds what a visitor may ask for).
+CONVENTIONAL_RANGES = {
+    "batch_size": (1, 8192), "lr": (1e-7, 10.0), "dropout": (0.0, 1.0),
+    "hidden": (1, 2048), "channels": (1, 2048), "nr_filters": (1, 2048), "d_model": (1, 2048),
+    "cft_hidden": (1, 2048), "layers": (1, 64), "nr_resnet": (1, 64), "heads": (1, 64),
+    "latent_dim": (1, 1024), "code_dim": (1, 1024), "codebook_size": (1, 65536),
+    "kernel": (1, 15), "first_kernel": (1, 15), "scales": (1, 8), "downsample": (1, 8),
+    "nr_logistic_mix": (1, 100), "elbo_samples": (1, 10_000), "n_components": (1, 1000),
+    "max_iter": (1, 100_000), "p": (1, 1000), "horizon": (1, 10_000), "d_steps": (1, 100),
+    "kl_warmup_steps": (0, 10_000_000), "restart_after": (0, 1_000_000),
+    "seed": (0, 2**32 - 1),
+}
+
+
+def field_ranges(config_class) -> dict[str, tuple]:
+    """``{name: (low, high)}`` for every int and float field with a range: its own (see
+    :func:`bounded`), or the conventional one of its name (:data:`CONVENTIONAL_RANGES`)."""
+    hints = typing.get_type_hints(config_class)
+    out = {}
+    for f in dataclasses.fields(config_class):
+        if "range" in f.metadata:
+            out[f.name] = tuple(f.metadata["range"])
+        elif f.name in CONVENTIONAL_RANGES and {int, float} & {hints[f.name],
+                                                              *typing.get_args(hints[f.name])}:
+            out[f.name] = CONVENTIONAL_RANGES[f.name]
+    return out
+
+
+# What a queued run may ask for on a shared (classroom) server: a budget of days is refused.
+MAX_QUEUED_STEPS = 1_000_000
+MAX_QUEUED_SECONDS = 6 * 3600
+
+
+def check_budget_range(steps: int | None, seconds: float | None) -> None:
+    """Refuse a queued run's budget past :data:`MAX_QUEUED_STEPS` or :data:`MAX_QUEUED_SECONDS`,
+    naming the field and its range."""
+    if steps is not None and steps > MAX_QUEUED_STEPS:
+        raise BadConfig(f"--steps {steps}: a queued run may train at most "
+                        f"{MAX_QUEUED_STEPS:,} steps")
+    if seconds is not None and seconds > MAX_QUEUED_SECONDS:
+        raise BadConfig(f"--seconds {seconds:g}: a queued run may train at most "
+                        f"{MAX_QUEUED_SECONDS} s ({MAX_QUEUED_SECONDS // 3600} h)")
+
+
 def describe_fields(config_class) -> str:
     """``name=default (type)`` for every field, for error messages and ``--help``."""
     return ", ".join(f"{name}={default!r} ({getattr(kind, '__name__', kind)})"
@@ -83,11 +141,14 @@ def parse_overrides(pairs) -> dict[str, str]:
     return out
 
 
-def build_config(config_class, overrides: dict[str, Any] | None = None):
+def build_config(config_class, overrides: dict[str, Any] | None = None, *,
+                 stored: bool = False):
     """An instance of ``config_class`` with ``overrides`` applied (strings are parsed).
 
     Values that are already of the right type (from a stored JSON config) pass through.
-    The config's own ``validate()``, where it has one, runs last.
+    The config's own ``validate()`` runs, then the declared ranges (:func:`field_ranges`) — but
+    not for a ``stored`` config (a run's own, rebuilt to load or resume it): a run trained
+    before a range was declared still loads.
     """
     fields = config_fields(config_class)
     values = {}
@@ -105,7 +166,21 @@ def build_config(config_class, overrides: dict[str, Any] | None = None):
     _check_positive(config)
     if hasattr(config, "validate"):
         config.validate()
+    if not stored:  # after the model's own checks, whose words are its own
+        _check_ranges(config_class, values)
     return config
+
+
+def _check_ranges(config_class, values: dict) -> None:
+    ranges = field_ranges(config_class)
+    for key, value in values.items():
+        if key in ranges and isinstance(value, (int, float)) and not isinstance(value, bool):
+            low, high = ranges[key]
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise BadConfig(f"--set {key}={value!r}: must be between "
+                                f"{'-inf' if low is None else low} and "
+                                f"{'inf' if high is None else high} ({key} of "
+                                f"{config_class.__name__})")
 
 
 def _check_positive(config) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
 from dataclasses import asdict, dataclass, field
 
 from .config import build_config
@@ -125,17 +126,20 @@ def check_request(registry: Registry, store: RunStore, request: TrainRequest, *,
                   load=None, parent_queued_on: str | None = None) -> None:
     """Refuse a request the trainer would refuse, naming the field, before it is queued.
 
-    Checks the budget, the model and dataset names, the dataset's kind against the model's, the
-    parent run (unless ``parent_queued_on`` names the dataset of a parent whose job is ahead in
-    the queue: then its settings are checked against the config's defaults), and the config through
-    ``build_config`` (types, choices, declared ranges, the model's ``validate``). Cheap: it
-    builds no model (a config's declared ranges bound what a model may cost; what only the model
-    can judge, the trainer reports as the job's error). ``load(registry, name, options)`` loads
-    the dataset (the dashboard passes a cached loader).
+    Checks the budget, the device, the model and dataset names, the dataset's kind against the
+    model's, the parent run (unless ``parent_queued_on`` names the dataset of a parent whose job
+    is ahead in the queue: then its settings are checked against the config's defaults), and the
+    config through ``build_config`` (types, choices, declared ranges, the model's ``validate``).
+    Where every number in the config declares its range, so the cost is bounded, the model is
+    also built on the ``meta`` device (no memory, no weights) for its own complaints about the
+    data; otherwise the trainer reports them as the job's error. ``load(registry, name,
+    options)`` loads the dataset (the dashboard passes a cached loader).
     """
+    from .devices import resolve_device
     from .runs import check_compatible, load_dataset, split_settings
 
     check_budget(request.steps, request.seconds)
+    resolve_device(request.device)
     spec = registry.model(request.model)
     dataset, options = request.dataset, dict(request.dataset_options)
     overrides = dict(request.config)
@@ -158,9 +162,37 @@ def check_request(registry: Registry, store: RunStore, request: TrainRequest, *,
         check_compatible(spec, data)
         if parent_queued_on is not None:  # no parent config yet: checked with the defaults
             overrides = {k: v for k, v in overrides.items() if k not in PARENT_FIELDS}
-        build_config(spec.config_class, overrides)
+        config = build_config(spec.config_class, overrides)
+        if parent_queued_on is None and _bounded(spec.config_class):
+            _build_on_meta(spec, config, data)
     except GenzooError:
         raise
     except (ValueError, TypeError) as exc:  # a plugin's config that raises its own errors
         raise BadConfig(f"{request.model}: {exc}") from None
 
+
+
+def _bounded(config_class) -> bool:
+    """Whether every int field of a config (the sizes and counts) has a range or choices: only
+    then is building the model on the meta device known to be cheap."""
+    from .config import config_fields, field_choices, field_ranges
+
+    ranges, choices = field_ranges(config_class), field_choices(config_class)
+    for name, (hint, _) in config_fields(config_class).items():
+        if int in {hint, *typing.get_args(hint)} and name not in ranges | choices:
+            return False
+    return True
+
+
+def _build_on_meta(spec: ModelSpec, config, data) -> None:
+    """The model's own complaints about its config and data, from a build that allocates
+    nothing; a model that cannot be built on meta at all is left to the trainer."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            spec.model_class(config, data.info)
+    except GenzooError:
+        raise
+    except Exception:  # noqa: BLE001 - not buildable on meta: the trainer judges
+        pass

@@ -111,7 +111,7 @@ def load_run(run_id: str, store: RunStore, registry: Registry, *,
     record = store.get(run_id)
     spec = registry.model(record.model)
     data = load_dataset(registry, record.dataset, record.dataset_options)
-    config = build_config(spec.config_class, record.config)
+    config = build_config(spec.config_class, record.config, stored=True)
     model = build_model(spec, config, DataInfo.from_json(record.data_info))
     checkpoint, errors = load_latest(store.run_dir(run_id))
     if checkpoint is None:

@@ -214,7 +214,7 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
     record = store.get(run_id)
     spec = registry.model(record.model)
     data = load_dataset(registry, record.dataset, record.dataset_options)
-    config = build_config(spec.config_class, record.config)
+    config = build_config(spec.config_class, record.config, stored=True)
     torch_device = resolve_device(device or record.device.split(":")[0])
     torch.manual_seed(record.seed)  # with no checkpoint yet, start from the seed's weights
     model = build_model(spec, config, DataInfo.from_json(record.data_info))

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data, widgets
+from genzoo.dashboard import compare_data, data, widgets
 from genzoo.registry.spec import TAXONOMY
 
 reg = data.registry()
@@ -23,6 +23,18 @@ st.caption("Autoregressive models (AR, FVBN, PixelRNN/PixelCNN) factor the likel
 
 if not records:
     widgets.no_runs_yet()
+
+names = compare_data.comparison_names()
+if names:
+    st.subheader("Comparisons: every model on one budget")
+    chosen = st.selectbox("Comparison", names, key="comparison",
+                          index=data.default_index(names, "demo-digits"),
+                          help="`genzoo compare` stores one; `genzoo comparisons NAME` prints it")
+    table, spec = compare_data.comparison_table(chosen)
+    st.caption(f"{compare_data.describe_spec(spec)}. Held-out test number as mean ± std over "
+               "seeds with its bound kind (exact, elbo, ...); Fréchet distance of the samples "
+               "(lower is better); sampling ms per image at batch 64; training examples/s.")
+    widgets.table(table, f"genzoo-comparison-{chosen}")
 
 st.subheader("Taxonomy of the registered models")
 st.plotly_chart(data.taxonomy_figure(reg), key="taxonomy-tree")

@@ -1,18 +1,18 @@
-"""Train: start a run from the browser, follow its progress and loss live, cancel it.
+"""Train: queue a run from the browser, follow its place in line, progress and loss, cancel it.
 
-The run trains in its own process (``genzoo train``), never in the dashboard's: this page checks
-the form with the model's own config parsing, starts the process (``train_jobs``), and reads
-its progress back from the runs store.
+The run trains in a worker's process (``genzoo train``), never in the dashboard's: this page
+checks the form with the registry's own checks, queues the job for this browser session
+(``train_jobs``), and reads its progress back from the runs store.
 """
 
 import streamlit as st
 
-from genzoo.dashboard import data, train_jobs
+from genzoo.dashboard import access, data, train_jobs
 from genzoo.registry.errors import GenzooError
 
-REFRESH_SECONDS = 2.0  # how often the runs below redraw while one is training
-SHOWN = 8  # jobs started from here that stay listed
-BADGES = {"starting": ":blue[starting]", "running": ":blue[running]",
+REFRESH_SECONDS = 2.0  # how often the runs below redraw while one is queued or training
+SHOWN = 8  # jobs of this session that stay listed
+BADGES = {"queued": ":gray[queued]", "starting": ":blue[starting]", "running": ":blue[running]",
           "cancelling": ":orange[cancelling]", "completed": ":green[completed]",
           "failed": ":red[failed]", "cancelled": ":gray[cancelled]",
           "interrupted": ":orange[interrupted]", "created": ":gray[created]",
@@ -20,12 +20,16 @@ BADGES = {"starting": ":blue[starting]", "running": ":blue[running]",
 
 reg = data.registry()
 store = data.store()
+session = access.session_id()
 
 st.title("Train")
-st.caption("Start a run from the browser. It trains in a process of its own, exactly as "
-           "`genzoo train` would, so it keeps going when you close this tab; its progress and "
-           "loss curve come from the runs store, and Cancel stops it with a checkpoint that "
-           "`genzoo resume` continues. Nothing trains inside the dashboard.")
+st.caption("Queue a run from the browser. A worker trains it in a process of its own, exactly "
+           "as `genzoo train` would, so it keeps going when you close this tab; its place in "
+           "line, progress and loss curve come from the runs store, and Cancel stops it with a "
+           "checkpoint that `genzoo resume` continues. Nothing trains inside the dashboard. "
+           f"Each visitor holds at most {access.session_cap()} jobs at a time.")
+if access.read_only():
+    st.info(f"Training is off: {access.READ_ONLY_MESSAGE}.")
 
 
 def draw_fields(fields: list[train_jobs.FormField], prefix: str) -> dict:
@@ -40,11 +44,16 @@ def draw_fields(fields: list[train_jobs.FormField], prefix: str) -> dict:
             index = f.choices.index(f.default) if f.default in f.choices else 0
             values[f.name] = column.selectbox(f.name, f.choices, index=index, key=key)
         elif f.kind == "int":
-            values[f.name] = column.number_input(f.name, value=f.default, step=1, key=key)
+            values[f.name] = column.number_input(
+                f.name, value=f.default, step=1, key=key,
+                min_value=None if f.low is None else int(f.low),
+                max_value=None if f.high is None else int(f.high))
         elif f.kind == "float":
             values[f.name] = column.number_input(
                 f.name, value=f.default, step=train_jobs.float_step(f.default), format="%g",
-                key=key, help="leave empty for the model's own choice" if f.optional else None)
+                key=key, min_value=None if f.low is None else float(f.low),
+                max_value=None if f.high is None else float(f.high),
+                help="leave empty for the model's own choice" if f.optional else None)
         else:
             values[f.name] = column.text_input(f.name, value=f.default or "", key=key)
     return values
@@ -97,8 +106,9 @@ with st.form(f"train-{model}"):
     if options:
         st.markdown(f"**Options** of dataset `{dataset}`")
         option_values = draw_fields(options, f"option-{dataset}")
-    submitted = st.form_submit_button("Start training", type="primary",
-                                      disabled=bool(spec.parent and parent is None))
+    submitted = st.form_submit_button("Queue training", type="primary",
+                                      disabled=bool(spec.parent and parent is None)
+                                      or access.read_only())
 
 if submitted:
     request = train_jobs.TrainRequest(
@@ -108,12 +118,12 @@ if submitted:
         config=train_jobs.changed_settings(fields, values),
         dataset_options=train_jobs.changed_settings(options, option_values))
     try:
-        job = train_jobs.launch(reg, store, request,
+        job = train_jobs.submit(reg, store, request, session=session,
                                 load=lambda _reg, name, opts: data.dataset(name, opts))
-    except GenzooError as exc:
-        st.error(f"Not started: {train_jobs.form_message(exc)}")
+    except (GenzooError, access.ReadOnly) as exc:
+        st.error(f"Not queued: {train_jobs.form_message(exc)}")
     else:
-        st.success(f"Started run `{job.run_id}` in process {job.pid}. Close the tab whenever you "
+        st.success(f"Queued run `{job.run_id}` (job #{job.job_id}). Close the tab whenever you "
                    "like: it trains on, and shows up here (and on the other pages once it "
                    "completes).")
 
@@ -121,16 +131,18 @@ if submitted:
 
 
 def draw_activity(activity: train_jobs.Activity) -> None:
-    """One run: its status, progress, note, loss curve, a Cancel button while it trains."""
+    """One run: its status, place or progress, note, loss curve, Cancel for this session's."""
     with st.container(border=True):
         head, button = st.columns([6, 1])
         head.markdown(f"**`{activity.run_id}`** · {activity.model} on {activity.dataset} · "
                       f"{BADGES.get(activity.status, activity.status)}")
-        if activity.cancellable:
-            label = "Force stop" if activity.force_next else "Cancel"
-            if button.button(label, key=f"cancel-{activity.run_id}"):
-                st.info(train_jobs.cancel(store, activity.run_id))
-        if activity.status != "deleted":  # a deleted run has no record to measure progress by
+        if activity.cancellable and not access.read_only():
+            if button.button("Cancel", key=f"cancel-{activity.job.job_id}"):
+                try:
+                    st.info(train_jobs.cancel(store, activity.job.job_id, session=session))
+                except (GenzooError, access.ReadOnly) as exc:
+                    st.error(str(exc))
+        if activity.status not in ("queued",):
             fraction, text = train_jobs.progress(activity.record,
                                                  store.curves(activity.run_id))
             if fraction is not None:
@@ -139,38 +151,42 @@ def draw_activity(activity: train_jobs.Activity) -> None:
                 st.caption(text)
         if activity.status == "failed":
             st.error(activity.note or "failed")
-        elif activity.status in ("cancelled", "interrupted", "deleted"):
+        elif activity.status in ("cancelled", "interrupted"):
             st.warning(activity.note)
         elif activity.status == "completed" and activity.record is not None:
             st.caption(f"Held-out score: {data.test_score(activity.record)}")
         elif activity.note:
             st.caption(activity.note)
-        curve = data.loss_curve(activity.run_id)
-        if not curve.empty:
+        curve = data.loss_curve(activity.run_id) if activity.record is not None else None
+        if curve is not None and not curve.empty:
             spec = reg.models.get(activity.model)
             unit = train_jobs.loss_unit(spec) if spec else "nats/dim"
             st.plotly_chart(data.loss_figure({activity.run_id: curve}, unit),
                             key=f"loss-{activity.run_id}")
         if activity.job is not None:
             with st.expander("Command and output"):
-                st.code(" ".join(["genzoo", *activity.job.argv[3:]]), language="bash")
-                st.code(train_jobs.log_tail(store, activity.run_id) or "(no output yet)",
+                request = activity.job.request
+                if request is not None:
+                    st.code(" ".join(["genzoo", *request.argv(activity.run_id)[3:]]),
+                            language="bash")
+                st.code(train_jobs.log_tail(store, activity.job) or "(no output yet)",
                         language=None)
 
 
-st.header("Training now, and started here")
-listed = train_jobs.activities(store, limit=SHOWN)
+st.header("Your runs, and what trains now")
+listed = train_jobs.activities(store, session, limit=SHOWN)
 training = any(a.status in train_jobs.LIVE for a in listed)
 
 
 @st.fragment(run_every=REFRESH_SECONDS if training else None)
 def follow() -> None:
-    """The runs below, redrawn every few seconds while one trains (not the form above)."""
-    now = train_jobs.activities(store, limit=SHOWN)
+    """The runs below, redrawn every few seconds while one waits or trains (not the form)."""
+    train_jobs.ensure_pool(store)
+    now = train_jobs.activities(store, session, limit=SHOWN)
     st.button("Refresh", key="refresh")  # a click reruns this part of the page
     if not now:
-        st.info(f"Nothing is training in the runs store `{data.store_home()}`, and no run was "
-                "started from here yet: choose a model above and start one.")
+        st.info(f"Nothing is training in the runs store `{data.store_home()}`, and this session "
+                "has queued nothing yet: choose a model above and queue one.")
     for activity in now:
         draw_activity(activity)
     if training and not any(a.status in train_jobs.LIVE for a in now):

@@ -1,17 +1,15 @@
-"""Training started from the dashboard: real ``genzoo train`` processes, followed through the
-store, cancelled with SIGTERM, and the checks that refuse a bad request before anything starts.
+"""The Train page's logic: requests checked once by the registry and queued for a browser
+session, the caps a served dashboard holds, cancel by the owner only, a read-only server that
+refuses on the server side, and the form built from the config dataclass.
 
-The two real jobs are started once for the module (each process pays torch's import, several
-seconds on a shared CPU): a short run that completes while a long one trains next to it, and
-the long one is then cancelled and resumed.
+The queue and the worker pool themselves (real trainer processes, cancel, a pool killed
+mid-queue) are tested in ``tests/registry/test_queue.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -20,171 +18,91 @@ from typing import Literal
 import pytest
 import torch
 
-from genzoo.dashboard import train_jobs
+from genzoo.dashboard import access, train_jobs
 from genzoo.dashboard.train_jobs import TrainRequest
-from genzoo.registry.checkpoints import list_checkpoints
 from genzoo.registry.errors import GenzooError
+from genzoo.registry.jobs import JobQueue, QueueFull
 from genzoo.registry.model import ModelConfig
-from genzoo.registry.process import OWNER_FILE, pid_alive, process_start
-from genzoo.registry.runs import load_run
+from genzoo.registry.process import OWNER_FILE, process_start
 from genzoo.registry.spec import ModelSpec
 from genzoo.registry.store import RunStore
-from genzoo.registry.training import LoopSettings, resume_run
 
 TINY = {"hidden": "8", "layers": "1", "batch_size": "16"}
+REQUEST = TrainRequest("pixelcnn", "digits", steps=5, config=TINY)
 
 
-def wait_for(condition, what: str, timeout: float = 90.0):
-    """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+@pytest.fixture
+def no_pool(monkeypatch):
+    """Queue without starting a worker pool (the pool has its own tests); records the calls."""
+    calls = []
+    monkeypatch.setattr(train_jobs, "start_pool_process", lambda store, workers=None:
+                        calls.append(store.home))
+    return calls
 
 
-def status_of(store, run_id: str) -> str:
-    return next(a.status for a in train_jobs.activities(store, limit=50) if a.run_id == run_id)
+def test_a_request_is_queued_for_its_session_and_a_pool_is_started(registry, no_pool):
+    store = RunStore()
+    job = train_jobs.submit(registry, store, REQUEST, session="web-a")
+    assert job.status == "queued" and job.owner == "web-a" and no_pool == [store.home]
+    (activity,) = train_jobs.activities(store, "web-a")
+    assert activity.status == "queued" and activity.place == 1 and activity.cancellable
+    assert "number 1 in line" in activity.note
+    assert train_jobs.activities(store, "web-b") == []  # another visitor's list is their own
 
 
-@pytest.fixture(scope="module")
-def two_jobs(tmp_path_factory, registry):
-    """A short and a long pixelcnn run started at once; yields when the short one completed
-    and the long one is training."""
-    store = RunStore(tmp_path_factory.mktemp("train-jobs-home"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GENZOO_PLUGINS", "")  # the children load built-ins only: quicker
-        patch.setenv("OMP_NUM_THREADS", "1")
-        short = train_jobs.launch(registry, store, TrainRequest(
-            "pixelcnn", "digits", steps=5, config=TINY, seed=1))
-        long = train_jobs.launch(registry, store, TrainRequest(
-            "pixelcnn", "digits", seconds=600, config=TINY))
-    try:
-        wait_for(lambda: status_of(store, short.run_id) == "completed"
-                 and not pid_alive(short.pid, short.started)
-                 and status_of(store, long.run_id) == "running"
-                 and len(store.curves(long.run_id)) > 0, "one run done, the other training")
-        yield store, short, long
-    finally:
-        for job in (short, long):
-            if pid_alive(job.pid, job.started):
-                os.killpg(job.pid, signal.SIGKILL)
+def test_a_session_holds_at_most_its_cap_and_a_full_queue_says_so(registry, no_pool,
+                                                                  monkeypatch):
+    store = RunStore()
+    for _ in range(access.session_cap()):
+        train_jobs.submit(registry, store, REQUEST, session="web-a")
+    with pytest.raises(QueueFull, match="at most 2 at a time"):
+        train_jobs.submit(registry, store, REQUEST, session="web-a")
+    monkeypatch.setenv("GENZOO_QUEUE_JOBS", "3")
+    train_jobs.submit(registry, store, REQUEST, session="web-b")
+    with pytest.raises(QueueFull, match="the queue is full"):
+        train_jobs.submit(registry, store, REQUEST, session="web-c")
+    assert len(JobQueue(store).list()) == 3
 
 
-def test_a_short_run_completes_in_the_store_while_another_trains(two_jobs, registry):
-    store, short, long = two_jobs
-    record = store.get(short.run_id)
-    assert record.status == "completed" and record.step == 5 and record.seed == 1
-    assert record.config["hidden"] == 8 and record.config["batch_size"] == 16  # the form's values
-    assert record.metrics["test_bits_per_dim"] > 0
-    assert [p["step"] for p in store.curves(short.run_id) if p["name"] == "loss"][-1] == 5
-    (activity,) = [a for a in train_jobs.activities(store) if a.run_id == short.run_id]
-    assert activity.job.pid == short.pid and not activity.alive and not activity.cancellable
-    assert train_jobs.progress(activity.record, store.curves(short.run_id))[0] == 1.0
-    assert "completed after 5 steps" in train_jobs.log_tail(store, short.run_id)
-    # the long run leads a session of its own: a closed tab or terminal does not reach it
-    assert os.getsid(long.pid) == long.pid != os.getsid(0)
-    # it writes next to the short one, in its own folder and under its own id
-    assert store.run_dir(long.run_id) != store.run_dir(short.run_id)
-    assert json.loads((store.run_dir(long.run_id) / OWNER_FILE).read_text())["pid"] == long.pid
-    assert not (store.run_dir(short.run_id) / OWNER_FILE).exists()
-    assert load_run(short.run_id, store, registry).step == 5
-
-
-def test_cancel_stops_the_process_keeps_a_checkpoint_and_the_run_resumes(two_jobs, registry):
-    store, short, long = two_jobs
-    (live,) = [a for a in train_jobs.activities(store) if a.run_id == long.run_id]
-    assert live.status == "running" and live.cancellable
-    assert "asked process" in train_jobs.cancel(store, long.run_id)
-    # job_activity reaps the child once it has exited (the dashboard does the same)
-    wait_for(lambda: train_jobs.job_activity(store, long).alive is False,
-             "the cancelled process to exit", 30)
-    with pytest.raises(ProcessLookupError):
-        os.killpg(long.pid, 0)  # nothing is left of its process group, not even a zombie
-    record = store.get(long.run_id)
-    assert record.status == "cancelled" and record.step > 0
-    assert f"cancelled at step {record.step}" in record.error
-    assert list_checkpoints(store.run_dir(long.run_id))[0].name == f"ckpt-{record.step:08d}.json"
-    assert not (store.run_dir(long.run_id) / OWNER_FILE).exists()
-    (activity,) = [a for a in train_jobs.activities(store) if a.run_id == long.run_id]
+def test_a_session_cancels_its_own_jobs_only(registry, no_pool):
+    store = RunStore()
+    job = train_jobs.submit(registry, store, REQUEST, session="web-a")
+    with pytest.raises(GenzooError, match="only the session that queued it"):
+        train_jobs.cancel(store, job.job_id, session="web-b")
+    assert "before it started" in train_jobs.cancel(store, job.job_id, session="web-a")
+    (activity,) = train_jobs.activities(store, "web-a")
     assert activity.status == "cancelled" and not activity.cancellable
-    assert "not training any more" in train_jobs.cancel(store, long.run_id)
-    # both runs are whole: the cancelled one resumes to completion, the other still loads
-    resumed = resume_run(registry, store, long.run_id, steps=record.step + 2,
-                         settings=LoopSettings(progress=False))
-    assert resumed.status == "completed" and resumed.step == record.step + 2
-    assert store.get(short.run_id).status == "completed"
-    assert load_run(short.run_id, store, registry).step == 5
 
 
-def fake_job(store, record, pid, started=None) -> train_jobs.Job:
-    job = train_jobs.Job(run_id=record.run_id, pid=pid, host=socket.gethostname(), argv=[],
-                         created_at=time.time(), model=record.model, dataset=record.dataset,
-                         started=started)
-    train_jobs.jobs_dir(store).mkdir(parents=True, exist_ok=True)
-    (train_jobs.jobs_dir(store) / f"{record.run_id}.json").write_text(json.dumps(job.to_json()))
-    return job
+def test_a_read_only_dashboard_refuses_on_the_server_side(registry, no_pool, monkeypatch):
+    store = RunStore()
+    job = train_jobs.submit(registry, store, REQUEST, session="web-a")
+    monkeypatch.setenv("GENZOO_READ_ONLY", "1")
+    with pytest.raises(access.ReadOnly, match="read-only"):
+        train_jobs.submit(registry, store, REQUEST, session="web-a")
+    with pytest.raises(access.ReadOnly, match="read-only"):
+        train_jobs.cancel(store, job.job_id, session="web-a")
+    assert len(JobQueue(store).list()) == 1 and JobQueue(store).get(job.job_id).open
 
 
-def running_record(store, **fields):
+def test_a_run_started_from_a_terminal_is_listed_but_never_cancellable(registry):
+    store = RunStore()
     record = store.create_run(model="pixelcnn", dataset="digits", config={}, seed=0,
                               device="cpu", data_info={}, target_steps=100)
-    store.update(record.run_id, status="running", **fields)
-    return store.get(record.run_id)
-
-
-def test_a_running_run_whose_process_is_gone_is_marked_interrupted():
-    store = RunStore()
-    record = running_record(store)
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    fake_job(store, record, finished.pid)
-    (activity,) = train_jobs.activities(store)
-    assert activity.status == "interrupted" and not activity.cancellable
-    assert f"genzoo resume {record.run_id}" in activity.note
-    assert store.get(record.run_id).status == "interrupted"  # written, so the CLI agrees
-    # a job whose process ended before it created its run failed, and says why
-    os.makedirs(train_jobs.jobs_dir(store), exist_ok=True)
-    train_jobs.log_path(store, "pixelcnn-digits-gone").write_text(
-        "loading\nerror: unknown dataset 'digitz'; known datasets: digits\n")
-    gone = fake_job(store, dataclasses.replace(record, run_id="pixelcnn-digits-gone"),
-                    finished.pid)
-    activity = train_jobs.job_activity(store, gone)
-    assert activity.status == "failed" and activity.note.startswith("error: unknown dataset")
-
-
-def test_a_job_whose_run_was_deleted_after_training_is_deleted_not_failed():
-    store = RunStore()
-    record = running_record(store)
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    job = fake_job(store, record, finished.pid)
-    train_jobs.log_path(store, record.run_id).write_text(
-        f"{record.run_id}: completed after 100 steps (2.0 s, fp32); test bits/dim 2.0 (exact)\n")
-    store.delete(record.run_id)  # the trainer's report names it: the run existed, then went
-    activity = train_jobs.job_activity(store, job)
-    assert activity.status == "deleted" and not activity.cancellable
-    assert activity.note.startswith(f"run {record.run_id} was deleted from the runs store")
-
-
-def test_cancel_of_a_run_started_elsewhere_signals_only_its_trainer():
-    store = RunStore()
-    record = running_record(store)
-    trainer = subprocess.Popen(["sleep", "30"])  # stands in for a `genzoo train` from a shell
+    store.update(record.run_id, status="running")
+    trainer = subprocess.Popen(["sleep", "60"])
     try:
         owner = {"pid": trainer.pid, "host": socket.gethostname(),
                  "started": process_start(trainer.pid), "since": time.time()}
         (store.run_dir(record.run_id) / OWNER_FILE).write_text(json.dumps(owner))
-        (activity,) = train_jobs.activities(store)
-        assert activity.status == "running" and activity.cancellable and activity.job is None
-        assert "asked process" in train_jobs.cancel(store, record.run_id)
-        assert trainer.wait(timeout=10) == -signal.SIGTERM  # our own group was not signalled
+        (activity,) = train_jobs.activities(store, "web-a")
+        assert activity.status == "running" and not activity.cancellable
+        assert "started from a terminal" in activity.note
     finally:
         trainer.kill()
         trainer.wait()
-    (activity,) = train_jobs.activities(store)  # it stays listed, with an honest status
-    assert activity.status == "cancelled" and store.get(record.run_id).status == "cancelled"
+    (activity,) = train_jobs.activities(store, "web-a")  # its trainer died without a word
+    assert activity.status == "interrupted" and "genzoo resume" in activity.note
 
 
 BAD_REQUESTS = [
@@ -200,33 +118,36 @@ BAD_REQUESTS = [
     (TrainRequest("pixelcnn", "sunspots", steps=5), "works on image data"),
     (TrainRequest("ar", "digits", steps=5), "works on series data"),
     (TrainRequest("pixelcnn", "digits", steps=-1), "steps must be 0 or more"),
-    (TrainRequest("pixelcnn", "digits", seconds=0.0), "seconds must be positive"),
-    (TrainRequest("pixelcnn", "digits"), "either a number of steps or a number of seconds"),
+    (TrainRequest("pixelcnn", "digits", seconds=0.0), "seconds must be a positive number"),
+    (TrainRequest("pixelcnn", "digits", seconds=86400.0), "at most"),
+    (TrainRequest("pixelcnn", "digits", steps=5, config={"hidden": "100000"}), "hidden"),
     (TrainRequest("pixelcnn", "shapes", steps=5, dataset_options={"size": "big"}),
      "size='big': expected int"),
     (TrainRequest("vqvae-prior", None, steps=5), "learns from a trained 'vqvae' run"),
-    (TrainRequest("pixelcnn", "digits", steps=5, device="tpu"), "device 'tpu' is not available"),
+    (TrainRequest("pixelcnn", "digits", steps=5, device="tpu"), "unknown device 'tpu'"),
 ]
 
 
 @pytest.mark.parametrize("request_,message", BAD_REQUESTS,
                          ids=[m for _, m in BAD_REQUESTS])
-def test_a_bad_request_names_the_problem_and_starts_nothing(registry, request_, message):
+def test_a_bad_request_names_the_problem_and_queues_nothing(registry, no_pool, request_,
+                                                           message):
     store = RunStore()
     with pytest.raises(GenzooError) as caught:
-        train_jobs.launch(registry, store, request_)
+        train_jobs.submit(registry, store, request_, session="web-a")
     assert message in train_jobs.form_message(caught.value)
     assert "--set" not in train_jobs.form_message(caught.value)
-    assert store.list_runs() == [] and not train_jobs.jobs_dir(store).exists()
+    assert store.list_runs() == [] and JobQueue(store).list() == [] and no_pool == []
 
 
 def test_devices_offer_cuda_only_with_a_gpu(registry):
     assert train_jobs.device_choices() == (["cpu", "cuda"] if torch.cuda.is_available()
                                            else ["cpu"])
     if not torch.cuda.is_available():
-        with pytest.raises(GenzooError, match="device 'cuda' is not available"):
+        with pytest.raises(GenzooError, match="no CUDA GPU is available"):
             train_jobs.check_request(registry, RunStore(),
                                      TrainRequest("pixelcnn", "digits", steps=1, device="cuda"))
+    assert train_jobs.TrainRequest("pixelcnn", "digits").device == "auto"
 
 
 @dataclasses.dataclass
@@ -280,5 +201,7 @@ def test_the_command_is_genzoo_train_with_the_run_id():
     text = " ".join(argv[4:])
     assert text == ("pixelcnn --dataset digits --seconds 30.0 --device cpu --seed 3 "
                     "--set hidden=8 --set size=16 --run-id r-1 --quiet")
+    tagged = TrainRequest("independent", "digits", steps=0, tags=["compare:x"]).argv("r-3")
+    assert tagged[-5:] == ["--tag", "compare:x", "--run-id", "r-3", "--quiet"]
     staged = TrainRequest("vqvae-prior", None, steps=10, parent="vqvae-digits-1").argv("r-2")
     assert "--parent" in staged and "--dataset" not in staged

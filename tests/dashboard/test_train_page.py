@@ -1,10 +1,10 @@
 """The Train page, driven through AppTest: a form built from the model's config dataclass, bad
-values refused on the page, a start that launches `genzoo train` with the form's values, and
-the runs in progress with their progress, loss curve and Cancel button.
+values refused on the page, a click that queues `genzoo train` with the form's values for this
+session, and the runs in progress with their place in line, progress, loss curve and Cancel.
 
-No test here trains: the process start is replaced by a harmless command where a start is
-clicked (the real processes are tested in ``test_train_jobs.py``), and a running run is a
-record in the store whose trainer is a ``sleep``.
+No test here trains: the worker pool's start is replaced by a no-op (the pool is tested in
+``tests/registry/test_queue.py``), and a running job is a record in the store whose trainer is
+a ``sleep``.
 """
 
 from __future__ import annotations
@@ -17,38 +17,26 @@ import time
 
 import pytest
 
-from genzoo.dashboard import train_jobs
+from genzoo.dashboard import access, train_jobs
+from genzoo.registry.jobs import JobQueue
 from genzoo.registry.process import OWNER_FILE, process_start
 from genzoo.registry.store import RunStore
 from page_helpers import array, assert_clean, texts
 
 
 def start_button(at):
-    (button,) = [b for b in at.button if b.label == "Start training"]
+    (button,) = [b for b in at.button if b.label == "Queue training"]
     return button
 
 
 @pytest.fixture
 def launches(monkeypatch):
-    """Record the commands the page starts, and run a ``sleep`` in their place.
-
-    The stand-in lives until the test ends: one that exited at once (``true``) made the page
-    see its run finish within the same script run, and on a busy machine sometimes redraw
-    itself (dropping the "Started run" message) before the test could read it.
-    """
-    started, processes = [], []
-
-    def fake_start(argv, log, env):
-        started.append((argv, env))
-        processes.append(subprocess.Popen(["sleep", "60"], stdout=log,
-                                          stderr=subprocess.STDOUT))
-        return processes[-1]
-
-    monkeypatch.setattr(train_jobs, "_start_process", fake_start)
-    yield started
-    for process in processes:
-        process.kill()
-        process.wait()
+    """Record the pool starts the page asks for, and start none."""
+    started = []
+    monkeypatch.setattr(train_jobs, "start_pool_process",
+                        lambda store, workers=None: started.append(store.home))
+    monkeypatch.setattr(train_jobs, "ensure_pool", lambda store: None)
+    return started
 
 
 def test_the_form_is_built_from_the_config_and_offers_compatible_choices(app, empty_store):
@@ -79,25 +67,33 @@ def test_the_form_is_built_from_the_config_and_offers_compatible_choices(app, em
 
 
 @pytest.mark.parametrize("key,value,message", [
-    ("config-pixelcnn-batch_size", -4, "batch_size=-4: must be positive"),
-    ("config-pixelcnn-lr", 0.0, "lr=0.0: must be positive"),
-    ("config-pixelcnn-dropout", 1.5, "dropout must be in [0, 1), got 1.5"),
     ("steps", -1, "steps must be 0 or more"),
+    ("seconds", 86400.0, "at most 21600 s"),
 ])
 def test_a_bad_value_is_an_error_on_the_page_and_starts_nothing(app, empty_store, launches,
                                                                 key, value, message):
     at = app("train")
+    if key == "seconds":
+        at.radio(key="budget").set_value("seconds").run()
     at.number_input(key=key).set_value(value)
     start_button(at).click().run()
     assert not at.exception, texts(at.exception)
-    assert message in texts(at.error) and "Not started" in texts(at.error)
+    assert message in texts(at.error) and "Not queued" in texts(at.error)
     assert "Traceback" not in texts(at.error)
     assert launches == []
     store = RunStore(empty_store)
-    assert store.list_runs() == [] and not train_jobs.jobs_dir(store).exists()
+    assert store.list_runs() == [] and JobQueue(store).list() == []
 
 
-def test_start_launches_genzoo_train_with_the_form_values(app, empty_store, launches):
+def test_number_inputs_carry_the_configs_declared_ranges(app, empty_store):
+    at = app("train")
+    batch = at.number_input(key="config-pixelcnn-batch_size")
+    assert (batch.min, batch.max) == (1, 8192)
+    hidden = at.number_input(key="config-pixelcnn-hidden")
+    assert (hidden.min, hidden.max) == (1, 2048)
+
+
+def test_queue_submits_genzoo_train_with_the_form_values(app, empty_store, launches):
     at = app("train")
     at.number_input(key="config-pixelcnn-hidden").set_value(8)
     at.number_input(key="config-pixelcnn-layers").set_value(1)
@@ -105,14 +101,26 @@ def test_start_launches_genzoo_train_with_the_form_values(app, empty_store, laun
     at.number_input(key="seed").set_value(2)
     start_button(at).click().run()
     assert not at.exception, texts(at.exception)
-    ((argv, env),) = launches
-    (job,) = train_jobs.list_jobs(RunStore(empty_store))
-    assert f"Started run `{job.run_id}`" in texts(at.success)
-    command = " ".join(argv[4:])
+    assert launches == [RunStore(empty_store).home]
+    (job,) = JobQueue(RunStore(empty_store)).list()
+    assert f"Queued run `{job.run_id}`" in texts(at.success)
+    assert job.owner == at.session_state[access.SESSION_KEY] and job.owner.startswith("web-")
+    command = " ".join(job.request.argv(job.run_id)[4:])
     assert command == (f"pixelcnn --dataset digits --steps 7 --device cpu --seed 2 --set "
                        f"hidden=8 --set layers=1 --run-id {job.run_id} --quiet")
-    assert env["GENZOO_HOME"] == str(empty_store)  # the store this page reads
-    assert job.run_id in texts(at.markdown)  # listed with the runs below
+    assert job.run_id in texts(at.markdown) and ":gray[queued]" in texts(at.markdown)
+    assert "number 1 in line" in texts(at.caption)
+    at.button(key=f"cancel-{job.job_id}").click().run()
+    assert "before it started" in texts(at.info)
+    assert JobQueue(RunStore(empty_store)).get(job.job_id).status == "cancelled"
+
+
+def test_a_read_only_dashboard_queues_nothing(app, empty_store, launches, monkeypatch):
+    monkeypatch.setenv("GENZOO_READ_ONLY", "1")
+    at = app("train")
+    assert "read-only" in texts(at.info)
+    assert start_button(at).proto.disabled
+    assert JobQueue(RunStore(empty_store)).list() == [] and launches == []
 
 
 @pytest.fixture
@@ -133,7 +141,8 @@ def running_run(empty_store):
     trainer.wait()
 
 
-def test_a_running_run_shows_progress_and_its_loss_curve_and_cancels(app, running_run):
+def test_a_running_run_shows_progress_and_its_loss_curve_and_no_cancel(app, running_run):
+    """A run trained from a shell is listed with its progress, but no visitor can stop it."""
     record, trainer = running_run
     at = app("train")
     assert_clean(at)
@@ -143,11 +152,6 @@ def test_a_running_run_shows_progress_and_its_loss_curve_and_cancels(app, runnin
     (chart,) = at.get("plotly_chart")
     (trace,) = json.loads(chart.proto.spec)["data"]
     assert list(array(trace["x"])) == [10, 20] and list(array(trace["y"])) == [2.5, 2.0]
-
-    at.button(key=f"cancel-{record.run_id}").click().run()
-    assert "asked process" in texts(at.info)
-    assert trainer.wait(timeout=10) == -signal.SIGTERM
-    at.run()
-    assert ":gray[cancelled]" in texts(at.markdown)  # still listed, with an honest status
-    assert f"genzoo resume {record.run_id}" in texts(at.warning)
-    assert not [b for b in at.button if b.key == f"cancel-{record.run_id}"]
+    assert not [b for b in at.button if str(b.key).startswith("cancel-")]
+    assert "only its owner can stop it" in texts(at.caption)
+    assert trainer.poll() is None  # untouched

@@ -147,9 +147,10 @@ def test_sigkill_at_random_steps_resumes_from_the_last_checkpoint_and_matches(re
             assert all(p["step"] < new[0]["step"] for p in now if p["wall_time"] <= previous_kill)
         assert store.get("killed").step <= step
         # a reader (the dashboard's Train page) sees a dead trainer, says so and stores it
-        (activity,) = [a for a in train_jobs.activities(store) if a.run_id == "killed"]
+        (activity,) = [a for a in train_jobs.activities(store, "web-x")
+                       if a.run_id == "killed"]
         assert store.get("killed").status == "interrupted"
-        assert activity.status == "interrupted" and activity.alive is False
+        assert activity.status == "interrupted" and not activity.cancellable
         assert "genzoo resume killed" in activity.note
         listed = {r["run_id"]: r for r in json.loads(run("runs", "--json").stdout)}
         assert listed["killed"]["status"] == "interrupted"
@@ -400,7 +401,7 @@ def test_two_trainings_and_a_dashboard_share_the_store_without_loss_or_lock_erro
                 for record in reader.list_runs():
                     reader.curves(record.run_id)
                     reader.get(record.run_id)
-                train_jobs.activities(reader)
+                train_jobs.activities(reader, "web-x")
                 reads[0] += 1
             except sqlite3.OperationalError as exc:  # "database is locked", above all
                 failures.append(repr(exc))
@@ -490,7 +491,7 @@ def test_a_full_disk_keeps_the_old_checkpoint_stops_the_run_and_it_resumes(regis
         assert load_checkpoint(run_dir / f"ckpt-{kept:08d}.json").step == kept
     record = store.get("full")
     assert record.status == "interrupted" and record.error == message
-    assert train_jobs.run_activity(store, record).status == "interrupted"  # as readers see it
+    assert [a.status for a in train_jobs.activities(store, "web-x")] == []  # not active
     assert [r["status"] for r in json.loads(run("runs", "--json").stdout)] == ["interrupted"]
 
     disk["full"] = False  # space again

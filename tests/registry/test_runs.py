@@ -150,19 +150,29 @@ def test_a_checkpoint_from_another_architecture_is_explained(registry):
         load_run(record.run_id, store, registry)
 
 
-def test_demo_retrains_a_stale_run_and_skips_a_good_one(registry, monkeypatch):
+def test_demo_queues_only_what_is_missing_and_retrains_a_stale_run(registry, monkeypatch):
     from genzoo.registry import demo
+    from genzoo.registry.compare import ComparisonSpec
+    from genzoo.registry.jobs import JobQueue
+    from genzoo.registry.training import LoopSettings, start_run
 
-    monkeypatch.setattr(demo, "DEMO_RUNS", (demo.DemoRun("independent", "digits", steps=0),))
+    spec = ComparisonSpec(models=("independent",), datasets=("digits",), steps=0, quality=False)
+    monkeypatch.setattr(demo, "demo_specs", lambda registry, scale=1.0: {"demo-x": spec})
     store = RunStore()
-    (first,) = demo.ensure_demo_runs(registry, store, progress=False, log=lambda m: None)
-    (again,) = demo.ensure_demo_runs(registry, store, progress=False, log=lambda m: None)
-    assert again.run_id == first.run_id  # trained once
-    for path in store.run_dir(first.run_id).glob("*.safetensors"):
+    names, queued = demo.queue_demo(registry, store)
+    assert names == ["demo-x"] and [j.run_id for j in queued] == ["demo-x-independent-digits-s0"]
+    assert demo.queue_demo(registry, store)[1] == []  # queued already: not twice
+    JobQueue(store).cancel(queued[0].job_id)
+    # trained (here, in-process: the worker pool has its own tests) under the demo's run id
+    start_run(registry, store, "independent", "digits", steps=0, run_id=queued[0].run_id,
+              settings=QUIET)
+    assert demo.queue_demo(registry, store)[1] == []  # completed: nothing to queue
+    for path in store.run_dir(queued[0].run_id).glob("*.safetensors"):
         path.write_bytes(b"stale")
     messages = []
-    (fresh,) = demo.ensure_demo_runs(registry, store, progress=False, log=messages.append)
-    assert fresh.run_id != first.run_id and "no longer loads" in messages[0]
+    _, again = demo.queue_demo(registry, store, log=messages.append)
+    assert [j.run_id for j in again] == [queued[0].run_id]
+    assert "no longer loads" in messages[0]
 
 
 def test_interrupted_run_keeps_its_progress_and_resumes(registry, monkeypatch):
