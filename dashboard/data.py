@@ -26,7 +26,7 @@ import torch
 
 from genzoo.registry.autoregressive import AutoregressiveImageModel
 from genzoo.registry.config import build_config
-from genzoo.registry.data import load_csv_series, numeric_columns
+from genzoo.registry.data import load_csv_series, numeric_columns, series_column
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.masks import make_mask, masked_picture, masked_view
 from genzoo.registry.outputs import image_grid, png_bytes
@@ -780,14 +780,57 @@ def _short(value) -> str:
 # -- an uploaded CSV ----------------------------------------------------------------------------
 
 
+# What an upload may hold: a served dashboard parses it in its own process, for every visitor.
+UPLOAD_MAX_BYTES = 20 * 2**20
+UPLOAD_MAX_COLUMNS = 200
+UPLOAD_MAX_ROWS = 200_000
+PLOT_MAX_POINTS = 5_000  # a longer series is drawn at an even stride (the fit uses every value)
+
+
+def check_upload(payload: bytes, filename: str) -> None:
+    """Refuse an upload past the caps before it is parsed, in one line: the bytes, the columns
+    (counted on the header line), the rows (counted as line ends): each check is linear in the
+    bytes and needs no parse, so a 10^6-column file is refused at once."""
+    import csv
+
+    name = " ".join(Path(filename or "upload.csv").name.splitlines())
+    if len(payload) > UPLOAD_MAX_BYTES:
+        raise BadData(f"{name}: {len(payload) / 2**20:.1f} MB is more than an upload may hold "
+                      f"({UPLOAD_MAX_BYTES // 2**20} MB); fit a shorter part of it, or train "
+                      "from a terminal with `genzoo train ar --dataset FILE.csv`")
+    header = payload.split(b"\n", 1)[0][:10 * 2**20].decode("utf-8", errors="replace")
+    columns = len(next(csv.reader([header]), []))
+    if columns > UPLOAD_MAX_COLUMNS:
+        raise BadData(f"{name}: {columns:,} columns, at most {UPLOAD_MAX_COLUMNS} in an upload; "
+                      "keep the column of the series (and its time column)")
+    rows = payload.count(b"\n") - 1
+    if rows > UPLOAD_MAX_ROWS:
+        raise BadData(f"{name}: {rows:,} rows, at most {UPLOAD_MAX_ROWS:,} in an upload; "
+                      "fit a shorter part of it, or train from a terminal")
+
+
+def thin(values: np.ndarray, most: int = PLOT_MAX_POINTS) -> np.ndarray:
+    """Every k-th value, so at most ``most`` are drawn (the last one kept)."""
+    values = np.asarray(values)
+    if len(values) <= most:
+        return values
+    index = np.unique(np.append(np.linspace(0, len(values) - 1, most - 1).astype(int),
+                                len(values) - 1))
+    return values[index]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def csv_numeric_columns(payload: bytes) -> list[str]:
-    """The columns of a CSV that ``load_csv_series`` would accept as numeric (may be empty)."""
+    """The columns of a CSV that ``load_csv_series`` would accept as numeric (may be empty);
+    cached by the payload, so a rerun of the page does not parse it again."""
     try:
+        check_upload(payload, "upload.csv")
         frame = pd.read_csv(io.BytesIO(payload))
     except Exception:  # unreadable: load_csv_series says why, in one line
         return []
     numeric = [str(c) for c in numeric_columns(frame)]
-    return sorted(numeric, key=lambda c: c.strip().lower() in TIME_COLUMNS)  # values first
+    first = series_column(frame, numeric) if numeric else None  # load_csv_series's default
+    return sorted(numeric, key=lambda c: (c != first, c.strip().lower() in TIME_COLUMNS))
 
 
 def _time_axis(payload: bytes, column: str, n: int) -> tuple[np.ndarray, str]:
@@ -804,6 +847,12 @@ def _time_axis(payload: bytes, column: str, n: int) -> tuple[np.ndarray, str]:
     return np.arange(n), "observation"
 
 
+@st.cache_data(show_spinner="Fitting…", max_entries=32)
+def fit_upload(payload: bytes, filename: str, column: str | None, p: int, horizon: int) -> dict:
+    """:func:`fit_csv_ar` cached by the payload and the choices (a rerun refits nothing)."""
+    return fit_csv_ar(payload, filename, column=column, p=p, horizon=horizon)
+
+
 def fit_csv_ar(payload: bytes, filename: str, *, column: str | None, p: int,
                horizon: int = 20, levels: tuple = LEVELS, reg: Registry | None = None) -> dict:
     """Load an uploaded CSV like ``load_csv_series``, fit the closed-form AR(p) on the whole
@@ -812,6 +861,10 @@ def fit_csv_ar(payload: bytes, filename: str, *, column: str | None, p: int,
     Raises :class:`GenzooError` (one line, naming the file by its uploaded name) for a file
     that is not a usable series or one too short for the order.
     """
+    from genzoo.dashboard import access
+
+    access.require_writable()  # a read-only dashboard takes no uploads, whatever the page shows
+    check_upload(payload, filename)
     reg = reg or registry()
     if "ar" not in reg.models:
         owner = reg.plugins.get("genzoo.ar")
@@ -847,9 +900,9 @@ def fit_csv_ar(payload: bytes, filename: str, *, column: str | None, p: int,
     coefs = np.asarray(info["coefs"])  # phi_1..phi_p, lag 1 first
     fitted = np.array([info["const"] + coefs @ series[t - p:t][::-1] for t in range(p, n)])
     return {"run_id": "upload", "model": "ar", "dataset": f"{name}:{chosen}", "column": chosen,
-            "x_train": x, "y_train": series, "x_test": np.array([]), "y_test": np.array([]),
-            "x_label": x_label, "series_label": "uploaded series",
-            "fitted": {"x": x[p:], "y": fitted},
+            "x_train": thin(x), "y_train": thin(series), "x_test": np.array([]),
+            "y_test": np.array([]), "x_label": x_label, "series_label": "uploaded series",
+            "fitted": {"x": thin(x[p:]), "y": thin(fitted)}, "downsampled": n > PLOT_MAX_POINTS,
             "forecast": {"x": x_future, "mean": np.asarray(forecast["mean"]),
                          "lower": {lv: np.asarray(v) for lv, v in forecast["lower"].items()},
                          "upper": {lv: np.asarray(v) for lv, v in forecast["upper"].items()}},

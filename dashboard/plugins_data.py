@@ -98,10 +98,102 @@ def cached_conformance() -> dict | None:
     return conformance.load_conformance(data.store_home())
 
 
-def run_conformance(reg: Registry, progress=None) -> dict:
-    """Run every check on every registered model and cache the results in the runs store
-    (seconds: each check builds and fits a tiny model). ``progress(done, total, model)``."""
-    return conformance.run_conformance(reg, home=data.store_home(), progress=progress)
+CHECK_SECONDS = 300  # CPU seconds the checks may take (RLIMIT_CPU), then they are stopped
+CHECK_MEMORY = 4 * 2**30  # bytes of address space they may map (RLIMIT_AS)
+RUNNER_FILE = "conformance.run.json"  # in the store's home: the process running the checks
+RUNNER_LOG = "conformance.log"
+
+
+def _limits() -> None:
+    """In the child, before exec: bound its CPU time and memory."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CPU, (CHECK_SECONDS, CHECK_SECONDS + 5))
+    resource.setrlimit(resource.RLIMIT_AS, (CHECK_MEMORY, CHECK_MEMORY))
+
+
+def checks_running() -> dict | None:
+    """The process running the checks for this store (``{pid, started, since}``), or None."""
+    import json
+    from pathlib import Path
+
+    from genzoo.registry.process import pid_alive
+
+    try:
+        runner = json.loads((Path(data.store_home()) / RUNNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return runner if pid_alive(runner.get("pid"), runner.get("started")) else None
+
+
+def start_conformance() -> str:
+    """Start the checks in a process of their own (never the server's: they build and fit tiny
+    models) with a CPU-time and memory limit; one at a time per store. Returns what was done."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from genzoo.dashboard import access
+    from genzoo.registry.checkpoints import atomic_write_bytes
+    from genzoo.registry.process import process_start
+
+    access.require_writable()
+    if checks_running() is not None:
+        return "the checks are already running for this runs store"
+    home = Path(data.store_home())
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / RUNNER_LOG, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "genzoo.registry.conformance", str(home)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
+            preexec_fn=_limits)
+    _STARTED.append(process)
+    atomic_write_bytes(home / RUNNER_FILE, json.dumps(
+        {"pid": process.pid, "started": process_start(process.pid),
+         "since": time.time()}).encode())
+    return "started the checks"
+
+
+_STARTED: list = []  # checks processes this server started: polled, so none stays a zombie
+
+
+def checks_outcome() -> str | None:
+    """How the last checks process ended, where it did not end well (a line), else None."""
+    from pathlib import Path
+
+    for process in list(_STARTED):
+        code = process.poll()
+        if code is None:
+            continue
+        _STARTED.remove(process)
+        if code != 0:
+            import signal
+
+            tail = (Path(data.store_home()) / RUNNER_LOG).read_text(errors="replace")
+            last = (tail.strip().splitlines() or [""])[-1]
+            if code in (-signal.SIGXCPU, -signal.SIGKILL):
+                return (f"the checks were stopped after {CHECK_SECONDS} s of CPU time; run "
+                        "`genzoo check-plugin NAME` in a terminal for one plugin at a time")
+            if "MemoryError" in tail:
+                return (f"the checks ran out of their {CHECK_MEMORY // 2**30} GiB of memory; run "
+                        "`genzoo check-plugin NAME` in a terminal")
+            return f"the checks failed (exit code {code}): {last}"
+    return None
+
+
+def checks_progress() -> str:
+    """The checks process's last progress line (``3/14 pixelcnn``)."""
+    from pathlib import Path
+
+    try:
+        lines = (Path(data.store_home()) / RUNNER_LOG).read_text().strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
 
 
 def conformance_frame(document: dict | None, reg: Registry) -> pd.DataFrame:

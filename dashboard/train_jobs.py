@@ -25,7 +25,7 @@ import torch
 
 from genzoo.dashboard import access
 from genzoo.registry.config import check_budget_range, config_fields, field_choices, field_ranges
-from genzoo.registry.errors import GenzooError, NotFound
+from genzoo.registry.errors import NotFound
 from genzoo.registry.jobs import OPEN, Job, JobQueue
 from genzoo.registry.plugins import Registry
 from genzoo.registry.pool import pool_running, start_pool_process
@@ -211,7 +211,8 @@ class Activity:
     that something else started (a terminal, another visitor: shown, never cancellable here).
 
     ``status`` is ``queued`` (with ``place`` in line), ``starting``, ``running``,
-    ``cancelling``, or how it ended (``completed``, ``failed``, ``cancelled``, ``interrupted``).
+    ``cancelling``, or how it ended (``completed``, ``failed``, ``cancelled``, ``interrupted``;
+    ``deleted`` for a completed job whose run was removed from the store since).
     """
 
     run_id: str
@@ -260,6 +261,10 @@ def job_activity(store: RunStore, job: Job, queue: JobQueue | None = None) -> Ac
             note = "its worker pool stopped: a new one takes the job up again"
         return Activity(job.run_id, status, model, dataset, record, job, None, note)
     status = job.status
+    if record is None and job.status == "completed" and job.kind == "train":
+        return Activity(job.run_id, "deleted", model, dataset, None, job, None,
+                        f"run {job.run_id} was deleted from the runs store after its training "
+                        "ended; only its log is left (under Command and output)")
     if record is not None and record.status in ("interrupted", "cancelled") \
             and job.status == "failed":
         status = record.status

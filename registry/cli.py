@@ -743,8 +743,7 @@ def demo(scale, workers):
     names, queued = queue_demo(registry, store, scale=scale,
                                log=lambda m: click.echo(m, err=True))
     click.echo(f"[demo] {len(queued)} jobs queued in {', '.join(names)}", err=True)
-    for name in names:
-        _wait_for(store, name, workers, quiet=False)
+    _wait_for(store, names, workers, quiet=False)
     for name in names:
         _report_comparison(registry, store, name, None, as_json=False)
 

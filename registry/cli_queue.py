@@ -101,8 +101,8 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
     _report_comparison(registry, store, name, out_dir, as_json)
 
 
-def _wait_for(store, name: str, workers: int, quiet: bool) -> None:
-    """Run a worker pool here until the comparison is done (or follow the pool that already
+def _wait_for(store, names: str | list[str], workers: int, quiet: bool) -> None:
+    """Run a worker pool here until the comparisons are done (or follow the pool that already
     serves the store), with a progress bar of jobs done, running and queued."""
     import time
 
@@ -111,37 +111,45 @@ def _wait_for(store, name: str, workers: int, quiet: bool) -> None:
     from . import compare as cmp
     from .pool import PoolBusy, WorkerPool, pool_running
 
-    state = cmp.progress(store, name, workers)
-    bar = tqdm(total=state.total, desc=name, unit="job", disable=True if quiet else None,
-               leave=True)
+    names = [names] if isinstance(names, str) else list(names)
+
+    def states():
+        return [cmp.progress(store, name, workers) for name in names]
+
+    def finished() -> bool:
+        return all(state.finished for state in states())
+
+    bar = tqdm(total=sum(s.total for s in states()), desc=", ".join(names), unit="job",
+               disable=True if quiet else None, leave=True)
 
     def tick(_pool=None) -> bool:
-        now = cmp.progress(store, name, workers)
-        bar.total = now.total
-        bar.n = now.total - now.running - now.queued
-        bar.set_postfix_str(f"{now.running} running, {now.queued} queued"
-                            + (f", {now.failed} failed" if now.failed else "")
-                            + (f", ~{now.seconds_left:.0f} s left" if now.seconds_left else ""),
-                            refresh=False)
+        now = states()
+        running, queued = sum(s.running for s in now), sum(s.queued for s in now)
+        failed = sum(s.failed for s in now)
+        left = sum(s.seconds_left or 0 for s in now)
+        bar.total = sum(s.total for s in now)
+        bar.n = bar.total - running - queued
+        bar.set_postfix_str(f"{running} running, {queued} queued"
+                            + (f", {failed} failed" if failed else "")
+                            + (f", ~{left:.0f} s left" if left else ""), refresh=False)
         bar.refresh()
-        return now.finished
+        return running == 0 and queued == 0
 
     try:
-        if state.finished:
-            return
         while not tick():
             if pool_running(store):
-                time.sleep(1.0)  # another pool (a dashboard's) trains it: follow
+                time.sleep(1.0)  # another pool (a dashboard's) trains them: follow
                 continue
             try:
                 WorkerPool(store, workers, log=(lambda line: None) if quiet else bar.write).run(
-                    until=lambda: cmp.progress(store, name, workers).finished, on_tick=tick)
+                    until=finished, on_tick=tick)
             except PoolBusy:
                 continue
     except KeyboardInterrupt:
         bar.close()
-        raise GenzooError(f"interrupted; every unfinished run of {name} keeps its checkpoint "
-                          "and its job is back in line: the same command continues it") from None
+        raise GenzooError(f"interrupted; every unfinished run of {', '.join(names)} keeps its "
+                          "checkpoint and its job is back in line: the same command continues "
+                          "it") from None
     finally:
         bar.close()
 

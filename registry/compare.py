@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import BadConfig, GenzooError, NotFound
+from .errors import BadConfig, NotFound
 from .jobs import OPEN, Job, JobQueue
 from .plugins import Registry
 from .requests import TrainRequest, check_budget, check_request

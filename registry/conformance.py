@@ -497,3 +497,26 @@ def unchecked_models(document: dict | None, registry) -> list[str]:
     """Registered models that have no cached conformance result, in registry order."""
     checked = (document or {}).get("models", {})
     return [name for name in registry.models if name not in checked]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m genzoo.registry.conformance HOME``: run every check on every registered
+    model and cache the results in HOME (how the dashboard runs them, out of its own process);
+    prints one progress line per model."""
+    import sys
+
+    from .plugins import get_registry
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m genzoo.registry.conformance GENZOO_HOME", file=sys.stderr)
+        return 2
+    run_conformance(get_registry(), home=args[0],
+                    progress=lambda done, total, model: print(
+                        f"{done}/{total} {model}" if model else f"{total}/{total} done",
+                        flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

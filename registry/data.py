@@ -228,8 +228,30 @@ def numeric_columns(frame) -> list:
             if pd.to_numeric(frame[c], errors="coerce").notna().mean() > 0.5]
 
 
+def is_regular_index(values) -> bool:
+    """Whether a column is an index rather than a series: strictly increasing by one constant
+    step (0, 1, 2, ...; 1700, 1701, ...; 0, 5, 10, ...)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 3 or not np.isfinite(values).all():
+        return False
+    steps = np.diff(values)
+    return bool(steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12))
+
+
+def series_column(frame, numeric: list) -> str:
+    """The column a CSV's series is read from when none is named: the first numeric one that
+    is not a regular index (a year or time-step column), or the first numeric one if all are."""
+    import pandas as pd
+
+    for column in numeric:
+        if not is_regular_index(pd.to_numeric(frame[column], errors="coerce")):
+            return column
+    return numeric[0]
+
+
 def load_csv_series(path: str | Path, column: str | None = None) -> SeriesData:
-    """Load one numeric column of a CSV file as a series (the first numeric column by default).
+    """Load one numeric column of a CSV file as a series (by default the first numeric column
+    that is not a regular index such as a year column; see :func:`series_column`).
 
     Every failure is a :class:`BadData` or :class:`NotFound` that names the file and what is
     wrong with it: missing, empty, unreadable, no numeric column, an unknown column, NaNs.
@@ -259,15 +281,16 @@ def load_csv_series(path: str | Path, column: str | None = None) -> SeriesData:
         if not numeric:
             raise BadData(f"CSV file {path} has no numeric column (columns: "
                           f"{', '.join(map(str, frame.columns))})")
-        column = numeric[0]
+        column = series_column(frame, numeric)
         series = pd.to_numeric(frame[column], errors="coerce")
     bad = np.flatnonzero(~np.isfinite(series.to_numpy(dtype=np.float64)))
     if len(bad):
         rows = ", ".join(str(int(r) + 2) for r in bad[:5])  # +2: 1-based, after the header
         raise BadData(f"column {column!r} of {path} has {len(bad)} missing or non-numeric "
-                      f"value(s) (line {rows}{', ...' if len(bad) > 5 else ''}); clean them first")
+                      f"value(s) (line {rows}{', ...' if len(bad) > 5 else ''}); clean them "
+                      "first or choose another column with --column NAME")
     if len(series) < 3:
         raise BadData(f"column {column!r} of {path} has only {len(series)} value(s); "
-                      "a series needs at least 3")
+                      "a series needs at least 3 (choose another with --column NAME)")
     return split_series(f"{path.name}:{column}", series.to_numpy(dtype=np.float64),
                         source=f"CSV file {path.resolve()}, column {column!r}")

@@ -30,7 +30,7 @@ from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
 from . import distributed
 from .devices import keep_on_device, resolve_device
-from .errors import BadConfig, Cancelled, CheckpointError, GenzooError, TrainingDiverged
+from .errors import BadConfig, BadData, Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
@@ -155,13 +155,15 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
     if parent_run is not None:
         model.attach_parent(parent_run.model)
     if data.kind == "series":
-        _check_series_length(model, data)
+        with _naming_the_column(data, dataset):
+            _check_series_length(model, data)
     if world.distributed:
         distributed.check_distributable(model, config.batch_size, world, steps, seconds,
                                         compile=compile)
     # Fitted before the run is recorded: a series too short for the model fails here, and
     # leaves no run behind.
-    closed_form = model.fit(data.train.to(torch_device))
+    with _naming_the_column(data, dataset):
+        closed_form = model.fit(data.train.to(torch_device))
     stored_dataset, dataset_options = _canonical_dataset(registry, dataset, data,
                                                          dataset_options)
     run = dict(model=model_name, dataset=stored_dataset, config=config_to_json(config),
@@ -179,14 +181,31 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
                       closed_form=closed_form, world=world)
 
 
+@contextmanager
+def _naming_the_column(data, dataset: str):
+    """An error about a series read from a CSV says which column it came from, and how to
+    choose another (the default column may not be the one the user meant)."""
+    try:
+        yield
+    except BadData as exc:
+        if data.kind != "series" or dataset in ("", None) or ":" not in data.name \
+                or not str(dataset).lower().endswith(".csv"):
+            raise
+        column = data.name.rsplit(":", 1)[1]
+        raise BadData(f"{exc} (the series is column {column!r} of {Path(dataset).name}; "
+                      "choose another with --column NAME)") from None
+
+
 def _canonical_dataset(registry: Registry, dataset: str, data, options: dict) -> tuple[str, dict]:
     """The name a run stores its dataset under, so that the same data is grouped as one.
 
     A CSV path is stored absolute (the run reloads from anywhere); options that select a
     registered variant are stored as its name (``shapes`` with ``size=32`` is ``shapes-32``).
     """
-    if dataset not in registry.datasets:
-        return str(Path(dataset).resolve()), options
+    if dataset not in registry.datasets:  # a CSV: the column used is stored, chosen or not
+        column = data.name.rsplit(":", 1)[1] if ":" in data.name else options.get("column")
+        return str(Path(dataset).resolve()), {**options, **({"column": column} if column
+                                                             else {})}
     if data.name != dataset and data.name in registry.datasets:
         declared = registry.datasets[dataset].options
         return data.name, {k: v for k, v in options.items() if k not in declared}

@@ -3,7 +3,7 @@ broken ones, and the contract's conformance results (run on request, cached in t
 
 import streamlit as st
 
-from genzoo.dashboard import data, plugins_data
+from genzoo.dashboard import access, data, plugins_data
 from genzoo.registry import GENZOO_API_VERSION
 
 reg = data.registry()
@@ -41,18 +41,35 @@ st.caption("Each check builds a model from its default config on small synthetic
            "densities only, log_prob not for an implicit model).")
 st.dataframe(plugins_data.checks_frame(), hide_index=True)
 
-if st.button("Run conformance checks", type="primary",
-             help=f"Every check on each of the {len(reg.models)} registered models (builds and "
-                  "fits tiny models: seconds to a minute); the results are cached in the runs "
-                  "store."):
-    bar = st.progress(0.0, text="Starting…")
+running = plugins_data.checks_running()
+if access.read_only():
+    st.info(f"Running the checks is off: {access.READ_ONLY_MESSAGE}.")
+elif st.button("Run conformance checks", type="primary", disabled=running is not None,
+               help=f"Every check on each of the {len(reg.models)} registered models, in a "
+                    "process of its own with a time and memory limit (builds and fits tiny "
+                    "models: seconds to a minute); the results are cached in the runs store."):
+    try:
+        st.info(plugins_data.start_conformance())
+    except access.ReadOnly as exc:
+        st.error(str(exc))
+    running = plugins_data.checks_running()
 
-    def progress(done: int, total: int, model: str) -> None:
-        bar.progress(done / max(total, 1),
-                     text=f"Checking {model} ({done + 1} of {total})…" if model else "Done.")
 
-    with st.spinner("Running the conformance checks…"):
-        plugins_data.run_conformance(reg, progress=progress)
+@st.fragment(run_every=2.0 if running is not None else None)
+def checks_status() -> None:
+    """While the checks run: their progress; when they end, the page redraws with the results."""
+    now = plugins_data.checks_running()
+    outcome = plugins_data.checks_outcome()
+    if outcome:
+        st.error(outcome)
+    if now is not None:
+        st.progress(0.0, text=f"Running the checks in process {now['pid']}: "
+                              f"{plugins_data.checks_progress() or 'starting'}")
+    elif running is not None:
+        st.rerun()  # done: draw the fresh results
+
+
+checks_status()
 
 document = plugins_data.cached_conformance()
 if document is None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data, widgets
+from genzoo.dashboard import access, data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -52,7 +52,14 @@ else:
 st.header("Upload a CSV", divider="gray")
 st.markdown("Fit the closed-form AR(p) (least squares, instant) to one numeric column of your "
             "own CSV and forecast past its end.")
-upload = st.file_uploader("CSV file", type=["csv"])
+upload = None
+if access.read_only():
+    st.info(f"Uploads are off: {access.READ_ONLY_MESSAGE}.")
+else:
+    upload = st.file_uploader("CSV file", type=["csv"],
+                              help=f"at most {data.UPLOAD_MAX_BYTES // 2**20} MB, "
+                                   f"{data.UPLOAD_MAX_COLUMNS} columns and "
+                                   f"{data.UPLOAD_MAX_ROWS:,} rows")
 if upload is not None:
     payload = upload.getvalue()
     numeric = data.csv_numeric_columns(payload)
@@ -61,8 +68,8 @@ if upload is not None:
     p = int(middle.number_input("Order p", min_value=1, max_value=50, value=2, step=1))
     horizon = int(right.number_input("Forecast steps", min_value=1, max_value=500, value=20))
     try:
-        fit = data.fit_csv_ar(payload, upload.name, column=column, p=p, horizon=horizon, reg=reg)
-    except GenzooError as exc:
+        fit = data.fit_upload(payload, upload.name, column, p, horizon)
+    except (GenzooError, access.ReadOnly) as exc:
         st.error(str(exc))
     else:
         st.plotly_chart(data.forecast_figure(fit, title=f"AR({p}) on {fit['dataset']}",
@@ -70,4 +77,6 @@ if upload is not None:
         info = fit["info"]
         widgets.table(data.series_table([fit]).drop(columns=["run id", "test nats/obs"]),
                       "genzoo-ar-fit-upload")
-        st.caption(f"{fit['n']} values; fitted on all of them (nobs = {info.get('nobs')}).")
+        st.caption(f"{fit['n']:,} values; fitted on all of them (nobs = {info.get('nobs')})"
+                   + (f"; drawn at an even stride, {data.PLOT_MAX_POINTS:,} points"
+                      if fit.get("downsampled") else "") + ".")

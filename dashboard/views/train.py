@@ -142,7 +142,7 @@ def draw_activity(activity: train_jobs.Activity) -> None:
                     st.info(train_jobs.cancel(store, activity.job.job_id, session=session))
                 except (GenzooError, access.ReadOnly) as exc:
                     st.error(str(exc))
-        if activity.status not in ("queued",):
+        if activity.status not in ("queued", "deleted"):
             fraction, text = train_jobs.progress(activity.record,
                                                  store.curves(activity.run_id))
             if fraction is not None:
@@ -151,7 +151,7 @@ def draw_activity(activity: train_jobs.Activity) -> None:
                 st.caption(text)
         if activity.status == "failed":
             st.error(activity.note or "failed")
-        elif activity.status in ("cancelled", "interrupted"):
+        elif activity.status in ("cancelled", "interrupted", "deleted"):
             st.warning(activity.note)
         elif activity.status == "completed" and activity.record is not None:
             st.caption(f"Held-out score: {data.test_score(activity.record)}")

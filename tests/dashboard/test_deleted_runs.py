@@ -3,11 +3,7 @@ with a message, never a traceback, both while its cached list still names the ru
 
 from __future__ import annotations
 
-import json
 import shutil
-import socket
-import subprocess
-import time
 
 import pytest
 import streamlit as st
@@ -27,21 +23,24 @@ def doomed_store(demo_home, tmp_path, monkeypatch):
     return home
 
 
+SESSION = "web-" + "0" * 32  # the browser session the tests' pages belong to
+
+
 def started_from_the_train_page(home) -> str:
-    """Make a demo run look like a job the Train page started and saw complete (its process
-    gone, its log ending with the trainer's report); returns the run id."""
-    from genzoo.dashboard import train_jobs
+    """Make a demo run look like a job the Train page queued and saw complete (its log ending
+    with the trainer's report); returns the run id."""
+    from genzoo.registry.jobs import JobQueue
+    from genzoo.registry.requests import TrainRequest
 
     store = RunStore(home)
     record = store.list_runs(model="pixelcnn", dataset="digits")[0]
-    ended = subprocess.Popen(["true"])
-    ended.wait()
-    job = train_jobs.Job(run_id=record.run_id, pid=ended.pid, host=socket.gethostname(),
-                         argv=[], created_at=time.time(), model=record.model,
-                         dataset=record.dataset)
-    train_jobs.jobs_dir(store).mkdir(parents=True, exist_ok=True)
-    (train_jobs.jobs_dir(store) / f"{record.run_id}.json").write_text(json.dumps(job.to_json()))
-    train_jobs.log_path(store, record.run_id).write_text(
+    queue = JobQueue(store)
+    job = queue.submit(TrainRequest(record.model, record.dataset, steps=record.step),
+                       owner=SESSION, run_id=record.run_id)
+    queue.claim({"pid": 1})
+    queue.finish(job.job_id, "completed")
+    queue.log_path(job).parent.mkdir(parents=True, exist_ok=True)
+    queue.log_path(job).write_text(
         f"{record.run_id}: completed after {record.step} steps (1.0 s, fp32); test bits/dim "
         "2.0000 (exact)\n")
     return record.run_id
@@ -55,9 +54,10 @@ def says_deleted(elements, run_ids) -> bool:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_a_page_whose_runs_are_deleted_under_it_says_so(app, doomed_store, page, monkeypatch):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import access, data
 
     job_run = started_from_the_train_page(doomed_store) if page == "train" else None
+    monkeypatch.setattr(access, "session_id", lambda: SESSION)
     at = app(page)
     assert not at.exception, at.exception
     store = RunStore(doomed_store)

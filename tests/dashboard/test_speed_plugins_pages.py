@@ -379,9 +379,14 @@ def one_model_registry(monkeypatch):
 
 
 def test_conformance_button_runs_the_checks_caches_them_and_marks_them_stale(
-        app, empty_store, one_model_registry):
-    from genzoo.registry.conformance import CHECKS
+        app, empty_store, one_model_registry, monkeypatch):
+    from genzoo.dashboard import plugins_data
+    from genzoo.registry.conformance import CHECKS, run_conformance
 
+    # the page's registry is this test's: run the checks on it here (the checks process of a
+    # real click is tested below)
+    monkeypatch.setattr(plugins_data, "start_conformance", lambda: bool(run_conformance(
+        one_model_registry, home=empty_store)) and "started the checks")
     at = app("plugins")
     assert_clean(at)
     assert "have not been run" in texts(at.info)
@@ -509,3 +514,39 @@ def test_speed_page_shows_precision_variants_and_the_work_per_step(app, runs_hom
     assert list(work.index) == ["vae"]  # the closed-form baseline takes no steps to count
     assert work.loc["vae", "GFLOP/step"] == pytest.approx(
         result["rows"][1]["train_step_flops"] / 1e9)
+
+
+def test_the_checks_run_in_a_process_of_their_own_one_at_a_time(app, empty_store, monkeypatch):
+    """A click starts the checks outside the server (the server's own copy of them is never
+    called), a second click while they run starts nothing, and the page shows the results."""
+    import time
+
+    from genzoo.dashboard import plugins_data
+    from genzoo.registry import conformance
+
+    monkeypatch.setenv("GENZOO_PLUGINS", "")  # built-ins only, in the checks process too
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("the checks ran inside the dashboard's process")
+
+    monkeypatch.setattr(conformance, "run_conformance", not_here)
+    at = app("plugins")
+    (button,) = [b for b in at.button if b.label == "Run conformance checks"]
+    button.click().run()
+    assert not at.exception, at.exception
+    assert "started the checks" in texts(at.info)
+    runner = plugins_data.checks_running()
+    assert runner is not None
+    assert plugins_data.start_conformance() == "the checks are already running for this runs store"
+    deadline = time.time() + 240
+    while plugins_data.checks_running() is not None and time.time() < deadline:
+        time.sleep(0.5)
+    assert plugins_data.checks_running() is None
+    assert plugins_data.checks_outcome() is None  # it ended well
+    at.run()
+    matrix = frame_with(at, "stale").set_index("model")
+    assert matrix.loc["pixelcnn", "sample"] == "✓ passed"
+    monkeypatch.setenv("GENZOO_READ_ONLY", "1")
+    at.run()
+    assert "Running the checks is off" in texts(at.info)
+    assert not [b for b in at.button if b.label == "Run conformance checks"]

@@ -10,7 +10,6 @@ a ``sleep``.
 from __future__ import annotations
 
 import json
-import signal
 import socket
 import subprocess
 import time

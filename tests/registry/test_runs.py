@@ -154,7 +154,7 @@ def test_demo_queues_only_what_is_missing_and_retrains_a_stale_run(registry, mon
     from genzoo.registry import demo
     from genzoo.registry.compare import ComparisonSpec
     from genzoo.registry.jobs import JobQueue
-    from genzoo.registry.training import LoopSettings, start_run
+    from genzoo.registry.training import start_run
 
     spec = ComparisonSpec(models=("independent",), datasets=("digits",), steps=0, quality=False)
     monkeypatch.setattr(demo, "demo_specs", lambda registry, scale=1.0: {"demo-x": spec})
