@@ -2,8 +2,9 @@
 fare against the model contract.
 
 Everything but the conformance checks is read from the registry (built once, cached). The
-checks build and train tiny models, so they never run on page load: the page's button runs them
-(:func:`run_conformance`) and caches the results in the runs store
+checks build and train tiny models, so they never run on page load nor in the server's process:
+the page's button starts them in a process of their own with a time and memory limit
+(:func:`start_conformance`, one at a time per store), which caches the results in the runs store
 (``$GENZOO_HOME/conformance.json``, with the genzoo and plugin versions they were run with, so
 results of an upgraded plugin are marked stale). The run-and-cache code lives in
 ``genzoo.registry.conformance``, where the CLI can reuse it.
@@ -98,41 +99,66 @@ def cached_conformance() -> dict | None:
     return conformance.load_conformance(data.store_home())
 
 
-CHECK_SECONDS = 300  # CPU seconds the checks may take (RLIMIT_CPU), then they are stopped
-CHECK_MEMORY = 4 * 2**30  # bytes of address space they may map (RLIMIT_AS)
+CHECK_SECONDS = 300  # the checks' time limit, wall clock (an alarm) and CPU time (RLIMIT_CPU)
+# Bytes of address space the checks may map beyond what Python and torch map on import
+# (RLIMIT_AS, set by the checks process once imported: a CUDA build's libraries alone map GBs).
+CHECK_MEMORY = 4 * 2**30
 RUNNER_FILE = "conformance.run.json"  # in the store's home: the process running the checks
 RUNNER_LOG = "conformance.log"
+RUNNER_LOCK = "conformance.lock"  # held while a server looks for a running one and starts one
+MEMORY_SIGNS = ("MemoryError", "Cannot allocate memory", "can't allocate memory",
+                "failed to map segment")  # in the log of a process that ran out of memory
+
+
+def checks_command(home) -> list[str]:
+    """The command that runs the checks on every registered model, caching them in ``home``."""
+    import sys
+
+    return [sys.executable, "-m", "genzoo.registry.conformance", str(home),
+            "--memory", str(CHECK_MEMORY)]
 
 
 def _limits() -> None:
-    """In the child, before exec: bound its CPU time and memory."""
+    """In the child, before exec: bound its wall-clock and CPU time (an alarm and RLIMIT_CPU
+    are both kept across exec; the kernel stops it, whatever it runs) and write no core file."""
     import resource
+    import signal
 
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGALRM, signal.SIGXCPU})
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CPU, (CHECK_SECONDS, CHECK_SECONDS + 5))
-    resource.setrlimit(resource.RLIMIT_AS, (CHECK_MEMORY, CHECK_MEMORY))
+    signal.alarm(CHECK_SECONDS)
+
+
+def _runner(home) -> dict | None:
+    import json
+    from pathlib import Path
+
+    try:
+        runner = json.loads((Path(home) / RUNNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return runner if isinstance(runner, dict) else None
 
 
 def checks_running() -> dict | None:
     """The process running the checks for this store (``{pid, started, since}``), or None."""
-    import json
-    from pathlib import Path
-
     from genzoo.registry.process import pid_alive
 
-    try:
-        runner = json.loads((Path(data.store_home()) / RUNNER_FILE).read_text())
-    except (OSError, ValueError):
+    runner = _runner(data.store_home())
+    if runner is None:
         return None
     return runner if pid_alive(runner.get("pid"), runner.get("started")) else None
 
 
 def start_conformance() -> str:
     """Start the checks in a process of their own (never the server's: they build and fit tiny
-    models) with a CPU-time and memory limit; one at a time per store. Returns what was done."""
+    models) with a time and memory limit; one at a time per store, however many tabs or servers
+    click at once. Returns what was done."""
+    import fcntl
     import json
     import os
     import subprocess
-    import sys
     import time
     from pathlib import Path
 
@@ -141,48 +167,84 @@ def start_conformance() -> str:
     from genzoo.registry.process import process_start
 
     access.require_writable()
-    if checks_running() is not None:
-        return "the checks are already running for this runs store"
     home = Path(data.store_home())
     home.mkdir(parents=True, exist_ok=True)
-    with open(home / RUNNER_LOG, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "genzoo.registry.conformance", str(home)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True,
-            preexec_fn=_limits)
-    _STARTED.append(process)
-    atomic_write_bytes(home / RUNNER_FILE, json.dumps(
-        {"pid": process.pid, "started": process_start(process.pid),
-         "since": time.time()}).encode())
+    with open(home / RUNNER_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when closed
+        if checks_running() is not None:
+            return "the checks are already running for this runs store"
+        with open(home / RUNNER_LOG, "wb") as log:
+            process = subprocess.Popen(
+                checks_command(home), stdin=subprocess.DEVNULL, stdout=log,
+                stderr=subprocess.STDOUT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                start_new_session=True, preexec_fn=_limits)
+        _STARTED.append((process, home))
+        atomic_write_bytes(home / RUNNER_FILE, json.dumps(
+            {"pid": process.pid, "started": process_start(process.pid),
+             "since": time.time()}).encode())
     return "started the checks"
 
 
-_STARTED: list = []  # checks processes this server started: polled, so none stays a zombie
+_STARTED: list = []  # (process, home) of the checks this server started: polled, never zombies
+
+
+def _exit_line(code: int, home) -> str | None:
+    """What a checks process's exit code (and its log) says, in one line; None for success."""
+    import signal
+    from pathlib import Path
+
+    if code == 0:
+        return None
+    try:
+        log = (Path(home) / RUNNER_LOG).read_text(errors="replace")
+    except OSError:
+        log = ""
+    terminal = "run `genzoo check-plugin NAME` in a terminal for one plugin at a time"
+    if code == -signal.SIGALRM:
+        return f"the checks were stopped at their time limit of {CHECK_SECONDS} s; {terminal}"
+    if code == -signal.SIGXCPU:
+        return f"the checks were stopped after {CHECK_SECONDS} s of CPU time; {terminal}"
+    if any(sign in log for sign in MEMORY_SIGNS):
+        return (f"the checks ran out of their {CHECK_MEMORY / 2**30:g} GiB of memory; "
+                f"{terminal}")
+    if code == -signal.SIGKILL:
+        return ("the checks were killed (past their CPU-time limit, or by the out-of-memory "
+                f"killer); {terminal}")
+    last = " ".join((log.strip().splitlines() or [""])[-1].split())[:300]
+    return f"the checks failed (exit code {code}): {last or 'no output'}"
 
 
 def checks_outcome() -> str | None:
-    """How the last checks process ended, where it did not end well (a line), else None."""
-    from pathlib import Path
+    """How the last checks run on this store ended, in one line, where it did not end well (its
+    time or memory limit, an error, or gone without writing results), else None. Kept in the
+    runner file, so every session sees it until the next run starts."""
+    import json
+    import time
 
-    for process in list(_STARTED):
+    from genzoo.registry.checkpoints import atomic_write_bytes
+    from genzoo.registry.process import pid_alive
+
+    for process, home in list(_STARTED):
         code = process.poll()
         if code is None:
             continue
-        _STARTED.remove(process)
-        if code != 0:
-            import signal
-
-            tail = (Path(data.store_home()) / RUNNER_LOG).read_text(errors="replace")
-            last = (tail.strip().splitlines() or [""])[-1]
-            if code in (-signal.SIGXCPU, -signal.SIGKILL):
-                return (f"the checks were stopped after {CHECK_SECONDS} s of CPU time; run "
-                        "`genzoo check-plugin NAME` in a terminal for one plugin at a time")
-            if "MemoryError" in tail:
-                return (f"the checks ran out of their {CHECK_MEMORY // 2**30} GiB of memory; run "
-                        "`genzoo check-plugin NAME` in a terminal")
-            return f"the checks failed (exit code {code}): {last}"
-    return None
+        _STARTED.remove((process, home))
+        runner = _runner(home)
+        if runner is not None and runner.get("pid") == process.pid:
+            runner.update(outcome=_exit_line(code, home), ended=time.time())
+            atomic_write_bytes(home / RUNNER_FILE, json.dumps(runner).encode())
+    home = data.store_home()
+    runner = _runner(home)
+    if runner is None or pid_alive(runner.get("pid"), runner.get("started")):
+        return None
+    if "outcome" in runner:
+        return runner["outcome"]
+    # its server stopped before it saw the end: the results say whether it finished
+    results = conformance.conformance_path(home)
+    if results.is_file() and results.stat().st_mtime >= float(runner.get("since") or 0):
+        return None
+    return (f"the last checks run (process {runner.get('pid')}) ended without writing results; "
+            f"its output is in {RUNNER_LOG} in the runs store")
 
 
 def checks_progress() -> str:

@@ -499,19 +499,48 @@ def unchecked_models(document: dict | None, registry) -> list[str]:
     return [name for name in registry.models if name not in checked]
 
 
+def limit_memory(extra: int) -> None:
+    """Cap this process's address space (RLIMIT_AS) at what it maps now plus ``extra`` bytes:
+    a budget for what is allocated from here on, whatever the interpreter and the libraries
+    already imported map (a CUDA build of torch maps gigabytes of them before any work)."""
+    import resource
+
+    mapped = 0
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                mapped = int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass  # no procfs: the budget alone
+    limit = mapped + int(extra)
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m genzoo.registry.conformance HOME``: run every check on every registered
-    model and cache the results in HOME (how the dashboard runs them, out of its own process);
-    prints one progress line per model."""
+    """``python -m genzoo.registry.conformance HOME [--memory BYTES]``: run every check on
+    every registered model and cache the results in HOME (how the dashboard runs them, out of
+    its own process); prints one progress line per model. With ``--memory``, the checks may
+    allocate at most BYTES more than the process maps once the plugins are imported."""
     import sys
 
     from .plugins import get_registry
 
-    args = sys.argv[1:] if argv is None else argv
+    args = sys.argv[1:] if argv is None else list(argv)
+    memory = None
+    if len(args) == 3 and args[1] == "--memory" and args[2].isdigit():
+        memory = int(args.pop(2))
+        args.pop(1)
     if len(args) != 1:
-        print("usage: python -m genzoo.registry.conformance GENZOO_HOME", file=sys.stderr)
+        print("usage: python -m genzoo.registry.conformance GENZOO_HOME [--memory BYTES]",
+              file=sys.stderr)
         return 2
-    run_conformance(get_registry(), home=args[0],
+    registry = get_registry()  # imports torch and every plugin
+    if memory is not None:
+        limit_memory(memory)
+    run_conformance(registry, home=args[0],
                     progress=lambda done, total, model: print(
                         f"{done}/{total} {model}" if model else f"{total}/{total} done",
                         flush=True))

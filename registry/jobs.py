@@ -146,6 +146,8 @@ class JobQueue:
 
     def get(self, job_id: int) -> Job:
         """Job ``job_id``; :class:`NotFound` names it and points to ``genzoo jobs``."""
+        if not 0 < int(job_id) < 2**63:  # SQLite's integers: a larger number names no job
+            raise NotFound(f"no job #{job_id} in {self.store.home} (see `genzoo jobs`)")
         with self.store._connect() as db:
             row = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
         if row is None:
@@ -207,26 +209,25 @@ class JobQueue:
             rows = db.execute("SELECT * FROM jobs WHERE status = 'queued' ORDER BY job_id")
             for row in rows.fetchall():
                 job = _job(row)
-                if job.request is None:
-                    _finish(db, job.job_id, "failed", job.message, now)
-                    continue
-                if job.after is not None:
-                    parent = db.execute("SELECT status, run_id FROM jobs WHERE job_id = ?",
-                                        (job.after,)).fetchone()
-                    if parent is None or parent["status"] in ("failed", "cancelled"):
-                        why = ("is gone" if parent is None else f"was {parent['status']}")
-                        _finish(db, job.job_id, "failed",
-                                f"not trained: job #{job.after} it waits for {why}", now)
-                        continue
-                    if parent["status"] != "completed":
-                        continue
-                db.execute("UPDATE jobs SET status = 'running', worker = ?, started_at = ?, "
-                           "attempts = attempts + 1, pid = NULL, pid_started = NULL "
-                           "WHERE job_id = ?", (json.dumps(worker), now, job.job_id))
-                break
+                if _ready(db, job, now):
+                    _take(db, job.job_id, worker, now)
+                    break
             else:
                 return None
         return self.get(job.job_id)
+
+    def claim_job(self, job_id: int, worker: dict) -> Job | None:
+        """Take job ``job_id`` for ``worker`` if it is queued and can run now (its ``after`` job
+        completed), as :meth:`claim` would, in one transaction; None otherwise. For an executor
+        that chooses its jobs itself (a comparison's cluster submission, :mod:`.cluster`)."""
+        now = time.time()
+        with self.store.transaction() as db:
+            row = db.execute("SELECT * FROM jobs WHERE job_id = ? AND status = 'queued'",
+                             (job_id,)).fetchone()
+            if row is None or not _ready(db, _job(row), now):
+                return None
+            _take(db, job_id, worker, now)
+        return self.get(job_id)
 
     def set_process(self, job_id: int, pid: int, started: int | None) -> None:
         """Record the process that works on a running job (for cancel and recovery)."""
@@ -343,6 +344,29 @@ class JobQueue:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _ready(db, job: Job, now: float) -> bool:
+    """Whether a queued job can be taken now; a corrupt entry, or one whose ``after`` job failed,
+    was cancelled or is gone, is failed here (and is not ready)."""
+    if job.request is None:
+        _finish(db, job.job_id, "failed", job.message, now)
+        return False
+    if job.after is None:
+        return True
+    parent = db.execute("SELECT status FROM jobs WHERE job_id = ?", (job.after,)).fetchone()
+    if parent is None or parent["status"] in ("failed", "cancelled"):
+        why = "is gone" if parent is None else f"was {parent['status']}"
+        _finish(db, job.job_id, "failed", f"not trained: job #{job.after} it waits for {why}",
+                now)
+        return False
+    return parent["status"] == "completed"
+
+
+def _take(db, job_id: int, worker: dict, now: float) -> None:
+    db.execute("UPDATE jobs SET status = 'running', worker = ?, started_at = ?, "
+               "attempts = attempts + 1, pid = NULL, pid_started = NULL WHERE job_id = ?",
+               (json.dumps(worker), now, job_id))
 
 
 def _finish(db, job_id: int, status: str, message: str | None, now: float) -> None:

@@ -291,6 +291,49 @@ class RunStore:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
+    def import_run(self, other: "RunStore", run_id: str) -> RunRecord:
+        """Copy run ``run_id`` from store ``other`` into this one, replacing any copy here.
+
+        The folder first, copied beside its place and renamed into it (``owner.json`` left out:
+        no process trains a run while it is copied), then the record and every logged point in
+        one transaction, as they were (``updated_at`` included, so two copies can be told equal).
+        The cluster's submitting process brings a node's runs into the main store with it, so
+        each store has one writer (:mod:`genzoo.registry.cluster`).
+        """
+        import shutil
+
+        from .process import OWNER_FILE
+
+        with other._connect() as db:
+            row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no run with id {run_id!r} in {other.home}")
+            points = [tuple(p) for p in db.execute(
+                "SELECT run_id, step, name, value, wall_time FROM metrics WHERE run_id = ? "
+                "ORDER BY rowid", (run_id,)).fetchall()]
+        row = dict(row)
+        source, target = other.run_dir(run_id), self.run_dir(run_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".{run_id}.importing-{uuid.uuid4().hex[:6]}"
+        if source.is_dir():
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(OWNER_FILE))
+        else:
+            staging.mkdir()
+        replaced = None
+        if target.exists():
+            replaced = target.parent / f".{run_id}.replaced-{uuid.uuid4().hex[:6]}"
+            target.rename(replaced)
+        staging.rename(target)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
+        with self.transaction() as db:
+            db.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+            db.execute(f"INSERT INTO runs ({', '.join(row)}) VALUES "
+                       f"({', '.join('?' for _ in row)})", list(row.values()))
+            db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", points)
+        return self.get(run_id)
+
     # -- logged curves -----------------------------------------------------------------------
 
     def log_metrics(self, run_id: str, step: int, values: dict[str, float]) -> None:

@@ -60,8 +60,8 @@ def checks_status() -> None:
     """While the checks run: their progress; when they end, the page redraws with the results."""
     now = plugins_data.checks_running()
     outcome = plugins_data.checks_outcome()
-    if outcome:
-        st.error(outcome)
+    if outcome:  # the last run's time or memory limit, or its error: one line, for every tab
+        st.error(outcome[:1].upper() + outcome[1:])
     if now is not None:
         st.progress(0.0, text=f"Running the checks in process {now['pid']}: "
                               f"{plugins_data.checks_progress() or 'starting'}")

@@ -495,7 +495,21 @@ def _guard_demo(draw, values):
         values["scale"] = draw(st.sampled_from(["0", "-0", "-1", "nan", "inf", "-inf", "x", ""]))
 
 
-GUARDS = {"train": _guard_train, "resume": _guard_resume, "eval": _guard_eval,
+def _guard_worker(draw, values):
+    # a pool with no --idle-exit serves until Ctrl-C: always leave at once when idle (an empty
+    # store holds no job), or give an idle time that must be refused
+    values["idle_exit"] = draw(st.sampled_from(["0", "-1", "nan", "x", ""]))
+
+
+def _guard_compare(draw, values):
+    # a valid comparison trains every model that applies: give a budget that must be refused
+    # (the rest of the arguments are still checked first or after, whichever the code does)
+    values["steps"] = draw(st.sampled_from([None, "-1", "x"]))
+    values["seconds"] = draw(st.sampled_from(["0", "-3", "nan", "inf", "x"]))
+    values.pop("detach", None)
+
+
+GUARDS = {"train": _guard_train, "worker": _guard_worker, "compare": _guard_compare, "resume": _guard_resume, "eval": _guard_eval,
           "quality": _guard_quality, "sample": _guard_count(8), "complete": _guard_count(4),
           "explore": _guard_count(4), "bench": _guard_bench,
           "check-plugin": _guard_check_plugin, "demo": _guard_demo}
