@@ -244,10 +244,10 @@ def test_a_run_started_from_the_train_page_trains_to_the_end(server, browser, br
         steps = tab.get_by_role("spinbutton", name="Steps")
         steps.fill("5")
         steps.press("Tab")
-        tab.get_by_role("button", name="Start training").click()
-        started = tab.get_by_text("Started run").first
+        tab.get_by_role("button", name="Queue training").click()
+        started = tab.get_by_text("Queued run").first
         started.wait_for(timeout=60_000)
-        run_id = started.inner_text().split("Started run")[1].split()[0].strip("`")
+        run_id = started.inner_text().split("Queued run")[1].split()[0].strip("`")
         # the page follows the run live (no reload) until the trainer reports it completed;
         # the trainer's process creates the run once its imports are done
         deadline = time.monotonic() + 240
