@@ -799,7 +799,10 @@ def check_upload(payload: bytes, filename: str) -> None:
                       f"({UPLOAD_MAX_BYTES // 2**20} MB); fit a shorter part of it, or train "
                       "from a terminal with `genzoo train ar --dataset FILE.csv`")
     header = payload.split(b"\n", 1)[0][:10 * 2**20].decode("utf-8", errors="replace")
-    columns = len(next(csv.reader([header]), []))
+    try:
+        columns = len(next(csv.reader([header.rstrip("\r")]), []))
+    except csv.Error:  # a header the csv module cannot split (a stray \r): count its commas
+        columns = header.count(",") + 1
     if columns > UPLOAD_MAX_COLUMNS:
         raise BadData(f"{name}: {columns:,} columns, at most {UPLOAD_MAX_COLUMNS} in an upload; "
                       "keep the column of the series (and its time column)")

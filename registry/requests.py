@@ -36,7 +36,7 @@ def check_budget(steps: int | None, seconds: float | None) -> None:
         raise BadConfig(f"--steps {steps} is more than the runs store can count "
                         f"(at most {MAX_STEPS})")
     if seconds is not None and not 0 < seconds < float("inf"):
-        raise BadConfig(f"--seconds must be a positive number, got {seconds}")
+        raise BadConfig(f"--seconds must be positive, got {seconds}")
 
 
 def check_parent(store: RunStore, spec: ModelSpec, parent: str | None, dataset: str | None,

@@ -118,7 +118,7 @@ BAD_REQUESTS = [
     (TrainRequest("pixelcnn", "sunspots", steps=5), "works on image data"),
     (TrainRequest("ar", "digits", steps=5), "works on series data"),
     (TrainRequest("pixelcnn", "digits", steps=-1), "steps must be 0 or more"),
-    (TrainRequest("pixelcnn", "digits", seconds=0.0), "seconds must be a positive number"),
+    (TrainRequest("pixelcnn", "digits", seconds=0.0), "seconds must be positive"),
     (TrainRequest("pixelcnn", "digits", seconds=86400.0), "at most"),
     (TrainRequest("pixelcnn", "digits", steps=5, config={"hidden": "100000"}), "hidden"),
     (TrainRequest("pixelcnn", "shapes", steps=5, dataset_options={"size": "big"}),
