@@ -54,8 +54,19 @@ def _model_settings(pairs) -> dict[str, dict[str, str]]:
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Folder for NAME.csv and NAME.json (default: $GENZOO_HOME/comparisons).")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison's record as JSON.")
+@click.option("--executor", type=click.Choice(["local", "submitit-local", "slurm"]),
+              default="local", show_default=True,
+              help="Where the runs train: the worker pool here (local), or one submitit job per "
+                   "run on Slurm (slurm), or submitit's local executor (to try it); see "
+                   "docs/scaling.md.")
+@click.option("--slurm-partition", default=None, help="The Slurm partition (--executor slurm).")
+@click.option("--slurm-time-min", type=int, default=None, metavar="MINUTES",
+              help="Time limit of each cluster job (default: from the budget).")
+@click.option("--slurm", "slurm_pairs", multiple=True, metavar="KEY=VALUE",
+              help="A submitit or Slurm parameter (gpus_per_node=1, mem_gb=16, account=...); "
+                   "repeat for several.")
 def compare(models, datasets, seeds, steps, seconds, settings, name, device, quality, workers,
-            detach, out_dir, as_json):
+            detach, out_dir, as_json, executor, slurm_partition, slurm_time_min, slurm_pairs):
     """Train every model on every dataset with every seed on one budget, and tabulate them.
 
     Example: genzoo compare --models pixelcnn,vae,gan --dataset digits,mnist --seeds 0,1,2
@@ -69,6 +80,15 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
         raise BadConfig("give every run of the comparison the same budget: --seconds S or "
                         "--steps N")
     workers = check_workers(workers)
+    from .cluster import executor_options, require_slurm
+
+    cluster_options = executor_options(executor, partition=slurm_partition,
+                                       time_min=slurm_time_min, pairs=slurm_pairs)
+    if executor == "slurm":
+        require_slurm()
+    if detach and executor != "local":
+        raise BadConfig("--detach trains in a local pool; with --executor this command stays to "
+                        "import the runs as their cluster jobs end (see docs/scaling.md)")
     registry, store = _registry(), _store()
     dataset_names = cmp.parse_list(datasets, "dataset")
     seed_list = cmp.parse_seeds(seeds)
@@ -96,6 +116,13 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
         start_pool_process(store, workers)
         say(f"training in the background; follow it with `genzoo jobs`, see the table with "
             f"`genzoo comparisons {name}`")
+    elif executor != "local":
+        from .cluster import run_on_executor
+
+        done = run_on_executor(registry, store, name, executor, slurm_options=cluster_options,
+                               workers=workers, log=say)
+        say(f"comparison {name}: {done['submitted']} {executor} jobs submitted, "
+            f"{done['completed']} completed, {done['failed']} failed")
     else:
         _wait_for(store, name, workers, quiet=as_json)
     _report_comparison(registry, store, name, out_dir, as_json)

@@ -26,9 +26,9 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .errors import BadConfig, GenzooError, NotFound
 from .jobs import Job, JobQueue, last_error
@@ -52,6 +52,14 @@ def require_submitit():
         raise BadConfig(f"--executor needs submitit, which is not installed: {INSTALL_HINT}"
                         ) from None
     return submitit
+
+
+def require_slurm() -> None:
+    """A one-line error unless this machine can submit to Slurm (``srun`` and ``sbatch``)."""
+    missing = [tool for tool in ("sbatch", "srun") if shutil.which(tool) is None]
+    if missing:
+        raise GenzooError(f"--executor slurm: {missing[0]} is not found here; run this on a "
+                          "Slurm login node (or try --executor submitit-local)")
 
 
 def _value(text: str):
@@ -106,13 +114,15 @@ def executor_options(kind: str, *, partition: str | None = None,
     shared, slurm = AutoExecutor._typed_parameters(), SlurmExecutor._valid_parameters()
     out = {}
     for key, value in options.items():
-        bare = key[len("slurm_"):] if key.startswith("slurm_") else key
+        bare = key.removeprefix("slurm_")
         if key in shared:
             wanted = shared[key]
             if wanted is float and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             if not isinstance(value, wanted):
-                raise BadConfig(f"--slurm {key}={value}: {key} takes a {wanted.__name__}")
+                what = {int: "a whole number", float: "a number", bool: "true or false"}
+                raise BadConfig(f"--slurm {key}={value}: {key} takes "
+                                f"{what.get(wanted, wanted.__name__)}")
             out[key] = value
         elif bare in slurm:
             out[f"slurm_{bare}"] = value
@@ -138,33 +148,68 @@ def time_limit_min(job: Job) -> int:
     if job.kind == "quality":
         return QUALITY_MINUTES
     if job.request is not None and job.request.seconds is not None:
-        return int(math.ceil(job.request.seconds * 1.5 / 60)) + 15
+        return math.ceil(job.request.seconds * 1.5 / 60) + 15
     return STEPS_MINUTES
+
+
+_CHILD: list[subprocess.Popen] = []  # the command the task in this process runs
 
 
 @dataclass
 class ClusterTask:
     """What a cluster job runs: one genzoo command in a private home. Picklable (submitit sends
     it to the node); the command's output goes to the job's log in the submitit folder, and the
-    exit code is the job's result."""
+    exit code is the job's result.
+
+    Timed out or preempted (submitit's USR2), the trainer gets SIGTERM and writes its checkpoint,
+    and submitit requeues the job (:meth:`checkpoint`); the run's folder exists by then, so the
+    job runs ``resume_argv`` instead of ``argv`` and continues from that checkpoint.
+    """
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    resume_argv: list[str] | None = None
+    run_dir: str | None = None  # in the private home: once it exists, resume
 
     def __call__(self) -> int:
-        print(f"$ {' '.join(self.argv[2:])}", flush=True)
-        process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+        argv = self.argv
+        if self.resume_argv and self.run_dir and Path(self.run_dir).is_dir():
+            argv = self.resume_argv
+        print(f"$ {' '.join(argv[2:])}", flush=True)
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                    env={**os.environ, **self.env})
+        _CHILD[:] = [process]
         try:
             return process.wait()
         except BaseException:  # cancelled or timed out: let the trainer checkpoint first
-            process.terminate()
-            try:
-                process.wait(GRACE_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
             raise
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's hook before it requeues a timed-out or preempted job: tell the command to
+        stop (a trainer checkpoints on SIGTERM) and run this task again. It runs in a signal
+        handler, inside :meth:`__call__`'s wait: the wait for the trainer is left to
+        ``__call__``, which the exit submitit raises next goes through."""
+        import signal
+
+        from submitit.helpers import DelayedSubmission
+
+        for process in _CHILD:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        return DelayedSubmission(self)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not ended after the grace period."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @dataclass
@@ -239,6 +284,29 @@ def _bring_back(store: RunStore, private: RunStore, job: Job, why: str | None) -
                      "`genzoo compare` command resumes it from its last checkpoint")
 
 
+def _reference_key(store: RunStore, job: Job) -> str | None:
+    from .quality import cache_key
+
+    try:
+        record = store.get(job.run_id)
+    except NotFound:
+        return None
+    return cache_key(record.dataset, record.dataset_options)
+
+
+def _reference_pending(store: RunStore, job: Job, flying: dict[int, _Flight]) -> bool:
+    """A quality job waits while another one on its dataset is out and the main store has no
+    reference classifier for it yet: the first trains it, the others reuse it (each private
+    home would train its own)."""
+    if job.kind != "quality":
+        return False
+    key = _reference_key(store, job)
+    if key is None or (store.home / REFERENCE_FOLDER / f"{key}.safetensors").is_file():
+        return False
+    return any(f.job.kind == "quality" and _reference_key(store, f.job) == key
+               for f in flying.values())
+
+
 def _logs(future) -> str:
     parts = []
     for read in (future.stdout, future.stderr):
@@ -295,7 +363,8 @@ def run_on_executor(registry, store: RunStore, name: str, executor_kind: str, *,
             queue.finish(job.job_id, "completed", "nothing left to do")
             return
         home = private_home(root, job.run_id)
-        _stage(store, RunStore(home), job)
+        private = RunStore(home)
+        _stage(store, private, job)
         env = {"GENZOO_HOME": str(home), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": threads,
                "MKL_NUM_THREADS": threads}
         limit_min = options.get("timeout_min", time_limit_min(job))
@@ -303,7 +372,9 @@ def run_on_executor(registry, store: RunStore, name: str, executor_kind: str, *,
             executor.update_parameters(timeout_min=int(limit_min), name=f"genzoo-{job.run_id}")
         else:
             executor.update_parameters(timeout_min=limit_min)
-        future = executor.submit(ClusterTask(argv, env))
+        resume = (argv[:3] + ["resume", job.run_id, "--quiet"] if job.kind == "train"
+                  else None)
+        future = executor.submit(ClusterTask(argv, env, resume, str(private.run_dir(job.run_id))))
         flying[job.job_id] = _Flight(job, future, home)
         counts["submitted"] += 1
         log(f"submitted {job.describe()} as {executor_kind} job {future.job_id} (run "
@@ -356,6 +427,8 @@ def run_on_executor(registry, store: RunStore, name: str, executor_kind: str, *,
             for job in waiting:
                 if limit is not None and len(flying) >= limit:
                     break
+                if _reference_pending(store, job, flying):
+                    continue
                 claimed = queue.claim_job(job.job_id, me)
                 if claimed is not None:
                     launch(claimed)
