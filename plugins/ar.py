@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 
 F64 = torch.float64
@@ -138,8 +139,8 @@ class SeriesAutoregression(GenerativeModel):
 class ARConfig(ModelConfig):
     """``p``: the order (how many past values predict the next); ``horizon``: sample length."""
 
-    p: int = 2
-    horizon: int = 20
+    p: int = bounded(2, 1, 1000)
+    horizon: int = bounded(20, 1, 10_000)
 
     def validate(self):
         _check_at_least_one(self, "p", "horizon")
@@ -233,13 +234,13 @@ class NeuralARConfig(ModelConfig):
     """``p``: order; ``hidden``/``layers``: MLP width and depth; ``horizon``: sample length;
     ``heteroscedastic``: let the MLP also move the noise variance with the past."""
 
-    p: int = 8
-    hidden: int = 64
-    layers: int = 2
-    horizon: int = 20
+    p: int = bounded(8, 1, 1000)
+    hidden: int = bounded(64, 1, 2048)
+    layers: int = bounded(2, 1, 64)
+    horizon: int = bounded(20, 1, 10_000)
     heteroscedastic: bool = False
-    batch_size: int = 64
-    lr: float = 1e-3
+    batch_size: int = bounded(64, 1, 8192)
+    lr: float = bounded(1e-3, 1e-6, 1.0)
 
     def validate(self):
         _check_at_least_one(self, "p", "hidden", "layers", "horizon")

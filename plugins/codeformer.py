@@ -54,6 +54,7 @@ from torch import nn
 
 from genzoo.plugins.vqvae import VQVAE, VQVAEConfig, VQVAEPriorConfig, encoder
 from genzoo.registry import Claim, DataInfo, GenerativeModel, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.degrade import parse_ranges, random_degradation
 from genzoo.registry.errors import BadConfig, GenzooError
 from genzoo.registry.model import ModelConfig, check_image_batch
@@ -72,15 +73,17 @@ class CodeFormerConfig(ModelConfig):
 
     parent_run: str = ""
     parent_config: str = ""  # the VQ-VAE's config as JSON; empty = VQVAEConfig's defaults
-    d_model: int = 64  # width of the transformer's tokens
-    layers: int = 2
-    heads: int = 4
-    dropout: float = 0.1
-    cft_hidden: int = 32  # feature maps of the CFT's convolution P
-    feat_weight: float = 1.0  # weight of L_code^feat (the paper: 1)
-    cft_weight: float = 1.0  # weight of the CFT's reconstruction term, trained at w = 1
+    d_model: int = bounded(64, 1, 2048)  # width of the transformer's tokens
+    layers: int = bounded(2, 1, 64)
+    heads: int = bounded(4, 1, 64)
+    dropout: float = bounded(0.1, 0.0, 1.0)
+    cft_hidden: int = bounded(32, 1, 1024)  # feature maps of the CFT's convolution P
+    feat_weight: float = bounded(1.0, 0.0, 1000.0)  # weight of L_code^feat (the paper: 1)
+    # weight of the CFT's reconstruction term, trained at w = 1
+    cft_weight: float = bounded(1.0, 0.0, 1000.0)
     # what training pairs are made of: name:LOW-HIGH, comma-separated (genzoo.registry.degrade)
     degradations: str = "mask:0-0.8,noise:0-5,blur:0-1.5,down:1-4"
+    lr: float = bounded(1e-3, 1e-6, 1.0)  # ModelConfig's default, bounded
 
     def parent(self) -> VQVAEConfig:
         """The parent VQ-VAE's config, checked (as vqvae-prior reads it)."""

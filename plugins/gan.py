@@ -48,6 +48,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.model import check_image_batch
 from genzoo.registry.errors import BadConfig, BadData, GenzooError
 
@@ -76,16 +77,19 @@ class GANConfig(ModelConfig):
     # On 2-d toy sets (arch=mlp) lr=2e-4 collapses onto 1 of the 8 gaussians in 3,000 steps
     # (and spreads between them, 17% near a mode, after 8,000); lr=2e-3 puts 85% of samples
     # near a mode and covers all 8 in 3,000 steps: hence a default lr per architecture.
-    latent_dim: int = 32  # dimensions of z ~ N(0, I)
+    latent_dim: int = bounded(32, 1, 1024)  # dimensions of z ~ N(0, I)
     # dcgan | mlp | auto (mlp for images of 16 pixels or fewer: 2-d points)
     arch: str = field(default="auto", metadata={"choices": ARCHS})
-    channels: int = 32  # feature maps of the conv nets at half resolution (arch=dcgan)
-    hidden: int = 256  # width of the MLPs' hidden layers (arch=mlp)
-    d_steps: int = 1  # discriminator steps per generator step
+    # feature maps of the conv nets at half resolution (arch=dcgan)
+    channels: int = bounded(32, 1, 1024)
+    hidden: int = bounded(256, 1, 2048)  # width of the MLPs' hidden layers (arch=mlp)
+    d_steps: int = bounded(1, 1, 100)  # discriminator steps per generator step
     dequantize: bool = False  # add U(-1/2, 1/2) of a level to real images before D sees them
-    lr: float | None = None  # None: 2e-4 for dcgan (DCGAN's value), 2e-3 for mlp
-    beta1: float = 0.5  # Adam's betas (DCGAN: 0.5 steadies the adversarial updates)
-    beta2: float = 0.999
+    # None: 2e-4 for dcgan (DCGAN's value), 2e-3 for mlp
+    lr: float | None = bounded(None, 1e-6, 1.0)
+    # Adam's betas (DCGAN: 0.5 steadies the adversarial updates)
+    beta1: float = bounded(0.5, 0.0, 1.0)
+    beta2: float = bounded(0.999, 0.0, 1.0)
 
     def validate(self):
         for name in ("latent_dim", "channels", "hidden", "d_steps"):

@@ -35,6 +35,7 @@ from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 
 
@@ -42,16 +43,17 @@ from genzoo.registry.errors import BadConfig, BadData
 class GatedPixelCNNConfig(ModelConfig):
     """Architecture of the gated PixelCNN, scaled to small images."""
 
-    hidden: int = 32  # feature maps per stack (the gates compute 2 * hidden)
-    layers: int = 4  # gated layers; the first uses first_kernel and a type-A horizontal mask
-    kernel: int = 3  # k of the layers after the first
-    first_kernel: int = 7
+    hidden: int = bounded(32, 1, 1024)  # feature maps per stack (the gates compute 2 * hidden)
+    # gated layers; the first uses first_kernel and a type-A horizontal mask
+    layers: int = bounded(4, 1, 64)
+    kernel: int = bounded(3, 1, 15)  # k of the layers after the first
+    first_kernel: int = bounded(7, 3, 15)
     conditional: bool = False  # class-conditional p(x | y) (Eq. 4); needs a labelled dataset
     # before each horizontal residual 1x1. Digits has only 1,437 training images: without
     # dropout test bits/dim rise after 1,000 steps (1.82 -> 2.09 at 2,500), with 0.5 they stay
     # at 1.77-1.79 from 1,500 to 2,500 steps, 0.2 drifts up (1.77 -> 1.82)
-    dropout: float = 0.5
-    lr: float = 2e-3
+    dropout: float = bounded(0.5, 0.0, 1.0)
+    lr: float = bounded(2e-3, 1e-6, 1.0)
 
     def validate(self):
         for name in ("hidden", "layers"):

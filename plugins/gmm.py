@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 
 
@@ -49,10 +50,10 @@ class GMMConfig(ModelConfig):
     docstring); ``max_iter`` bounds EM's iterations.
     """
 
-    n_components: int = 10
-    seed: int = 0
+    n_components: int = bounded(10, 1, 1000)
+    seed: int = bounded(0, 0, 2**32 - 1)  # numpy's seeds
     dequantize: bool = True
-    max_iter: int = 200
+    max_iter: int = bounded(200, 1, 100_000)
 
     def validate(self):
         if not isinstance(self.n_components, int) or self.n_components < 1:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig
 
 
@@ -24,7 +25,7 @@ from genzoo.registry.errors import BadConfig
 class IndependentConfig(ModelConfig):
     """``alpha``: pseudo-count added to every value of every pixel (0.5 is Krichevsky-Trofimov)."""
 
-    alpha: float = 0.5
+    alpha: float = bounded(0.5, 0.0, 10_000.0)  # 0 itself: refused by validate
 
     def validate(self):
         if not self.alpha > 0:

@@ -37,6 +37,7 @@ from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 
 
@@ -48,11 +49,12 @@ class PixelCNNConfig(ModelConfig):
     # (docs/benchmarks.md); the paper's 128 feature maps and 15 layers suit larger images.
     # Dropout chosen on digits' validation split: 0.3 is at or below 0 and 0.5 at 1,000, 2,000
     # and 3,000 steps (docs/benchmarks.md, "Defaults chosen on validation").
-    hidden: int = 32  # h: feature maps per layer (residual blocks carry 2h)
-    layers: int = 4  # residual blocks of masked 3x3 convolutions (type B)
-    first_kernel: int = 7  # the type-A input convolution
-    dropout: float = 0.3  # in each residual block: digits is small and overfits without it
-    lr: float = 2e-3
+    hidden: int = bounded(32, 1, 1024)  # h: feature maps per layer (residual blocks carry 2h)
+    layers: int = bounded(4, 1, 64)  # residual blocks of masked 3x3 convolutions (type B)
+    first_kernel: int = bounded(7, 3, 15)  # the type-A input convolution
+    # in each residual block: digits is small and overfits without it
+    dropout: float = bounded(0.3, 0.0, 1.0)
+    lr: float = bounded(2e-3, 1e-6, 1.0)
 
     def validate(self):
         for name in ("hidden", "layers"):

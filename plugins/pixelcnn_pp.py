@@ -59,6 +59,7 @@ from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel
+from genzoo.registry.config import bounded
 from genzoo.registry.distributions import discretized_logistic_mix_log_prob  # sec. 2.1
 from genzoo.registry.errors import BadConfig
 
@@ -68,13 +69,14 @@ class PixelCNNppConfig(ModelConfig):
     """The paper's architecture, scaled to 8x8 digits on a CPU (the paper: 160 filters, 5 blocks
     per scale, 3 scales, 10 logistics for 32x32 CIFAR-10)."""
 
-    nr_filters: int = 32  # feature maps in both streams
-    nr_resnet: int = 1  # gated ResNet blocks per scale (one more on the way up, bar the lowest)
-    scales: int = 2  # resolutions: 8x8 -> 4x4 and back
-    nr_logistic_mix: int = 5  # K logistics per pixel and channel
-    dropout: float = 0.5  # sec. 2.5
-    lr: float = 2e-3
-    batch_size: int = 64
+    nr_filters: int = bounded(32, 1, 1024)  # feature maps in both streams
+    # gated ResNet blocks per scale (one more on the way up, bar the lowest)
+    nr_resnet: int = bounded(1, 1, 32)
+    scales: int = bounded(2, 1, 6)  # resolutions: 8x8 -> 4x4 and back
+    nr_logistic_mix: int = bounded(5, 1, 100)  # K logistics per pixel and channel
+    dropout: float = bounded(0.5, 0.0, 1.0)  # sec. 2.5
+    lr: float = bounded(2e-3, 1e-6, 1.0)
+    batch_size: int = bounded(64, 1, 8192)
 
     def validate(self):
         for name in ("nr_filters", "nr_resnet", "scales", "nr_logistic_mix"):

@@ -45,6 +45,7 @@ from torch import nn
 from genzoo.plugins.pixelcnn import MaskedConv2d, output_head
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
+from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig
 
 
@@ -52,11 +53,11 @@ from genzoo.registry.errors import BadConfig
 class PixelRNNConfig(ModelConfig):
     """Architecture shared by both PixelRNN layers, scaled to 8x8 digits on a small CPU."""
 
-    hidden: int = 16  # h: LSTM state size (residual stream carries 2h, gates 4h)
-    layers: int = 2  # residual LSTM layers (the paper uses 12 on CIFAR-10)
-    first_kernel: int = 7  # the type-A input convolution
-    lr: float = 2e-3
-    batch_size: int = 64
+    hidden: int = bounded(16, 1, 1024)  # h: LSTM state size (residual stream carries 2h, gates 4h)
+    layers: int = bounded(2, 1, 64)  # residual LSTM layers (the paper uses 12 on CIFAR-10)
+    first_kernel: int = bounded(7, 3, 15)  # the type-A input convolution
+    lr: float = bounded(2e-3, 1e-6, 1.0)
+    batch_size: int = bounded(64, 1, 8192)
 
     def validate(self):
         for name in ("hidden", "layers"):  # batch_size and lr: checked by build_config
@@ -70,7 +71,7 @@ class PixelRNNConfig(ModelConfig):
 class RowLSTMConfig(PixelRNNConfig):
     """Row LSTM: adds k, the width of its input-to-state and state-to-state convolutions."""
 
-    kernel: int = 3  # k = 3 in the paper: the triangular receptive field
+    kernel: int = bounded(3, 3, 15)  # k = 3 in the paper: the triangular receptive field
 
     def validate(self):
         super().validate()

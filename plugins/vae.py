@@ -46,6 +46,7 @@ import torch
 from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry.config import bounded
 from genzoo.registry.model import check_image_batch
 from genzoo.registry.distributions import DECODERS, PixelLikelihood, resolve_decoder
 from genzoo.registry.errors import BadConfig, BadData
@@ -65,20 +66,23 @@ class VAEConfig(ModelConfig):
     # Defaults sized for digits on a 2-core CPU: the small conv net reaches about 1.9 bits/dim
     # (ELBO) in 2 minutes, where the paper's MLP stalls near 2.1 and then overfits 1,437
     # training images; weight decay keeps the conv net from overfitting in longer runs.
-    latent_dim: int = 16  # dimensions of z
+    latent_dim: int = bounded(16, 1, 1024)  # dimensions of z
     # conv | mlp (Kingma & Welling's one-hidden-layer MLP, two deep) | auto: conv, but the MLP
     # for images of 16 pixels or fewer (a 2-d point is a 1x2 image, on which the conv net's KL
     # collapses to 0: measured 4.52 bits/dim on 8-gaussians, MLP 4.17)
     arch: str = field(default="auto", metadata={"choices": ARCHS})
-    hidden: int = 256  # width of the MLP's hidden layers (arch=mlp)
-    channels: int = 32  # feature maps of the conv net at full resolution (arch=conv)
+    hidden: int = bounded(256, 1, 2048)  # width of the MLP's hidden layers (arch=mlp)
+    # feature maps of the conv net at full resolution (arch=conv)
+    channels: int = bounded(32, 1, 1024)
     # categorical | bernoulli (2 levels) | logistic | auto
     decoder: str = field(default="auto", metadata={"choices": DECODERS})
-    beta: float = 1.0  # weight of the KL term in the training loss (beta-VAE)
-    kl_warmup_steps: int = 0  # KL weight rises linearly 0 -> beta over these training steps
-    elbo_samples: int = 8  # z samples per image when log_prob estimates E_q[log p(x|z)]
-    weight_decay: float = 0.2  # AdamW's decoupled weight decay
-    lr: float = 1e-3
+    beta: float = bounded(1.0, 0.0, 1000.0)  # weight of the KL term in the training loss (beta-VAE)
+    # KL weight rises linearly 0 -> beta over these training steps
+    kl_warmup_steps: int = bounded(0, 0, 10_000_000)
+    # z samples per image when log_prob estimates E_q[log p(x|z)]
+    elbo_samples: int = bounded(8, 1, 4096)
+    weight_decay: float = bounded(0.2, 0.0, 10.0)  # AdamW's decoupled weight decay
+    lr: float = bounded(1e-3, 1e-6, 1.0)
 
     def validate(self):
         for name in ("latent_dim", "hidden", "channels", "elbo_samples"):

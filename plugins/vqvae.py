@@ -38,7 +38,7 @@ from torch import nn
 from genzoo.plugins.pixelcnn import (CachedStepper, MaskedConv2d, PixelCNN, PixelCNNConfig,
                                      _step_ops, _Window, _windows)
 from genzoo.registry import Claim, DataInfo, GenerativeModel, ModelConfig, ModelSpec, hookimpl
-from genzoo.registry.config import build_config
+from genzoo.registry.config import bounded, build_config
 from genzoo.registry.distributions import DECODERS, PixelLikelihood
 from genzoo.registry.errors import BadConfig, BadData, GenzooError
 from genzoo.registry.latent import LatentVariableModel
@@ -59,18 +59,21 @@ class VQVAEConfig(ModelConfig):
     decoder dropout 0.3 had the lowest validation bound after 2,000 + 2,000 steps (2 seeds).
     """
 
-    codebook_size: int = 4  # K
-    code_dim: int = 16  # D, the size of each code vector
-    hidden: int = 32  # feature maps of encoder and decoder
-    downsample: int = 2  # f: the code grid is (ceil(H/f), ceil(W/f)); the image is padded
-    beta: float = 0.25  # commitment weight (the paper's value)
+    codebook_size: int = bounded(4, 2, 16_384)  # K
+    code_dim: int = bounded(16, 1, 1024)  # D, the size of each code vector
+    hidden: int = bounded(32, 1, 1024)  # feature maps of encoder and decoder
+    # f: the code grid is (ceil(H/f), ceil(W/f)); the image is padded
+    downsample: int = field(default=2, metadata={"choices": DOWNSAMPLES})
+    beta: float = bounded(0.25, 0.0, 1000.0)  # commitment weight (the paper's value)
     ema: bool = False  # codebook by moving averages instead of the codebook loss
-    ema_decay: float = 0.99
+    ema_decay: float = bounded(0.99, 0.0, 1.0)
     restart_dead: bool = True  # re-initialize codes unused for `restart_after` steps
-    restart_after: int = 20
+    restart_after: int = bounded(20, 1, 1_000_000)
     # categorical over levels (Bernoulli on binary data)
     decoder: str = field(default="auto", metadata={"choices": DECODERS})
-    dropout: float = 0.3  # in the decoder's residual blocks (small data sets overfit)
+    # in the decoder's residual blocks (small data sets overfit)
+    dropout: float = bounded(0.3, 0.0, 1.0)
+    lr: float = bounded(1e-3, 1e-6, 1.0)  # ModelConfig's default, bounded
 
     def validate(self):
         if self.codebook_size < 2:
@@ -329,16 +332,17 @@ class VQVAEPriorConfig(ModelConfig):
     parent_config: str = ""  # the VQ-VAE's config as JSON; empty = VQVAEConfig's defaults
     # Small and regularized: on digits' 4x4 grids a bigger prior (32 maps, 2+ blocks) is ahead
     # after ~700 steps, then overfits and ends worse within the 60 s budget.
-    hidden: int = 16
-    layers: int = 1
+    hidden: int = bounded(16, 1, 1024)
+    layers: int = bounded(1, 1, 64)
     # 5x5 mask A, then the residual block's masked 3x3: on a 4x4 grid they see every earlier
     # code except, for the 3 codes that start a row ((1,0), (2,0), (3,0)), the last code of
     # the row above, 3 columns right (PixelCNN's blind spot; measured in test_vqvae.py)
-    first_kernel: int = 5
-    dropout: float = 0.3  # chosen on validation (docs/benchmarks.md); 0.5 is 0.003 behind
+    first_kernel: int = bounded(5, 3, 15)
+    # chosen on validation (docs/benchmarks.md); 0.5 is 0.003 behind
+    dropout: float = bounded(0.3, 0.0, 1.0)
     # how codes enter the PixelCNN: onehot | ordinal (k scaled)
     code_input: str = field(default="onehot", metadata={"choices": ("onehot", "ordinal")})
-    lr: float = 1e-3
+    lr: float = bounded(1e-3, 1e-6, 1.0)
 
     def parent(self) -> VQVAEConfig:
         """The parent VQ-VAE's config, checked."""
