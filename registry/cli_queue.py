@@ -47,7 +47,9 @@ def _model_settings(pairs) -> dict[str, dict[str, str]]:
                    "and spec again trains only what is missing.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quality/--no-quality", default=True, show_default=True,
-              help="Score the samples of image runs on labelled data (Fréchet distance, ...).")
+              help="Measure what training does not: score the samples of image runs on "
+                   "labelled data (Fréchet distance, ...) and a restoration model's "
+                   "restorations (PSNR gain).")
 @_workers_option
 @click.option("--detach", is_flag=True,
               help="Queue the runs and return; a background worker pool trains them.")
@@ -107,6 +109,10 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
     for model in spec.settings:
         if model not in model_names:
             raise BadConfig(f"--set {model}.…: {model!r} is not among the compared models")
+    if out_dir is not None:  # before the training, not after it
+        from .outputs import output_folder
+
+        output_folder(out_dir)
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     name, queued = cmp.submit(registry, store, spec, name, log=say)
     say(f"comparison {name}: {len(queued)} jobs queued ({spec.budget()} per run)")

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import BadConfig, GenzooError, NotFound
-from .jobs import Job, JobQueue, last_error
+from .jobs import MEASUREMENTS, Job, JobQueue, last_error
 from .pool import GRACE_SECONDS, check_workers, job_command, threads_per_worker, worker_alive
 from .process import process_start
 from .store import ACTIVE, RunStore
@@ -40,7 +40,7 @@ EXECUTORS = ("local", "submitit-local", "slurm")  # local: the worker pool of re
 CLUSTER_FOLDER = "cluster"  # under the store's home: NAME/RUN_ID/ private homes, NAME/submitit/
 REFERENCE_FOLDER = "reference"  # cached reference classifiers (sample quality), shared out
 INSTALL_HINT = "pip install 'genzoo[cluster]'"
-QUALITY_MINUTES = 30  # time limit of a sample-quality job
+MEASURE_MINUTES = 30  # time limit of a measurement job (sample quality, restoration)
 STEPS_MINUTES = 240  # time limit of a run on a step budget (its time is not known ahead)
 
 
@@ -144,9 +144,9 @@ def private_home(root: Path, run_id: str) -> Path:
 def time_limit_min(job: Job) -> int:
     """A cluster job's time limit in minutes: half as long again as a seconds budget plus a
     quarter of an hour (data, evaluation, the node's start), or a fixed one for a step budget
-    (there is no telling its time ahead; ``--slurm-time-min`` sets it) or a quality job."""
-    if job.kind == "quality":
-        return QUALITY_MINUTES
+    (there is no telling its time ahead; ``--slurm-time-min`` sets it) or a measurement job."""
+    if job.kind in MEASUREMENTS:
+        return MEASURE_MINUTES
     if job.request is not None and job.request.seconds is not None:
         return math.ceil(job.request.seconds * 1.5 / 60) + 15
     return STEPS_MINUTES
@@ -265,7 +265,7 @@ def _stage(store: RunStore, private: RunStore, job: Job) -> None:
             continue
         if not _same(store, private, run_id):
             private.import_run(store, run_id)
-    if job.kind == "quality":
+    if job.kind in MEASUREMENTS:  # both score with the dataset's reference classifier
         _share(store.home / REFERENCE_FOLDER, private.home / REFERENCE_FOLDER)
 
 
@@ -295,15 +295,15 @@ def _reference_key(store: RunStore, job: Job) -> str | None:
 
 
 def _reference_pending(store: RunStore, job: Job, flying: dict[int, _Flight]) -> bool:
-    """A quality job waits while another one on its dataset is out and the main store has no
-    reference classifier for it yet: the first trains it, the others reuse it (each private
+    """A measurement job waits while another one on its dataset is out and the main store has
+    no reference classifier for it yet: the first trains it, the others reuse it (each private
     home would train its own)."""
-    if job.kind != "quality":
+    if job.kind not in MEASUREMENTS:
         return False
     key = _reference_key(store, job)
     if key is None or (store.home / REFERENCE_FOLDER / f"{key}.safetensors").is_file():
         return False
-    return any(f.job.kind == "quality" and _reference_key(store, f.job) == key
+    return any(f.job.kind in MEASUREMENTS and _reference_key(store, f.job) == key
                for f in flying.values())
 
 

@@ -1,8 +1,8 @@
 """A comparison: models × datasets × seeds, every run on one budget, as one stored job.
 
 :class:`ComparisonSpec` says what is compared; :func:`submit` stores it under a name and queues
-a training job (and, for image runs on labelled data, a sample-quality job) for every run that is
-not completed yet. Run ids follow from the name (``NAME-MODEL-DATASET-sSEED``), so submitting the
+a training job (and, for image runs on labelled data, a sample-quality job; for a restoration
+model, a restoration-table job) for every run that is not completed yet. Run ids follow from the name (``NAME-MODEL-DATASET-sSEED``), so submitting the
 same spec again queues only what is missing, and a run that was interrupted is resumed from its
 checkpoint by the worker that takes its job. :func:`results` is the table the comparison exists
 for: per model and dataset, the mean ± std over seeds of the held-out number (bits/dim, its bound
@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import BadConfig, NotFound
-from .jobs import OPEN, Job, JobQueue
+from .jobs import MEASUREMENTS, OPEN, Job, JobQueue
 from .plugins import Registry
 from .requests import TrainRequest, check_budget, check_request
 from .store import RunRecord, RunStore
@@ -36,7 +36,8 @@ class ComparisonSpec:
     """What a comparison trains: every model on every dataset with every seed, on one budget.
 
     ``settings`` holds ``--set`` text per model (``{"ar": {"p": "9"}}``); a model's settings
-    apply on every dataset. ``quality``: score the samples of image runs on labelled data.
+    apply on every dataset. ``quality``: measure what a run's training does not (score the
+    samples of image runs on labelled data, a restoration model's restorations).
     """
 
     models: tuple[str, ...]
@@ -156,7 +157,7 @@ def plan(registry: Registry, spec: ComparisonSpec, name: str,
             model_spec = registry.models[model]
             if model_spec.data != kind:
                 log(f"skipping {model} on {dataset}: {model} models {model_spec.data} data, "
-                    f"{dataset} is a {kind} dataset")
+                    f"{dataset} is {'an' if kind[0] in 'aeiou' else 'a'} {kind} dataset")
                 continue
             for seed in spec.seeds:
                 cells.append(Cell(model, dataset, seed, run_id_of(name, model, dataset, seed),
@@ -220,7 +221,7 @@ def submit(registry: Registry, store: RunStore, spec: ComparisonSpec, name: str 
     cells = plan(registry, spec, name, log)
     queue = JobQueue(store)
     requests = {cell.run_id: _request(spec, cell, name) for cell in cells}
-    scorable = {d: spec.quality and _scorable(registry, d) for d in spec.datasets}
+    scorable = {d: _scorable(registry, d) for d in spec.datasets}
     for cell in cells:
         request = requests[cell.run_id]
         queued_parent = cell.parent_model is not None and not _completed(store, request.parent)
@@ -246,13 +247,28 @@ def submit(registry: Registry, store: RunStore, spec: ComparisonSpec, name: str 
             queued.append(job)
         if job is not None:
             train_jobs[cell.run_id] = job
-        if _scores_quality(cell, cells, scorable) and \
-                _open_job(queue, cell.run_id, "quality") is None and not (
-                    record is not None and "quality_frechet_distance" in record.metrics):
-            queued.append(queue.submit(requests[cell.run_id], owner=owner, run_id=cell.run_id,
-                                       kind="quality", comparison=name,
-                                       after=job.job_id if job else None))
+        for kind in _measurements(registry, spec, cell, cells, scorable):
+            metric = MEASUREMENTS[kind][1]
+            if _open_job(queue, cell.run_id, kind) is None and not (
+                    record is not None and metric in record.metrics):
+                queued.append(queue.submit(requests[cell.run_id], owner=owner,
+                                           run_id=cell.run_id, kind=kind, comparison=name,
+                                           after=job.job_id if job else None))
     return name, queued
+
+
+def _measurements(registry: Registry, spec: ComparisonSpec, cell: Cell, cells: list[Cell],
+                  scorable: dict[str, bool]) -> list[str]:
+    """The measurement jobs a cell's run gets after its training: sample quality (see
+    :func:`_scores_quality`) and, for a restoration model, its restoration table."""
+    from .restoration import RestorationModel
+
+    if not spec.quality:
+        return []
+    kinds = ["quality"] if _scores_quality(cell, cells, scorable) else []
+    if issubclass(registry.model(cell.model).model_class, RestorationModel):
+        kinds.append("restore")
+    return kinds
 
 
 def _request(spec: ComparisonSpec, cell: Cell, name: str) -> TrainRequest:
@@ -449,8 +465,10 @@ def write_results(store: RunStore, name: str, rows: list[dict],
 
     from .checkpoints import atomic_write_bytes
 
-    folder = Path(folder) if folder else store.home / COMPARISONS_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
+    from .outputs import output_folder
+
+    folder = output_folder(folder) if folder else output_folder(store.home / COMPARISONS_FOLDER,
+                                                                  "the store's comparisons")
     csv_path, json_path = folder / f"{name}.csv", folder / f"{name}.json"
     atomic_write_bytes(csv_path, pd.DataFrame(rows).to_csv(index=False).encode())
     record = {"name": name, "spec": get_spec(store, name).to_json(), "rows": rows}

@@ -1,13 +1,15 @@
 """The job queue: every training that does not run in the foreground waits here for a worker.
 
 Jobs are rows of the runs store (table ``jobs`` in ``runs.sqlite``), so nothing queued is lost
-when the dashboard, a terminal or a worker dies. A job is one of two kinds:
+when the dashboard, a terminal or a worker dies. A job is one of three kinds:
 
 - ``train``: a :class:`~genzoo.registry.requests.TrainRequest` and the run id it trains, chosen
   when it is queued (the page, ``compare`` and ``genzoo jobs`` follow the run by that id). A job
   taken up again after its worker died resumes that run from its last checkpoint.
 - ``quality``: score the samples of a completed run (``genzoo quality RUN``), queued behind the
   run's training so a comparison's table has its Fréchet distance.
+- ``restore``: measure a completed restoration model (``genzoo restore RUN --table``: its PSNR
+  and accuracy gains over the baseline on the standard degradations), so its claims have numbers.
 
 A job moves ``queued -> running -> completed | failed | cancelled``; ``after`` names a job that
 must complete first (a second stage after its parent's training), and a job whose ``after`` failed
@@ -28,7 +30,13 @@ from .store import RunStore, check_run_id, new_run_id
 
 STATUSES = ("queued", "running", "completed", "failed", "cancelled")
 OPEN = ("queued", "running")
-KINDS = ("train", "quality")
+KINDS = ("train", "quality", "restore")
+# A measurement job: the command (after ``genzoo``, RUN standing for the run id) and the metric
+# that, once stored with the run, means there is nothing left to do.
+MEASUREMENTS = {
+    "quality": (("quality", "RUN", "--json"), "quality_frechet_distance"),
+    "restore": (("restore", "RUN", "--table", "--json"), "restoration_psnr_gain_db"),
+}
 MAX_ATTEMPTS = 3  # a job whose worker died this many times is failed, not taken up forever
 JOBS_FOLDER = "jobs"  # under the store's home: one log per job
 KEEP_LOGS = 200  # logs of finished jobs kept (the newest); older ones are pruned

@@ -27,7 +27,7 @@ from typing import Callable
 
 from .checkpoints import atomic_write_bytes
 from .errors import BadConfig, GenzooError
-from .jobs import JOBS_FOLDER, Job, JobQueue, last_error
+from .jobs import JOBS_FOLDER, MEASUREMENTS, Job, JobQueue, last_error
 from .process import pid_alive, process_start
 from .store import ACTIVE, RunStore
 
@@ -167,12 +167,13 @@ def job_command(store: RunStore, job: Job) -> list[str] | None:
         record = store.get(job.run_id)
     except GenzooError:
         record = None
-    if job.kind == "quality":
+    if job.kind in MEASUREMENTS:
+        args, metric = MEASUREMENTS[job.kind]
         if record is None or record.status != "completed":
-            raise GenzooError(f"run {job.run_id} is not completed: nothing to score")
-        if "quality_frechet_distance" in record.metrics:
+            raise GenzooError(f"run {job.run_id} is not completed: nothing to measure")
+        if metric in record.metrics:
             return None
-        return cli + ["quality", job.run_id, "--json"]
+        return cli + [job.run_id if arg == "RUN" else arg for arg in args]
     if record is None:
         return job.request.argv(job.run_id)
     if record.status == "completed":
