@@ -70,3 +70,18 @@ def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
         payload = ("\n".join(lines) + "\n").encode()
     atomic_write_bytes(path, payload)
     return path
+
+
+def output_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` made as a folder (with its parents), or a one-line :class:`GenzooError` that
+    names the option and what is in the way (a file, a folder that cannot be written). Called
+    before the work whose results go there, so a long run never fails at its last step."""
+    path = Path(path)
+    for part in (path, *path.parents):
+        if part.exists() and not part.is_dir():
+            raise GenzooError(f"{option} {path}: {part} is a file, not a folder; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise GenzooError(f"{option} {path}: cannot make the folder ({exc.strerror})") from None
+    return path

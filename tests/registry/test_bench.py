@@ -65,6 +65,20 @@ def test_bench_rejects_an_unknown_model(tmp_path):
     assert result.exit_code == 2 and "unknown model 'nope'" in result.stderr
 
 
+@pytest.mark.parametrize("command", [["bench", "--models", "independent", "--steps", "0",
+                                      "--sizes", ""],
+                                     ["compare", "--models", "independent", "--steps", "1"]])
+def test_an_out_folder_under_a_file_is_refused_before_any_work(tmp_path, command):
+    """Found by the fuzz test: bench's results folder was made after the timings, and failed
+    with NotADirectoryError; compare's after every training."""
+    (tmp_path / "afile").write_text("")
+    result = CliRunner().invoke(cli, [*command, "--out", str(tmp_path / "afile" / "sub")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "afile is a file, not a folder; give a folder")
+    assert "[bench]" not in result.stderr and "jobs queued" not in result.stderr
+
+
 def test_size_scaling_records_errors_and_leaves_out_sizes_over_budget(registry):
     from genzoo.registry.bench import size_scaling
     from genzoo.registry.model import DataInfo
