@@ -13,6 +13,7 @@ The budget is the same for every run of a comparison: that is what makes it fair
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -221,8 +222,12 @@ def submit(registry: Registry, store: RunStore, spec: ComparisonSpec, name: str 
     cells = plan(registry, spec, name, log)
     queue = JobQueue(store)
     requests = {cell.run_id: _request(spec, cell, name) for cell in cells}
-    scorable = {d: _scorable(registry, d) for d in spec.datasets}
-    for cell in cells:
+    scorable = functools.cache(lambda dataset: _scorable(registry, dataset))
+    for cell in cells:  # what will be queued; what is done or queued already was checked then
+        record = _record(store, cell.run_id)
+        if (record is not None and record.status in ("completed", "failed")) or \
+                _open_job(queue, cell.run_id, "train") is not None:
+            continue
         request = requests[cell.run_id]
         queued_parent = cell.parent_model is not None and not _completed(store, request.parent)
         check_request(registry, store, request,
@@ -247,28 +252,29 @@ def submit(registry: Registry, store: RunStore, spec: ComparisonSpec, name: str 
             queued.append(job)
         if job is not None:
             train_jobs[cell.run_id] = job
-        for kind in _measurements(registry, spec, cell, cells, scorable):
-            metric = MEASUREMENTS[kind][1]
-            if _open_job(queue, cell.run_id, kind) is None and not (
-                    record is not None and metric in record.metrics):
+        for kind, (_, metric) in MEASUREMENTS.items():
+            if record is not None and metric in record.metrics:
+                continue  # measured (asked first: whether a kind applies may load the data)
+            if _measures(registry, spec, kind, cell, cells, scorable) and \
+                    _open_job(queue, cell.run_id, kind) is None:
                 queued.append(queue.submit(requests[cell.run_id], owner=owner,
                                            run_id=cell.run_id, kind=kind, comparison=name,
                                            after=job.job_id if job else None))
     return name, queued
 
 
-def _measurements(registry: Registry, spec: ComparisonSpec, cell: Cell, cells: list[Cell],
-                  scorable: dict[str, bool]) -> list[str]:
-    """The measurement jobs a cell's run gets after its training: sample quality (see
-    :func:`_scores_quality`) and, for a restoration model, its restoration table."""
+def _measures(registry: Registry, spec: ComparisonSpec, kind: str, cell: Cell,
+              cells: list[Cell], scorable) -> bool:
+    """Whether a cell's run gets the measurement job ``kind`` after its training: sample
+    quality (see :func:`_scores_quality`), and a restoration model's restoration table."""
     from .restoration import RestorationModel
 
     if not spec.quality:
-        return []
-    kinds = ["quality"] if _scores_quality(cell, cells, scorable) else []
-    if issubclass(registry.model(cell.model).model_class, RestorationModel):
-        kinds.append("restore")
-    return kinds
+        return False
+    if kind == "quality":
+        return _scores_quality(cell, cells, scorable)
+    return kind == "restore" and issubclass(registry.model(cell.model).model_class,
+                                            RestorationModel)
 
 
 def _request(spec: ComparisonSpec, cell: Cell, name: str) -> TrainRequest:
@@ -304,16 +310,19 @@ def _scorable(registry: Registry, dataset: str) -> bool:
     trained on the labels), not 2-d points (drawn on the 2-d densities page instead)."""
     from .runs import load_dataset
 
+    if registry.dataset(dataset).kind != "image":
+        return False  # known without loading it
     data = load_dataset(registry, dataset)
     return (data.kind == "image" and getattr(data, "train_labels", None) is not None
             and not data.points)
 
 
-def _scores_quality(cell: Cell, cells: list[Cell], scorable: dict[str, bool]) -> bool:
-    """Sample quality applies to image runs on labelled data, except a first stage whose
-    samples its second stage draws (a VQ-VAE: its prior's samples are the ones to score)."""
-    return scorable[cell.dataset] and not any(
-        other.parent_model == cell.model and other.dataset == cell.dataset for other in cells)
+def _scores_quality(cell: Cell, cells: list[Cell], scorable) -> bool:
+    """Sample quality applies to image runs on labelled data (``scorable(dataset)``), except a
+    first stage whose samples its second stage draws (a VQ-VAE: its prior's samples are the
+    ones to score)."""
+    return not any(other.parent_model == cell.model and other.dataset == cell.dataset
+                   for other in cells) and scorable(cell.dataset)
 
 
 # -- progress and results ---------------------------------------------------------------------

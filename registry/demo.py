@@ -9,6 +9,12 @@ pool trains the rest while the pages fill in.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import sys
+from pathlib import Path
+
 from .compare import ComparisonSpec, applicable_models, get_spec, submit
 from .errors import NotFound
 from .jobs import Job
@@ -20,6 +26,7 @@ DIGITS_SECONDS = 30.0  # every image model's budget on digits: equal, so the tab
 SERIES_SECONDS = 5.0  # neural-ar overfits sunspots past ~1,500 steps (val 13.4 nats/obs at 4,467)
 TOY_SECONDS = 10.0
 TOY_MODELS = ("gmm", "pixelcnn", "vae", "gan")  # one per branch of the taxonomy that draws a map
+CHECKED_FILE = "comparisons/demo-loadable.json"  # runs found loadable, by code fingerprint
 
 
 def demo_specs(registry: Registry, scale: float = 1.0) -> dict[str, ComparisonSpec]:
@@ -71,11 +78,19 @@ def _replace_if_changed(store: RunStore, name: str, spec: ComparisonSpec) -> Non
 def _drop_stale(registry: Registry, store: RunStore, name: str, spec: ComparisonSpec,
                 log) -> None:
     """A completed demo run that no longer loads (its model changed since) is removed, so the
-    demo trains it again under the same id."""
+    demo trains it again under the same id.
+
+    Loading every run costs seconds on each start, so a run found loadable is noted with the
+    fingerprint of its model's code (:func:`code_fingerprint`) and its files; it is loaded again
+    only once one of them has changed.
+    """
     from .compare import plan
     from .errors import GenzooError
     from .runs import load_run
 
+    checked_path = store.home / CHECKED_FILE
+    checked = _read_checked(checked_path)
+    before = dict(checked)
     for cell in plan(registry, spec, name):
         try:
             record = store.get(cell.run_id)
@@ -83,8 +98,59 @@ def _drop_stale(registry: Registry, store: RunStore, name: str, spec: Comparison
             continue
         if record.status != "completed":
             continue
+        fingerprint = _run_fingerprint(store, registry, record)
+        if checked.get(cell.run_id) == fingerprint:
+            continue
         try:
             load_run(cell.run_id, store, registry)
+            checked[cell.run_id] = fingerprint
         except GenzooError as exc:
             log(f"[demo] {cell.run_id} no longer loads, training it again: {exc}")
             store.delete(cell.run_id)
+            checked.pop(cell.run_id, None)
+    if checked != before:
+        from .checkpoints import atomic_write_bytes
+
+        checked_path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(checked_path, json.dumps(checked, indent=1, sort_keys=True).encode())
+
+
+def _read_checked(path: Path) -> dict[str, str]:
+    """The noted ``{run_id: fingerprint}``; an unreadable file is as good as none (every run is
+    loaded once more)."""
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(values, dict):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _run_fingerprint(store: RunStore, registry: Registry, record) -> str:
+    """What decides whether a run loads: its model's code and its own files (name, size and
+    time of each, so a checkpoint rewritten since is loaded again)."""
+    files = sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                   for p in store.run_dir(record.run_id).iterdir() if p.is_file())
+    digest = hashlib.sha256(code_fingerprint(registry, record.model).encode())
+    digest.update(json.dumps(files).encode())
+    return digest.hexdigest()
+
+
+def code_fingerprint(registry: Registry, model: str) -> str:
+    """SHA-256 of the source that decides whether a run of ``model`` loads: genzoo's own
+    registry and plugins, and the files of the modules of the model's class, its bases and its
+    config class (a third-party plugin's included)."""
+    spec = registry.model(model)
+    package = Path(__file__).resolve().parent.parent  # genzoo: registry/ and plugins/
+    files = set(package.glob("registry/*.py")) | set(package.glob("plugins/*.py"))
+    for cls in (*spec.model_class.__mro__, spec.config_class):
+        module = sys.modules.get(cls.__module__)
+        source = getattr(module, "__file__", None)
+        if source:
+            files.add(Path(source).resolve())
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        with contextlib.suppress(OSError):
+            digest.update(str(path).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -21,7 +21,7 @@ import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,6 +36,10 @@ POOL_LOCK = "pool.lock"
 POOL_FILE = "pool.json"
 RECOVER_SECONDS = 2.0  # how often the pool looks for jobs whose worker died
 MAX_DEFAULT_WORKERS = 4
+# Queued trainings run at a lower CPU priority than the dashboard and terminals (nice 10): on a
+# 2-core machine a page waits for the CPU otherwise. Every trainer gets the same, so the
+# comparison stays fair.
+TRAINER_NICENESS = 10
 SIGNAL_NAMES = {signal.SIGKILL: "SIGKILL: out of memory, or killed by hand",
                 signal.SIGTERM: "SIGTERM", signal.SIGSEGV: "SIGSEGV: a crash in native code"}
 
@@ -181,12 +185,16 @@ def job_command(store: RunStore, job: Job) -> list[str] | None:
     return cli + ["resume", job.run_id, "--quiet"]
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the pool dies, so no trainer is orphaned."""
+def _prepare_trainer() -> None:
+    """In the child, before exec: SIGTERM when the pool dies, so no trainer is orphaned; and a
+    lower CPU priority (:data:`TRAINER_NICENESS`), so pages and terminals stay quick while the
+    queue trains."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:  # not glibc: the next pool's recovery still finds the job
         pass
+    with suppress(OSError):
+        os.nice(TRAINER_NICENESS)
 
 
 @dataclass
@@ -307,7 +315,7 @@ class WorkerPool:
             process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
                                        stderr=subprocess.STDOUT, env=env,
                                        start_new_session=True, close_fds=True,
-                                       preexec_fn=_die_with_parent)
+                                       preexec_fn=_prepare_trainer)
         self.queue.set_process(job.job_id, process.pid, process_start(process.pid))
         self.running[job.job_id] = _Running(job, process)
         self.log(f"started {job.describe()} as run {job.run_id}")

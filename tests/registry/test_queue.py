@@ -15,7 +15,7 @@ import pytest
 
 from genzoo.registry.errors import BadConfig, NotFound
 from genzoo.registry.jobs import JobQueue, QueueFull
-from genzoo.registry.pool import PoolBusy, WorkerPool, pool_lock, pool_running
+from genzoo.registry.pool import TRAINER_NICENESS, PoolBusy, WorkerPool, pool_lock, pool_running
 from genzoo.registry.requests import TrainRequest
 from genzoo.registry.store import RunStore
 
@@ -216,6 +216,10 @@ def test_cancel_a_running_job_stops_its_trainer_with_a_checkpoint(isolated_home)
         thread.start()
         wait_for(lambda: store.list_runs() and store.get("to-cancel").step > 0
                  if store.list_runs() else False, "the first checkpoint")
+        # queued training yields the CPU to pages and terminals
+        trainer = pool.running[job.job_id].process.pid
+        assert os.getpriority(os.PRIO_PROCESS, trainer) == min(
+            19, os.getpriority(os.PRIO_PROCESS, 0) + TRAINER_NICENESS)
         assert "asked job" in queue.cancel(job.job_id)
         thread.join(timeout=60)
     finally:

@@ -152,6 +152,7 @@ def test_a_checkpoint_from_another_architecture_is_explained(registry):
 
 def test_demo_queues_only_what_is_missing_and_retrains_a_stale_run(registry, monkeypatch):
     from genzoo.registry import demo
+    from genzoo.registry import runs as demo_runs
     from genzoo.registry.compare import ComparisonSpec
     from genzoo.registry.jobs import JobQueue
     from genzoo.registry.training import start_run
@@ -167,6 +168,13 @@ def test_demo_queues_only_what_is_missing_and_retrains_a_stale_run(registry, mon
     start_run(registry, store, "independent", "digits", steps=0, run_id=queued[0].run_id,
               settings=QUIET)
     assert demo.queue_demo(registry, store)[1] == []  # completed: nothing to queue
+    # found loadable once, it is not loaded again on every start, until its model's code changes
+    loads = []
+    real_load = demo_runs.load_run
+    monkeypatch.setattr(demo_runs, "load_run", lambda *a, **k: loads.append(a) or real_load(*a))
+    assert demo.queue_demo(registry, store)[1] == [] and loads == []
+    monkeypatch.setattr(demo, "code_fingerprint", lambda registry, model: "edited since")
+    assert demo.queue_demo(registry, store)[1] == [] and len(loads) == 1
     for path in store.run_dir(queued[0].run_id).glob("*.safetensors"):
         path.write_bytes(b"stale")
     messages = []
