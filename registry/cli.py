@@ -824,11 +824,11 @@ def bench(model_names, dataset, steps, device, sizes, out_dir, to_store, precisi
     write JSON and a Markdown table, and save the result in the runs store for the dashboard."""
     from .bench import run_benchmarks
 
-    from .outputs import output_folder
+    from .outputs import check_output_folder
 
     names = [n.strip() for n in model_names.split(",")] if model_names else None
     result = run_benchmarks(_registry(), names, dataset=dataset, steps=steps, device=device,
-                            sizes=_sizes(sizes), out_dir=output_folder(out_dir),
+                            sizes=_sizes(sizes), out_dir=check_output_folder(out_dir),
                             precisions=_words(precisions), modes=_words(modes),
                             batch_size=batch_size,
                             home=_store().home if to_store else None,

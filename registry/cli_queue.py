@@ -110,9 +110,9 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
         if model not in model_names:
             raise BadConfig(f"--set {model}.…: {model!r} is not among the compared models")
     if out_dir is not None:  # before the training, not after it
-        from .outputs import output_folder
+        from .outputs import check_output_folder
 
-        output_folder(out_dir)
+        check_output_folder(out_dir)
     say = (lambda line: None) if as_json else (lambda line: click.echo(line, err=True))
     name, queued = cmp.submit(registry, store, spec, name, log=say)
     say(f"comparison {name}: {len(queued)} jobs queued ({spec.budget()} per run)")

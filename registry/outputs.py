@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,14 +73,25 @@ def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
     return path
 
 
-def output_folder(path: str | Path, option: str = "--out") -> Path:
-    """``path`` made as a folder (with its parents), or a one-line :class:`GenzooError` that
-    names the option and what is in the way (a file, a folder that cannot be written). Called
-    before the work whose results go there, so a long run never fails at its last step."""
+def check_output_folder(path: str | Path, option: str = "--out") -> Path:
+    """Fail now, in one :class:`GenzooError` naming the option, if ``path`` could not be made
+    into a folder later (a file in the way, an ancestor that cannot be written); makes nothing,
+    so a command that fails afterwards on other input leaves no trace. Called before the work
+    whose results go there, so a long run never fails at its last step."""
     path = Path(path)
     for part in (path, *path.parents):
         if part.exists() and not part.is_dir():
             raise GenzooError(f"{option} {path}: {part} is a file, not a folder; give a folder")
+    existing = next(part for part in (path, *path.parents) if part.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise GenzooError(f"{option} {path}: {existing} cannot be written; give another folder")
+    return path
+
+
+def output_folder(path: str | Path, option: str = "--out") -> Path:
+    """``path`` made as a folder (with its parents), or a one-line :class:`GenzooError` that
+    names the option and what is in the way (a file, a folder that cannot be written)."""
+    path = check_output_folder(path, option)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

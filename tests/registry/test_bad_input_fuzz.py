@@ -31,7 +31,7 @@ import click
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from genzoo.registry.cli import cli
@@ -62,9 +62,13 @@ FRESH_HOME = {"demo"}
 EXIT_CODES = {"check-plugin": {0, 1, 2}, "train": {0, 1, 2}, "resume": {0, 1, 2}}
 
 FUZZ_SCALE = float(os.environ.get("FUZZ_SCALE", "1"))  # FUZZ_SCALE=5: a five times longer hunt
+# The same cases on every run, so CI passes or fails on the code and not on the draw; a hunt for
+# new cases sets FUZZ_RANDOM=1 (and a failure it finds becomes a fixed case below).
+FUZZ_RANDOM = os.environ.get("FUZZ_RANDOM", "") not in ("", "0")
 # The conftest's autouse isolated_home is function-scoped, hence the health check; no case uses
 # it: each passes GENZOO_HOME itself (the module's store, or a fresh one).
 _FUZZ = settings(deadline=None, database=None,  # no .hypothesis/ folder in the checkout
+                 derandomize=not FUZZ_RANDOM,
                  suppress_health_check=[HealthCheck.function_scoped_fixture,
                                         HealthCheck.too_slow, HealthCheck.data_too_large,
                                         HealthCheck.filter_too_much])
@@ -594,6 +598,7 @@ CSV_CONTENT = st.one_of(
 @fuzz(300)
 @given(content=CSV_CONTENT,
        column=st.one_of(st.none(), st.sampled_from(["value", "year", "time", "price"]), ODD_TEXT))
+@example(content=b"0\n0\n0\n0\n0\n0\n1\n0\n0\n589e153", column=None)  # found: test nats null
 def test_train_on_any_csv_completes_or_fails_cleanly(world, content, column):
     """``genzoo train ar --dataset FILE.csv``: a completed run, or exit 2 with one line and no
     run left in the store."""
@@ -613,10 +618,14 @@ def test_train_on_any_csv_completes_or_fails_cleanly(world, content, column):
             record = json.loads(result.stdout.strip().splitlines()[-1])
             assert record["status"] == "completed", result.stdout
             assert set(after["runs"]) - set(before["runs"]) == {record["run_id"]}
-            if not math.isfinite(record["metrics"]["test_nats_per_obs"]):
-                # an outlier of 1e150 and more overflows the Gaussian's log density: reported
-                # as it is (infinite test nats/obs), counted here to show how often
+            metrics = record["metrics"]
+            if metrics["test_nats_per_obs"] is None:
+                # an outlier of 1e150 and more overflows the Gaussian's log density: JSON has no
+                # infinity, so the number is null and a note says what it was; counted here
+                assert metrics["test_nats_per_obs_note"].startswith("not a finite number"), metrics
                 OUTCOMES["csv[train] exit 0 with infinite test nats/obs"] += 1
+            else:
+                assert math.isfinite(metrics["test_nats_per_obs"]), metrics
 
 
 # -- 3. the dashboard's CSV upload ---------------------------------------------------------------
@@ -725,6 +734,14 @@ def test_quality_with_an_empty_name_says_what_to_give(world, args):
 ])
 def test_an_output_path_the_system_refuses_is_one_line_and_leaves_nothing(world, args):
     _fails_cleanly(world, args, "cannot write")
+
+
+@pytest.mark.parametrize("args", [
+    ["bench", "--models", "0"],  # found: made ./benchmarks/results before naming the model
+    ["compare", "--models", "0", "--dataset", "nile", "--steps", "1", "--out", "results"],
+])
+def test_a_refused_command_makes_no_output_folder(world, args):
+    _fails_cleanly(world, args, "unknown model '0'")
 
 
 def test_an_error_naming_a_line_break_stays_on_one_line(world):
