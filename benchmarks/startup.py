@@ -61,13 +61,14 @@ def until_served(port: int, started: float, timeout: float = 1800.0) -> float:
 
 
 def open_jobs(home: Path) -> int | None:
-    """Demo jobs not finished yet (None before the queue exists)."""
+    """Demo jobs not finished yet (None before the background pool has queued them)."""
     try:
         with sqlite3.connect(f"file:{home / 'runs.sqlite'}?mode=ro", uri=True) as db:
-            return db.execute("SELECT COUNT(*) FROM jobs WHERE status IN "
-                              "('queued', 'running')").fetchone()[0]
+            total, left = db.execute("SELECT COUNT(*), SUM(status IN ('queued', 'running')) "
+                                     "FROM jobs").fetchone()
     except sqlite3.Error:
         return None
+    return left if total else None
 
 
 def job_counts(home: Path) -> dict[str, int]:

@@ -769,13 +769,14 @@ def dashboard(port, host, read_only, with_demo, workers, headless):
     workers = check_workers(workers)
     store = _store()
     if with_demo and not read_only:
-        from .demo import queue_demo
+        from .jobs import JOBS_FOLDER
 
-        names, queued = queue_demo(_registry(), store, log=lambda m: click.echo(m, err=True))
-        if queued:
-            click.echo(f"[demo] {len(queued)} demo jobs queued; they train in the background "
-                       "and the pages fill in as they complete", err=True)
-    if not read_only:
+        # the pool queues the demo's missing runs itself, so the pages serve at once; they
+        # show the demo's progress and fill in as its runs complete
+        start_pool_process(store, workers, idle_exit=300.0, queue_demo=True)
+        click.echo("[demo] the demo's missing runs train in the background (log: "
+                   f"{store.home / JOBS_FOLDER / 'pool.log'})", err=True)
+    elif not read_only:
         from .jobs import JobQueue
 
         if JobQueue(store).list(statuses=("queued", "running"), limit=1):

@@ -297,14 +297,27 @@ def cancel(target):
 @_workers_option
 @click.option("--idle-exit", type=float, default=None, metavar="SECONDS",
               help="Stop after this long with nothing queued (default: keep serving).")
-def worker(workers, idle_exit):
+@click.option("--queue-demo", is_flag=True,
+              help="First queue the demo's missing runs (what `genzoo dashboard` starts).")
+def worker(workers, idle_exit, queue_demo):
     """Run the worker pool in the foreground: take queued jobs in order, at most --workers at
     once, until Ctrl-C (running trainers checkpoint and go back in line)."""
+    from .jobs import JobQueue
     from .pool import WorkerPool, check_workers
 
     if idle_exit is not None and not idle_exit >= 0:
         raise BadConfig(f"--idle-exit {idle_exit}: give seconds, 0 or more")
-    pool = WorkerPool(_store(), check_workers(workers), log=lambda m: click.echo(m, err=True))
+    workers = check_workers(workers)
+    say = lambda m: click.echo(m, err=True)  # noqa: E731
+    store = _store()
+    if queue_demo:
+        from .demo import queue_demo as queue
+
+        names, queued = queue(_registry(), store, log=say)
+        say(f"[demo] {len(queued)} jobs queued in {', '.join(names)}")
+        if not JobQueue(store).list(statuses=("queued", "running"), limit=1):
+            return  # nothing to train: a page that queues a job starts a pool again
+    pool = WorkerPool(store, workers, log=say)
     click.echo(f"worker pool on {pool.store.home}: {pool.workers} at once, {pool.threads} "
                "thread(s) each", err=True)
     pool.run(idle_exit=idle_exit)

@@ -120,16 +120,20 @@ def pool_info(store: RunStore) -> dict | None:
 
 
 def start_pool_process(store: RunStore, workers: int | None = None,
-                       idle_exit: float | None = 120.0) -> int | None:
+                       idle_exit: float | None = 120.0, queue_demo: bool = False) -> int | None:
     """Start a pool in the background for this store unless one runs; its pid, or None.
 
     The pool outlives the caller (a session of its own) and ends after ``idle_exit`` seconds
     with nothing queued. Two callers at once may both start one: the second finds the lock
-    taken and exits at once, so one pool serves the store.
+    taken and exits at once, so one pool serves the store. With ``queue_demo`` the process
+    first queues the demo's missing runs (checking the stored ones takes seconds, which the
+    dashboard does not wait for), then serves, or leaves the jobs to the pool already running.
     """
-    if pool_running(store):
+    if pool_running(store) and not queue_demo:
         return None
     argv = [sys.executable, "-m", "genzoo.registry.cli", "worker"]
+    if queue_demo:
+        argv += ["--queue-demo"]
     if workers is not None:
         argv += ["--workers", str(workers)]
     if idle_exit is not None:

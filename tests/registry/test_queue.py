@@ -227,3 +227,35 @@ def test_cancel_a_running_job_stops_its_trainer_with_a_checkpoint(isolated_home)
     assert queue.get(job.job_id).status == "cancelled"
     assert store.get("to-cancel").status == "cancelled"
     assert json.loads(json.dumps(queue.get(job.job_id).to_json()))["cancel_asked"]
+
+
+def test_the_dashboard_serves_without_waiting_for_the_demo_check(monkeypatch):
+    """Checking the stored demo runs takes seconds: `genzoo dashboard` leaves it to the pool
+    process it starts and goes on to serve."""
+    from cli_helpers import run
+
+    from genzoo.registry import demo, pool
+
+    started, served = [], []
+    monkeypatch.setattr(demo, "queue_demo", lambda *a, **k: pytest.fail("checked in the way"))
+    monkeypatch.setattr(pool, "start_pool_process", lambda store, workers=None, **options:
+                        started.append(options))
+    monkeypatch.setattr(os, "execvpe", lambda exe, argv, env: served.append(argv))
+    run("dashboard", "--port", "8599")
+    assert started == [{"idle_exit": 300.0, "queue_demo": True}] and len(served) == 1
+    started.clear()
+    run("dashboard", "--port", "8599", "--no-demo")  # nothing queued: no pool at all
+    assert started == []
+
+
+def test_the_demo_queueing_pool_exits_when_there_is_nothing_to_train(monkeypatch):
+    from cli_helpers import run
+
+    from genzoo.registry import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "queue_demo",
+                        lambda registry, store, log: calls.append(store) or (["demo-x"], []))
+    result = run("worker", "--queue-demo")
+    assert len(calls) == 1 and "[demo] 0 jobs queued in demo-x" in result.stderr
+    assert "worker pool on" not in result.stderr
