@@ -289,9 +289,7 @@ def measured(records: list[RunRecord], metric: str) -> RunRecord | None:
 
 def _points_datasets() -> set[str]:
     """Names of the registered 2-d point datasets."""
-    reg = registry()
-    return {name for name, spec in reg.datasets.items() if spec.kind == "image"
-            and getattr(dataset(name), "points", False)}
+    return {name for name, spec in registry().datasets.items() if spec.points}
 
 
 # Which way is better for the metrics claims cite that no MetricSpec describes.

@@ -28,13 +28,12 @@ KIND_LABELS = {"exact": "exact density", "bound": "lower bound: exp(ELBO), mass 
 
 
 def toy_datasets(reg: Registry, records: list[RunRecord]) -> list[str]:
-    """Registered 2-d points datasets: the built-in toys, then any other dataset that a run
-    stored as (1, 1, 2) images (a third-party toy), in registry order."""
-    from genzoo.plugins.toy2d import TOYS
-
-    names = {name for name in TOYS if name in reg.datasets}
+    """Registered 2-d points datasets (declared ``points`` by their spec), then any other one
+    that a run stored as point data (a third-party toy registered without the flag), in registry
+    order."""
+    names = {name for name, spec in reg.datasets.items() if spec.points}
     names |= {r.dataset for r in records if r.dataset in reg.datasets
-              and list(r.data_info.get("shape") or []) == [1, 1, 2]}
+              and r.data_info.get("points")}
     order = list(reg.datasets)
     return sorted(names, key=order.index)
 

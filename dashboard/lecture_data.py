@@ -284,9 +284,7 @@ def bandwidth_curve(low: float = 0.2, high: float = 20.0, n: int = 25) -> pd.Dat
 
 def toy_names(reg: Registry) -> list[str]:
     """The registered 2-d toy datasets (grid-valued points), the default first."""
-    from genzoo.plugins.toy2d import TOYS
-
-    names = [name for name in TOYS if name in reg.datasets]
+    names = [name for name, spec in reg.datasets.items() if spec.points]
     return sorted(names, key=lambda name: name != TOY_DEFAULT)
 
 

@@ -240,6 +240,6 @@ def register_datasets(register):
     """The four toy 2-d densities."""
     for name, toy in TOYS.items():
         register(DatasetSpec(name, "image", functools.partial(load_toy, name),
-                             source="generated", options=("grid",),
+                             source="generated", options=("grid",), points=True,
                              summary=f"2-d toy: {toy.summary}; a point on a 32x32 grid as a 1x2 "
                                      "image; --set grid=G (4-256)"))

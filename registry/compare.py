@@ -310,7 +310,8 @@ def _scorable(registry: Registry, dataset: str) -> bool:
     trained on the labels), not 2-d points (drawn on the 2-d densities page instead)."""
     from .runs import load_dataset
 
-    if registry.dataset(dataset).kind != "image":
+    spec = registry.dataset(dataset)
+    if spec.kind != "image" or spec.points:
         return False  # known without loading it
     data = load_dataset(registry, dataset)
     return (data.kind == "image" and getattr(data, "train_labels", None) is not None

@@ -98,6 +98,8 @@ class DatasetSpec:
 
     ``options`` names the keyword arguments of ``load`` a user may set on the command line
     (``genzoo train MODEL -d shapes --set size=32``); each is parsed to the type of its default.
+    ``points`` declares 2-d point data (``ImageData.points``: a point as a 1x2 "image"), so a
+    page or a comparison can tell without loading the data.
     """
 
     name: str
@@ -106,6 +108,7 @@ class DatasetSpec:
     source: str = ""
     summary: str = ""
     options: tuple[str, ...] = ()
+    points: bool = False
 
     def option_defaults(self) -> dict[str, Any]:
         """``{option: default}`` read off ``load``'s signature."""

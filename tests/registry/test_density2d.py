@@ -152,3 +152,12 @@ def test_a_gan_on_a_toy_set_gives_a_sample_histogram_with_finite_scores(registry
     assert all(math.isfinite(scores[key]) for key in ("kl_bits", "missed_mass", "tv"))
     assert scores["kl_bits"] >= 0 and 0 <= scores["missed_mass"] < 1
     assert scores["mass"] == pytest.approx(1.0)
+
+
+def test_point_datasets_are_declared_by_their_spec(registry):
+    """Pages tell point data from pictures by the spec's ``points`` flag, without loading the
+    data: it must say what loading gives."""
+    declared = {name for name, spec in registry.datasets.items() if spec.points}
+    assert declared == {"8-gaussians", "moons", "ring", "checkerboard"}
+    for name in [*declared, "digits", "shapes"]:
+        assert load_dataset(registry, name).points == registry.dataset(name).points, name
