@@ -650,8 +650,9 @@ def loss_parts_figure(parts: pd.DataFrame, run_id: str) -> go.Figure:
     return fig
 
 
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode()
+def csv_bytes(frame: pd.DataFrame, index: bool = False) -> bytes:
+    """``frame`` as UTF-8 CSV (without the index unless asked)."""
+    return frame.to_csv(index=index).encode()
 
 
 # -- time series --------------------------------------------------------------------------------

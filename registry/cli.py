@@ -797,7 +797,11 @@ def dashboard(port, host, read_only, with_demo, workers, headless):
                                 "--browser.gatherUsageStats", "false",
                                 # no file watcher: polling the sources for edits cost a third
                                 # of a core while serving
-                                "--server.fileWatcherType", "none"], env)
+                                "--server.fileWatcherType", "none",
+                                # no full garbage collection after every page run: in a process
+                                # holding torch and the loaded runs it was two thirds of the
+                                # server's time with ten sessions (docs/benchmarks.md)
+                                "--runner.postScriptGC", "false"], env)
 
 
 @cli.command()

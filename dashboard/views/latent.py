@@ -91,9 +91,8 @@ if codes["factors"] is not None:
     st.caption("shapes are generated from known factors (shape, size, row, col). A dimension "
                "that tracks one factor and no other is disentangled. Correlation sees only "
                "linear, monotone links: shape is a category, so its |r| understates.")
-    st.download_button("Download the table (CSV)", codes["factors"].to_csv().encode(),
-                       file_name=f"{record.run_id}-factors.csv", mime="text/csv",
-                       on_click="ignore")
+    widgets.csv_download(codes["factors"], f"{record.run_id}-factors.csv",
+                         label="Download the table (CSV)", index=True)
 if codes["usage"] is not None:
     st.header("Codebook")
     st.plotly_chart(latent_data.usage_figure(codes["usage"]["counts"],

@@ -46,9 +46,7 @@ st.caption("bits/dim is the test split's, the only number reported; validation b
 st.dataframe(table, hide_index=True,
              column_config={"bits/dim": st.column_config.NumberColumn(format="%.4f"),
                             "validation bits/dim": st.column_config.NumberColumn(format="%.4f")})
-st.download_button("Download CSV", data.csv_bytes(table),
-                   file_name=f"genzoo-likelihood-{dataset_name}.csv", mime="text/csv",
-                   on_click="ignore")
+widgets.csv_download(table, f"genzoo-likelihood-{dataset_name}.csv")
 
 st.subheader("Training curves")
 default = [run for run in summary["runs"].str.split(", ").str[0]] if not summary.empty else []

@@ -2,11 +2,12 @@
 
 import streamlit as st
 
-from genzoo.dashboard import compare_data, data, widgets
+from genzoo.dashboard import compare_data, data, overview_data, widgets
 from genzoo.registry.spec import TAXONOMY
 
 reg = data.registry()
 records = data.runs()
+tables = overview_data.overview_tables(reg, records)
 
 st.title("Generative models, side by side")
 st.markdown("The lecture's taxonomy, built from the metadata every plugin registers. Each "
@@ -53,7 +54,7 @@ for density, branch in TAXONOMY.items():
         st.markdown(f"{spec.summary}  \n*{spec.paper}* · density **{spec.density}** · sampling "
                     f"**{spec.sampling}** · data **{spec.data}** · plugin `{plugin}`")
         # full width: each claim, its number and how that ranks need room to be read
-        widgets.table(data.claims_frame(reg, spec, model_runs, records),
+        widgets.table(tables.claims[spec.name],
                       f"genzoo-claims-{spec.name}",
                       column_config={"claim": st.column_config.Column(width="large"),
                                      "against the others": st.column_config.Column(
@@ -61,14 +62,13 @@ for density, branch in TAXONOMY.items():
         if model_runs:
             with st.expander(f"Runs of {spec.name} ({len(model_runs)})"):
                 # the file keeps every column (seed, tags, error); the page shows the main ones
-                widgets.table(data.runs_frame(model_runs), f"genzoo-runs-{spec.name}",
+                widgets.table(tables.runs[spec.name], f"genzoo-runs-{spec.name}",
                               column_order=["run id", "dataset", "status", "test score",
                                             "steps", "train seconds"])
         else:
             st.markdown(f"No runs yet: `genzoo train {spec.name} --dataset "
                         f"{'digits' if spec.data == 'image' else 'sunspots'}`")
 
-orphans = data.orphan_runs(reg, records)
-if orphans:
+if tables.orphans is not None:
     st.header("Runs of models no loaded plugin provides", divider="gray")
-    widgets.table(data.runs_frame(orphans), "genzoo-orphan-runs")
+    widgets.table(tables.orphans, "genzoo-orphan-runs")

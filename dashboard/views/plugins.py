@@ -3,7 +3,7 @@ broken ones, and the contract's conformance results (run on request, cached in t
 
 import streamlit as st
 
-from genzoo.dashboard import access, data, plugins_data
+from genzoo.dashboard import access, data, plugins_data, widgets
 from genzoo.registry import GENZOO_API_VERSION
 
 reg = data.registry()
@@ -24,14 +24,12 @@ for name, error in data.broken_plugins(reg):
 st.subheader("Installed plugins")
 table = plugins_data.plugins_frame(reg)
 st.dataframe(table, hide_index=True)
-st.download_button("Download CSV", data.csv_bytes(table), file_name="genzoo-plugins.csv",
-                   mime="text/csv", key="plugins-csv", on_click="ignore")
+widgets.csv_download(table, "genzoo-plugins.csv", key="plugins-csv")
 
 st.subheader("What each plugin registered")
 registered = plugins_data.registered_frame(reg)
 st.dataframe(registered, hide_index=True)
-st.download_button("Download CSV", data.csv_bytes(registered), key="registered-csv",
-                   file_name="genzoo-registered.csv", mime="text/csv", on_click="ignore")
+widgets.csv_download(registered, "genzoo-registered.csv", key="registered-csv")
 
 st.subheader("Conformance with the model contract")
 st.caption("Each check builds a model from its default config on small synthetic data and tests "
@@ -96,5 +94,4 @@ if failed.empty and not results.empty:
     st.success(f"Every cached check passed ({len(results)} checks on {len(matrix)} models).")
 for row in failed.to_dict("records"):
     st.error(f"**{row['model']}** failed `{row['check']}`: {row['message']}")
-st.download_button("Download CSV", data.csv_bytes(results), key="conformance-csv",
-                   file_name="genzoo-conformance.csv", mime="text/csv", on_click="ignore")
+widgets.csv_download(results, "genzoo-conformance.csv", key="conformance-csv")

@@ -45,9 +45,7 @@ st.dataframe(table, hide_index=True, column_config={
     "Parzen estimate (bits/dim)": st.column_config.NumberColumn(
         format="%.3f", help="a kernel density fitted to samples: an estimate, not a bound; "
                             "unreliable in high dimensions (Theis et al. 2016)")})
-st.download_button("Download CSV", data.csv_bytes(table),
-                   file_name=f"genzoo-quality-{dataset_name}.csv", mime="text/csv",
-                   on_click="ignore")
+widgets.csv_download(table, f"genzoo-quality-{dataset_name}.csv")
 st.caption("The likelihood columns keep their kind: exact, a bound (ELBO, IWAE-K), or none for "
            "an implicit model. A Parzen estimate is shown apart from them, never in their place.")
 parzen_warning = quality_data.parzen_warning(frame)

@@ -36,9 +36,8 @@ def variants_section(result: dict) -> None:
                    "model's first variant. Sampling is timed eagerly in each precision.")
         st.plotly_chart(speed_data.variants_figure(variants), key="bench-variants")
         st.dataframe(variants, hide_index=True, column_config=speed_data.column_config())
-        st.download_button("Download CSV", data.csv_bytes(variants), key="variants-csv",
-                           file_name=speed_data.csv_name("variants", result["file"]),
-                           mime="text/csv", on_click="ignore")
+        widgets.csv_download(variants, speed_data.csv_name("variants", result["file"]),
+                             key="variants-csv")
     work = speed_data.utilization_frame(result)
     if not work.empty:
         st.caption("Work per training step, counted by `torch.utils.flop_counter` (matrix "
@@ -74,9 +73,7 @@ def bench_section():
                f"`bench/{result['file']}` in the runs store.")
     table = speed_data.bench_frame(result)
     st.dataframe(table, hide_index=True, column_config=speed_data.column_config())
-    st.download_button("Download CSV", data.csv_bytes(table), key="bench-csv",
-                       file_name=speed_data.csv_name("bench", result["file"]), mime="text/csv",
-                       on_click="ignore")
+    widgets.csv_download(table, speed_data.csv_name("bench", result["file"]), key="bench-csv")
     if speed_data.bench_on_cpu(result):
         st.caption(speed_data.NO_PEAK_ON_CPU)
     st.plotly_chart(speed_data.sampling_figure(table, "Sampling time"), key="bench-sampling")
@@ -102,9 +99,7 @@ def bench_section():
         st.caption(f"{row['model']} at {row['image size']}: {row['note']}")
     st.dataframe(scaling, hide_index=True, column_config={
         "sample ms/image": st.column_config.NumberColumn(format="%.4g")})
-    st.download_button("Download CSV", data.csv_bytes(scaling), key="scaling-csv",
-                       file_name=speed_data.csv_name("sizes", result["file"]), mime="text/csv",
-                       on_click="ignore")
+    widgets.csv_download(scaling, speed_data.csv_name("sizes", result["file"]), key="scaling-csv")
 
 
 def runs_section():
@@ -123,9 +118,7 @@ def runs_section():
                                 index=data.default_index(datasets, "digits"))
     table = speed_data.runs_frame(reg, records, dataset_name)
     st.dataframe(table, hide_index=True, column_config=speed_data.column_config())
-    st.download_button("Download CSV", data.csv_bytes(table), key="runs-csv",
-                       file_name=speed_data.csv_name("runs", dataset_name), mime="text/csv",
-                       on_click="ignore")
+    widgets.csv_download(table, speed_data.csv_name("runs", dataset_name), key="runs-csv")
     untimed = table.loc[table[speed_data.TRAIN[1]].isna(), "model"].tolist()
     if untimed:
         st.caption(f"No training examples/s for {', '.join(untimed)}: fitted in closed form, "

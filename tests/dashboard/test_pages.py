@@ -440,3 +440,18 @@ def test_quality_page_keeps_a_parzen_estimate_apart_from_bits_per_dim(app, demo_
         demo_runs(home)["pixelcnn"].metrics["test_bits_per_dim"])
     assert pd.isna(table.loc["pixelcnn", "Parzen estimate (bits/dim)"])
     assert NOTE in texts(at.caption)  # what the number is worth, shown with it
+
+
+def test_a_csv_download_is_written_when_clicked_and_holds_the_table(monkeypatch):
+    import pandas as pd
+
+    from genzoo.dashboard import widgets
+
+    buttons = []
+    monkeypatch.setattr(widgets.st, "download_button",
+                        lambda label, payload, **options: buttons.append((label, payload, options)))
+    frame = pd.DataFrame({"model": ["pixelcnn", "vae"], "bits/dim": [1.9, 2.1]})
+    widgets.csv_download(frame, "t.csv", key="k")
+    (label, payload, options), = buttons
+    assert callable(payload) and options["file_name"] == "t.csv" and options["key"] == "k"
+    assert payload() == b"model,bits/dim\npixelcnn,1.9\nvae,2.1\n"
