@@ -35,3 +35,10 @@ def csv_download(frame: pd.DataFrame, file_name: str, *, key: str | None = None,
     Overview's time with a class on it (docs/benchmarks.md)."""
     st.download_button(label, functools.partial(data.csv_bytes, frame, index=index),
                        file_name=file_name, mime="text/csv", key=key, on_click="ignore")
+
+
+def png_download(png: bytes, file_name: str, *, key: str | None = None) -> None:
+    """A "Download PNG" button for an encoded picture, handed over when it is clicked (a file
+    registered on each page run for each visitor cost the Samples page under load)."""
+    st.download_button("Download PNG", functools.partial(bytes, png), file_name=file_name,
+                       mime="image/png", key=key, on_click="ignore")

@@ -39,18 +39,16 @@ for column, model in zip(columns, models):
         except GenzooError as exc:  # a stale checkpoint must not take the other models down
             st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
             continue
-        st.image(drawn["grid"], width="stretch")
+        st.image(drawn["png"], width="stretch")  # encoded once, when sampled
         st.caption(f"run `{record.run_id}` · {data.test_score(record)} · "
                    f"{reg.model(model).sampling} sampling, "
                    f"{drawn['ms_per_image']:.2f} ms/image (batch {count})")
-        st.download_button("Download PNG", drawn["png"],
-                           file_name=f"{record.run_id}-seed{seed}-n{count}.png",
-                           mime="image/png", key=f"png-{model}", on_click="ignore")
+        widgets.png_download(drawn["png"], f"{record.run_id}-seed{seed}-n{count}.png",
+                             key=f"png-{model}")
 with columns[-1]:
     st.subheader("real test images")
     real = data.real_images(dataset_name, seed, count)
-    st.image(real["grid"], width="stretch")
+    st.image(real["png"], width="stretch")
     st.caption(f"{count} images of the {dataset_name} test split, picked with seed {seed}")
-    st.download_button("Download PNG", real["png"],
-                       file_name=f"{dataset_name}-test-seed{seed}-n{count}.png",
-                       mime="image/png", key="png-real", on_click="ignore")
+    widgets.png_download(real["png"], f"{dataset_name}-test-seed{seed}-n{count}.png",
+                         key="png-real")
