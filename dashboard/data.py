@@ -116,6 +116,12 @@ def completed_runs() -> list[RunRecord]:
     return runs("completed")
 
 
+def records_state(records: list[RunRecord]) -> tuple:
+    """What a table or figure shared by every session depends on in ``records`` (a cache key:
+    it is built again when a run is added, finishes or changes)."""
+    return tuple((r.run_id, r.updated_at, r.status) for r in records)
+
+
 def deleted_runs(run_ids) -> set[str]:
     """The runs among ``run_ids`` that the store no longer holds: deleted since the cached list
     (:func:`runs`, re-read every 3 s) was read, so an empty curve does not mean "no steps"."""

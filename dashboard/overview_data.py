@@ -29,8 +29,8 @@ class OverviewTables:
 
 def overview_tables(reg: Registry, records: list[RunRecord]) -> OverviewTables:
     """The tables for ``records`` (newest first), shared while the records stay the same."""
-    state = tuple((r.run_id, r.updated_at, r.status) for r in records)
-    return _overview_tables(data.store_home(), tuple(sorted(reg.models)), state, reg, records)
+    return _overview_tables(data.store_home(), tuple(sorted(reg.models)),
+                            data.records_state(records), reg, records)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data, widgets
+from genzoo.dashboard import data, likelihood_data, widgets
 
 reg = data.registry()
 records = data.completed_runs()
@@ -20,44 +20,38 @@ if not datasets:
     st.stop()
 
 dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"))
-table = data.likelihood_frame(reg, records, dataset_name)
-summary = data.likelihood_summary(table)
+shared = likelihood_data.likelihood_tables(reg, records, dataset_name)
+table, summary = shared.runs.frame, shared.summary
 
-if summary.empty:
+if shared.figure is None:
     st.info(f"No completed run on {dataset_name} reports a likelihood yet.")
 else:
-    baselines = data.baseline_bits(reg, summary)
-    st.plotly_chart(data.likelihood_figure(summary, dataset_name, baselines))
-    missing = [name for name, spec in reg.models.items()
-               if spec.baseline and spec.data == "image" and name not in baselines]
-    for name in missing:
+    st.plotly_chart(shared.figure)
+    for name in shared.missing_baselines:
         st.caption(f"No `{name}` run on {dataset_name}, so no {name} baseline line: "
                    f"`genzoo train {name} --dataset {dataset_name}`")
     if (summary["seeds"] > 1).any():
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
     if (table["quantity"] == "p(x | y)").any():
         st.caption(data.GIVEN_LABEL_NOTE)
-for model, reason in data.no_likelihood_models(reg, records, dataset_name).items():
+for model, reason in shared.no_likelihood.items():
     st.info(reason)
 
 st.subheader("Runs")
 st.caption("bits/dim is the test split's, the only number reported; validation bits/dim is what "
            "choices (defaults, kernel widths) are made on.")
-st.dataframe(table, hide_index=True,
-             column_config={"bits/dim": st.column_config.NumberColumn(format="%.4f"),
-                            "validation bits/dim": st.column_config.NumberColumn(format="%.4f")})
-widgets.csv_download(table, f"genzoo-likelihood-{dataset_name}.csv")
+widgets.table(shared.runs, f"genzoo-likelihood-{dataset_name}",
+              column_config={"bits/dim": st.column_config.NumberColumn(format="%.4f"),
+                             "validation bits/dim": st.column_config.NumberColumn(format="%.4f")})
 
 st.subheader("Training curves")
 default = [run for run in summary["runs"].str.split(", ").str[0]] if not summary.empty else []
 chosen = st.multiselect("Runs", list(dict.fromkeys(table["run id"])), default=default)
-curves = {run_id: data.loss_curve(run_id) for run_id in chosen}
-empty = [run_id for run_id, frame in curves.items() if frame.empty]
-curves = {run_id: frame for run_id, frame in curves.items() if not frame.empty}
-if curves:
-    st.plotly_chart(data.loss_figure(curves, "nats/dim"))
-gone = data.deleted_runs(empty)  # a deleted run's curve is empty too: not a closed-form fit
-for run_id in empty:
+curves = likelihood_data.loss_curves(chosen, records)
+if curves.figure is not None:
+    st.plotly_chart(curves.figure)
+gone = data.deleted_runs(curves.empty)  # a deleted run's curve is empty too: not a closed-form fit
+for run_id in curves.empty:
     if run_id in gone:
         st.warning(data.deleted_message(run_id))
     else:
@@ -70,10 +64,10 @@ st.caption("Each term a model logs, in its own panel: a VAE's reconstruction ter
 with_parts = list(dict.fromkeys(table["run id"]))
 if with_parts:
     run_id = st.selectbox("Run", with_parts, key="parts-run")
-    parts = data.loss_parts(run_id)
-    if parts.empty and data.deleted_runs([run_id]):
+    parts_figure = likelihood_data.loss_parts_figure(run_id, records)
+    if parts_figure is None and data.deleted_runs([run_id]):
         st.warning(data.deleted_message(run_id))
-    elif parts.empty:
+    elif parts_figure is None:
         st.caption(f"`{run_id}` logged no training steps.")
     else:
-        st.plotly_chart(data.loss_parts_figure(parts, run_id), key="parts")
+        st.plotly_chart(parts_figure, key="parts")

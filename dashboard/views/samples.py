@@ -9,7 +9,7 @@ reg = data.registry()
 records = data.completed_runs()
 
 st.title("Samples")
-st.markdown("Each model draws the same number of samples from the same seed; the last column "
+st.markdown("Each model draws the same number of samples from the same seed; the last grid "
             "shows real test images for reference.")
 
 datasets = data.picture_datasets(reg, records)
@@ -29,26 +29,41 @@ if not models:
     st.info("Pick at least one model.")
     st.stop()
 
-columns = st.columns(len(models) + 1)
-for column, model in zip(columns, models):
+PER_ROW = 5  # more to a row leaves each grid too small to see (12 models: 50 px each)
+REAL = None  # the cell of real test images, after the models'
+
+
+def draw_model(model: str) -> None:
     record = latest[model]
-    with column:
-        st.subheader(model)
-        try:
-            drawn = data.image_samples(record, seed, count)
-        except GenzooError as exc:  # a stale checkpoint must not take the other models down
-            st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
-            continue
-        st.image(drawn["png"], width="stretch")  # encoded once, when sampled
-        st.caption(f"run `{record.run_id}` · {data.test_score(record)} · "
-                   f"{reg.model(model).sampling} sampling, "
-                   f"{drawn['ms_per_image']:.2f} ms/image (batch {count})")
-        widgets.png_download(drawn["png"], f"{record.run_id}-seed{seed}-n{count}.png",
-                             key=f"png-{model}")
-with columns[-1]:
+    st.subheader(model)
+    try:
+        drawn = data.image_samples(record, seed, count)
+    except GenzooError as exc:  # a stale checkpoint must not take the other models down
+        st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
+        return
+    st.image(drawn["png"], width="stretch")  # encoded once, when sampled
+    st.caption(f"run `{record.run_id}` · {data.test_score(record)} · "
+               f"{reg.model(model).sampling} sampling, "
+               f"{drawn['ms_per_image']:.2f} ms/image (batch {count})")
+    widgets.png_download(drawn["png"], f"{record.run_id}-seed{seed}-n{count}.png",
+                         key=f"png-{model}")
+
+
+def draw_real() -> None:
     st.subheader("real test images")
     real = data.real_images(dataset_name, seed, count)
     st.image(real["png"], width="stretch")
     st.caption(f"{count} images of the {dataset_name} test split, picked with seed {seed}")
     widgets.png_download(real["png"], f"{dataset_name}-test-seed{seed}-n{count}.png",
                          key="png-real")
+
+
+cells = [*models, REAL]
+per_row = min(PER_ROW, len(cells))  # every row as wide as the first, so grids match in size
+for start in range(0, len(cells), per_row):
+    for column, cell in zip(st.columns(per_row), cells[start:start + per_row]):
+        with column:
+            if cell is REAL:
+                draw_real()
+            else:
+                draw_model(cell)

@@ -503,6 +503,8 @@ def _guard_worker(draw, values):
     # a pool with no --idle-exit serves until Ctrl-C: always leave at once when idle (an empty
     # store holds no job), or give an idle time that must be refused
     values["idle_exit"] = draw(st.sampled_from(["0", "-1", "nan", "x", ""]))
+    if values["idle_exit"] == "0":  # --queue-demo then queues and trains the whole demo
+        values["queue_demo"] = None
 
 
 def _guard_compare(draw, values):
