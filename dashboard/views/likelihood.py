@@ -34,7 +34,7 @@ else:
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
     if (table["quantity"] == "p(x | y)").any():
         st.caption(data.GIVEN_LABEL_NOTE)
-for model, reason in shared.no_likelihood.items():
+for reason in shared.no_likelihood.values():
     st.info(reason)
 
 st.subheader("Runs")
