@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from genzoo.dashboard import data
@@ -19,9 +20,12 @@ from genzoo.registry.store import RunRecord
 
 @dataclass(frozen=True)
 class OverviewTables:
-    """``claims[model]`` for every registered model, ``runs[model]`` for those with runs, and
-    the runs of models no loaded plugin provides."""
+    """The taxonomy of the registered models (a tree and a table), ``claims[model]`` for every
+    registered model, ``runs[model]`` for those with runs, and the runs of models no loaded
+    plugin provides."""
 
+    taxonomy_figure: go.Figure
+    taxonomy: SharedTable
     claims: dict[str, SharedTable]
     runs: dict[str, SharedTable]
     orphans: SharedTable | None
@@ -43,5 +47,6 @@ def _overview_tables(home: str, models: tuple[str, ...], state: tuple, _reg: Reg
                                                   _records)) for name in models}
     runs = {name: SharedTable(data.runs_frame(found)) for name, found in by_model.items()}
     orphans = data.orphan_runs(_reg, _records)
-    return OverviewTables(claims, runs, SharedTable(data.runs_frame(orphans)) if orphans
+    return OverviewTables(data.taxonomy_figure(_reg), SharedTable(data.taxonomy_frame(_reg)),
+                          claims, runs, SharedTable(data.runs_frame(orphans)) if orphans
                           else None)

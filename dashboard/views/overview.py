@@ -38,8 +38,8 @@ if names:
     widgets.table(table, f"genzoo-comparison-{chosen}")
 
 st.subheader("Taxonomy of the registered models")
-st.plotly_chart(data.taxonomy_figure(reg), key="taxonomy-tree")
-widgets.table(data.taxonomy_frame(reg), "genzoo-taxonomy")
+st.plotly_chart(tables.taxonomy_figure, key="taxonomy-tree")
+widgets.table(tables.taxonomy, "genzoo-taxonomy")
 
 for density, branch in TAXONOMY.items():
     st.header(branch.capitalize(), divider="gray")
