@@ -26,15 +26,30 @@ class ReadOnly(PermissionError):
     """A page asked for something a read-only dashboard refuses."""
 
 
+def read_only_reason() -> str | None:
+    """Why nothing may be started here: the server was started with ``--read-only``, or its
+    runs store is one this server cannot write (a store shared read-only); None otherwise."""
+    if os.environ.get("GENZOO_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on"):
+        return READ_ONLY_MESSAGE
+    from genzoo.registry.store import default_home, writable_home
+
+    home = default_home()
+    if not writable_home(home):
+        return (f"the runs store {home} cannot be written by this server: training, "
+                "cancelling and uploads are off")
+    return None
+
+
 def read_only() -> bool:
-    """Whether the server was started with ``--read-only``."""
-    return os.environ.get("GENZOO_READ_ONLY", "").strip().lower() in ("1", "true", "yes", "on")
+    """Whether training, cancelling and uploads are off (:func:`read_only_reason`)."""
+    return read_only_reason() is not None
 
 
 def require_writable() -> None:
     """Raise :class:`ReadOnly` (the page shows its message) on a read-only dashboard."""
-    if read_only():
-        raise ReadOnly(READ_ONLY_MESSAGE)
+    reason = read_only_reason()
+    if reason is not None:
+        raise ReadOnly(reason)
 
 
 def _int_setting(name: str, default: int) -> int:

@@ -52,15 +52,30 @@ with st.sidebar:
     st.caption(f"Runs store: `{data.store_home()}`  \n(set `GENZOO_HOME` to read another)")
 
 from genzoo.dashboard import compare_data  # noqa: E402
+from genzoo.registry.errors import StoreError  # noqa: E402
 
-_pending = compare_data.status().open_jobs > 0
+
+def store_unusable(exc: StoreError) -> None:
+    """A store that cannot be read (a damaged file, another version's schema, a home that is
+    a file): one line that says what to do, in place of every page."""
+    st.error(f"The runs store cannot be used: {exc}")
+    st.stop()
+
+
+try:
+    _pending = compare_data.status().open_jobs > 0
+except StoreError as exc:
+    store_unusable(exc)
 
 
 @st.fragment(run_every=compare_data.POLL_SECONDS if _pending else None)
 def queue_progress() -> None:
     """The demo's and every comparison's progress, on every page; when a run completes, the
     page redraws with it (no reload), and when all are done the polling stops."""
-    now = compare_data.status()
+    try:
+        now = compare_data.status()
+    except StoreError:  # said once, in place of the page
+        return
     if now.open_jobs:
         from genzoo.dashboard.train_jobs import ensure_pool
 
@@ -86,4 +101,7 @@ def queue_progress() -> None:
 with st.sidebar:
     queue_progress()
 
-navigation.run()
+try:
+    navigation.run()
+except StoreError as exc:  # the store broke while the page was drawn
+    store_unusable(exc)

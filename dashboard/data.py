@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -543,7 +544,7 @@ def no_likelihood_models(reg: Registry, records: list[RunRecord],
             continue
         staged = [name for name, s in reg.models.items()  # the stage that gives the bound
                   if s.parent == r.model and s.density != "implicit"]
-        how = (f" Train the second stage: `genzoo train {staged[0]} --parent {r.run_id}`."
+        how = (f" Train the second stage: `genzoo train {staged[0]} --parent {shlex.quote(r.run_id)}`."
                if staged else "")
         reasons.setdefault(r.model, f"{r.model} has no likelihood bound on its own.{how}")
     return dict(sorted(reasons.items()))

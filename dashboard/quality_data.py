@@ -8,6 +8,7 @@ runs store's cache but never trains (nothing trains on page load).
 from __future__ import annotations
 
 import math
+import shlex
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -38,7 +39,7 @@ PARZEN = "parzen_bits_per_dim_estimate"  # `genzoo eval RUN --parzen`: an estima
 
 
 def quality_command(record: RunRecord) -> str:
-    return f"genzoo quality {record.run_id}"
+    return f"genzoo quality {shlex.quote(record.run_id)}"
 
 
 def scored_models(reg: Registry, records: list[RunRecord], dataset_name: str) -> dict:

@@ -7,6 +7,8 @@ accuracy appears only where the classifier is cached in the store: the page neve
 
 from __future__ import annotations
 
+import shlex
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -48,7 +50,7 @@ def train_commands(reg: Registry, records: list[RunRecord]) -> str:
     name, parent = stages[0]
     done = [r for r in records if r.status == "completed" and r.model == parent]
     if done:
-        return f"genzoo train {name} --parent {done[0].run_id} --seconds 90"
+        return f"genzoo train {name} --parent {shlex.quote(done[0].run_id)} --seconds 90"
     return (f"genzoo train {parent} --dataset digits --seconds 60   # prints RUN_ID\n"
             f"genzoo train {name} --parent RUN_ID --seconds 90")
 

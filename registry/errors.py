@@ -26,6 +26,11 @@ class BadData(GenzooError):
     """Data that cannot be used: an empty CSV, NaNs, a series too short for the model."""
 
 
+class StoreError(GenzooError):
+    """The runs store itself cannot be used: its home is a file, its SQLite file is damaged,
+    locked, read-only (for a write) or of another version of genzoo."""
+
+
 class CheckpointError(GenzooError):
     """A checkpoint that is missing, truncated, corrupt or not a safetensors file."""
 

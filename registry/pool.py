@@ -16,6 +16,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -345,7 +346,7 @@ class WorkerPool:
         asked = self.queue.get(job.job_id).cancel_at is not None
         if asked or code in (130, 143):
             self.queue.finish(job.job_id, "cancelled", "cancelled; the run keeps its last "
-                              f"checkpoint (`genzoo resume {job.run_id}`)")
+                              f"checkpoint (`genzoo resume {shlex.quote(job.run_id)}`)")
             self._mark_run(job, "cancelled", "stopped by force while saving" if code < 0
                            else None)
             self.log(f"job #{job.job_id} cancelled (run {job.run_id})")
@@ -353,7 +354,7 @@ class WorkerPool:
         if code < 0:
             name = SIGNAL_NAMES.get(-code, f"signal {-code}")
             message = (f"its process was killed by {name}; the run keeps its last checkpoint "
-                       f"(`genzoo resume {job.run_id}`, or a smaller batch_size if it ran out "
+                       f"(`genzoo resume {shlex.quote(job.run_id)}`, or a smaller batch_size if it ran out "
                        "of memory)")
             self._mark_run(job, "interrupted", message)
         else:

@@ -10,6 +10,7 @@ that names the field, before anything is queued or stored; :func:`check_budget` 
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import typing
 from dataclasses import asdict, dataclass, field
@@ -58,7 +59,7 @@ def check_parent(store: RunStore, spec: ModelSpec, parent: str | None, dataset: 
                         f"{spec.parent!r} run")
     if record.status != "completed":
         raise BadConfig(f"run {parent!r} is {record.status}, not completed: finish it first "
-                        f"(`genzoo resume {parent}`)")
+                        f"(`genzoo resume {shlex.quote(parent)}`)")
     if dataset is not None and dataset != record.dataset:
         raise BadConfig(f"run {parent!r} was trained on {record.dataset!r}; {spec.name!r} "
                         f"trains on the same data, not on {dataset!r} (leave out --dataset)")

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import BadConfig, GenzooError, NotFound
+from .errors import BadConfig, GenzooError, NotFound, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -81,7 +81,7 @@ CREATE TABLE IF NOT EXISTS comparisons (
 # otherwise (Ctrl-C, out of GPU memory, a process that died). Both resume from their checkpoint.
 STATUSES = ("created", "running", "completed", "failed", "interrupted", "cancelled")
 ACTIVE = ("created", "running")  # a process is (or should be) training these
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")  # one folder name, no path
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # one folder name, no path
 _JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags", "settings")
 # Columns added after the first release, with their definitions: a store written by an older
 # genzoo gets them on first open (SQLite adds a column with its default to every row).
@@ -126,17 +126,34 @@ class RunRecord:
                 "updated_at": self.updated_at}
 
 
+_MAX_RUN_ID = 128
+_NOT_IN_RUN_ID = re.compile(r"[^A-Za-z0-9._+-]+")
+
+
 def new_run_id(model: str, dataset: str) -> str:
-    """A fresh id that a person can read: ``MODEL-DATASET-xxxxxx``."""
-    slug = Path(dataset).stem if dataset.endswith(".csv") else dataset
-    return f"{model}-{slug}-{uuid.uuid4().hex[:6]}".replace("/", "_")
+    """A fresh id that a person can read, ``MODEL-DATASET-xxxxxx``, made to pass
+    :func:`check_run_id` whatever the names hold: a CSV called ``my data (v2);$(id).csv`` gives
+    ``MODEL-my-data-v2-id-xxxxxx``, and a long name is cut so that the id fits one folder name."""
+    stem = Path(dataset).stem if dataset.endswith(".csv") else dataset
+    suffix = uuid.uuid4().hex[:6]
+    slug = "-".join(part for part in (slugify(model), slugify(stem)) if part)
+    slug = re.sub(r"^[^A-Za-z0-9]+", "", slug) or "run"  # an id starts with a letter or digit
+    return check_run_id(f"{slug[:_MAX_RUN_ID - len(suffix) - 1].rstrip('.-')}-{suffix}")
+
+
+def slugify(name: str) -> str:
+    """``name`` with each run of characters a run id cannot hold as one ``-``, and no leading
+    or trailing ``-`` or ``.`` (``..`` becomes ``.``)."""
+    slug = _NOT_IN_RUN_ID.sub("-", name)
+    slug = re.sub(r"\.{2,}", ".", slug)
+    return slug.strip("-.")
 
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it can name a run (and its folder); :class:`BadConfig` otherwise."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or ".." in run_id:
-        raise BadConfig(f"--run-id {run_id!r}: use letters, digits and . _ + - (at most 128, "
-                        "starting with a letter or digit)")
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise BadConfig(f"--run-id {run_id!r}: use letters, digits and . _ + - (at most "
+                        f"{_MAX_RUN_ID}, starting with a letter or digit)")
     return run_id
 
 
@@ -145,54 +162,147 @@ def default_home() -> Path:
     return Path(os.environ.get("GENZOO_HOME") or "~/.genzoo").expanduser()
 
 
+def writable_home(home: Path) -> bool:
+    """Whether this process can write the store under ``home`` (a missing home can be made)."""
+    home = Path(home)
+    if not home.exists():
+        return True
+    db = home / "runs.sqlite"
+    return os.access(home, os.W_OK) and (not db.exists() or os.access(db, os.W_OK))
+
+
+BUSY_SECONDS = 30.0  # how long a write waits for another process's write to end
+
+
+def _make_home(home: Path) -> None:
+    """Make the store's folder, or say in one line why ``GENZOO_HOME`` cannot be one."""
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise StoreError(f"the runs store's home {home} is a file, not a folder: set "
+                         "GENZOO_HOME to a folder (it is made if missing)") from None
+    except NotADirectoryError:
+        blocker = next((p for p in home.parents if p.exists() and not p.is_dir()), home)
+        raise StoreError(f"the runs store's home {home} is under {blocker}, which is a file: "
+                         "set GENZOO_HOME to a folder") from None
+    except OSError as exc:
+        raise StoreError(f"cannot make the runs store's home {home}: {exc.strerror or exc}; "
+                         "set GENZOO_HOME to a folder you can write") from None
+
+
+def _store_problem(store: "RunStore", exc: sqlite3.Error) -> str:
+    """What an SQLite error says about the store, and what to do about it."""
+    text = str(exc)
+    where = store.db_path
+    if "readonly" in text or "read-only" in text or store.read_only and "query_only" in text:
+        return (f"the runs store {where} is read-only here, so nothing can be written to it "
+                "(reading works); to train or store results, set GENZOO_HOME to a folder you "
+                "can write")
+    if "locked" in text or "busy" in text:
+        return (f"the runs store {where} stayed locked by another process for "
+                f"{BUSY_SECONDS:.0f} s; try again when its write is done (a training or a "
+                "`genzoo worker` using the same GENZOO_HOME)")
+    if "no such column" in text or "no such table" in text or "has no column" in text:
+        return (f"the runs store {where} was written by another version of genzoo ({text}); "
+                "upgrade genzoo, or set GENZOO_HOME to a new folder")
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
+            or "malformed" in text or "not a database" in text:
+        return (f"the runs store {where} is damaged ({text}): move it aside (the run folders "
+                f"under {store.home / 'runs'} keep their checkpoints) and genzoo starts a new "
+                "one, or restore it from a backup")
+    if "unable to open" in text:
+        return (f"cannot open the runs store {where} ({text}): check that its folder can be "
+                "read and written, or set GENZOO_HOME to another folder")
+    return f"the runs store {where} failed: {text}"
+
+
 class RunStore:
     """Run records, logged metrics and checkpoint folders under one home directory."""
 
     def __init__(self, home: str | Path | None = None):
         self.home = Path(home).expanduser() if home else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
         self.db_path = self.home / "runs.sqlite"
+        _make_home(self.home)
+        # a home this process cannot write (a teacher's store shared read-only) is read: every
+        # listing, evaluation and page works, and a write says why it cannot be done
+        self.read_only = not writable_home(self.home)
         with self._connect() as db:
-            db.executescript(SCHEMA)
+            if not self.read_only:
+                db.executescript(SCHEMA)
             present = {row["name"] for row in db.execute("PRAGMA table_info(runs)")}
+            if not present:  # a read-only home without a store: read as an empty one
+                return
             for name, definition in _ADDED_COLUMNS.items():
-                if name not in present:
+                if name not in present and not self.read_only:
                     try:
                         db.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
                     except sqlite3.OperationalError as exc:  # another process added it first
                         if "duplicate column" not in str(exc):
                             raise
+                    present.add(name)
+            missing = [name for name in RunRecord.__dataclass_fields__ if name not in present]
+            if missing:
+                raise StoreError(f"the runs store {self.db_path} was written by another "
+                                 f"version of genzoo (its runs table has no {', '.join(missing)} "
+                                 "column); upgrade genzoo, or set GENZOO_HOME to a new folder")
+
+    def _open(self, **options) -> sqlite3.Connection:
+        if not self.read_only:
+            return sqlite3.connect(self.db_path, timeout=BUSY_SECONDS, **options)
+        if not self.db_path.exists():  # nothing stored yet: an empty store that takes no writes
+            db = sqlite3.connect(":memory:", **options)
+            db.executescript(SCHEMA)
+            db.execute("PRAGMA query_only = ON")
+            return db
+        # immutable: a read-only folder has no room for WAL's shared-memory file, and no
+        # process of this user can write the store while it is read
+        return sqlite3.connect(f"{self.db_path.resolve().as_uri()}?immutable=1", uri=True,
+                               timeout=BUSY_SECONDS, **options)
 
     @contextmanager
     def _connect(self):
-        db = sqlite3.connect(self.db_path, timeout=30.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA busy_timeout=30000")
-            db.row_factory = sqlite3.Row
-            with db:  # one transaction: committed on success, rolled back on error
-                yield db
-        finally:
-            db.close()
+        with self._translated():
+            db = self._open()
+            try:
+                if not self.read_only:
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
+                db.row_factory = sqlite3.Row
+                with db:  # one transaction: committed on success, rolled back on error
+                    yield db
+            finally:
+                db.close()
 
     @contextmanager
     def transaction(self):
         """A connection whose block is one write transaction, taken before its first read
         (``BEGIN IMMEDIATE``): a count and the insert it allows, or a job chosen and claimed,
         cannot interleave with another process doing the same (the job queue relies on it)."""
-        db = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA busy_timeout=30000")
-            db.row_factory = sqlite3.Row
-            db.execute("BEGIN IMMEDIATE")
+        with self._translated():
+            db = self._open(isolation_level=None)
             try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+                db.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
+                db.row_factory = sqlite3.Row
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                db.execute("COMMIT")
+            finally:
+                db.close()
+
+    @contextmanager
+    def _translated(self):
+        """SQLite's errors about the store itself as one line that names the file and what to
+        do; an IntegrityError (a taken id) is the caller's to handle."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreError(_store_problem(self, exc)) from None
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -235,7 +345,7 @@ class RunStore:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             raise NotFound(f"no run with id {run_id!r} in {self.home} (see `genzoo runs`)")
-        return _record(row)
+        return _record(row, self.db_path)
 
     def list_runs(self, *, model: str | None = None, dataset: str | None = None,
                   status: str | None = None) -> list[RunRecord]:
@@ -247,7 +357,7 @@ class RunStore:
                 args.append(value)
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY created_at DESC", args).fetchall()
-        return [_record(row) for row in rows]
+        return [_record(row, self.db_path) for row in rows]
 
     def update(self, run_id: str, *, when_status: tuple[str, ...] | None = None,
                **fields) -> bool:
@@ -368,10 +478,17 @@ class RunStore:
         return self.home / "runs" / run_id
 
 
-def _record(row: sqlite3.Row) -> RunRecord:
-    values = dict(row)
+def _record(row: sqlite3.Row, store_path: Path | str = "runs.sqlite") -> RunRecord:
+    values = {key: value for key, value in dict(row).items()
+              if key in RunRecord.__dataclass_fields__}  # a newer genzoo's columns are left
     for key in _JSON_COLUMNS:
-        values[key] = json.loads(values[key])
+        try:
+            values[key] = json.loads(values[key])
+        except (TypeError, ValueError, RecursionError):
+            raise StoreError(f"run {values.get('run_id')!r} has a damaged {key} column in the "
+                             f"runs store {store_path} (not JSON): restore the store from a "
+                             "backup, or move it aside (genzoo starts a new one; the run "
+                             "folders keep their checkpoints)") from None
     values["metrics"] = _named_as_measured(values["metrics"], values["config"])
     return RunRecord(**values)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import signal
 import threading
 import time
@@ -321,7 +322,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
                             meta={"run_id": run_id, "model": spec.name, "config": record.config,
                                   "data_info": record.data_info, "train_seconds": train_seconds})
         except CheckpointError as exc:  # a full disk: the run stops, not left 'running'
-            message = f"run {run_id!r} stopped: {exc}; resume with `genzoo resume {run_id}`"
+            message = f"run {run_id!r} stopped: {exc}; resume with `genzoo resume {shlex.quote(run_id)}`"
             store.update(run_id, status="interrupted", error=message)
             raise CheckpointError(message) from None
         store.update(run_id, step=step, train_seconds=train_seconds)
@@ -381,13 +382,13 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     except Cancelled:
         checkpoint_now()
         store.update(run_id, status="cancelled",
-                     error=f"cancelled at step {step}; resume with `genzoo resume {run_id}`")
+                     error=f"cancelled at step {step}; resume with `genzoo resume {shlex.quote(run_id)}`")
         raise
     except torch.cuda.OutOfMemoryError:
         store.update(run_id, status="interrupted", error="out of GPU memory")
         raise GenzooError(f"out of GPU memory at step {step + 1} with batch_size={batch_size}; "
                           f"try --set batch_size={max(1, batch_size // 2)} (resume with "
-                          f"`genzoo resume {run_id}`)") from None
+                          f"`genzoo resume {shlex.quote(run_id)}`)") from None
     except KeyboardInterrupt:
         checkpoint_now()
         store.update(run_id, status="interrupted", error=f"interrupted at step {step}")
@@ -406,7 +407,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     except Cancelled:
         store.update(run_id, status="cancelled",
                      error=f"cancelled while evaluating after step {step} (training is done): "
-                           f"`genzoo resume {run_id}` evaluates it")
+                           f"`genzoo resume {shlex.quote(run_id)}` evaluates it")
         raise
     store.merge_metrics(run_id, metrics)
     store.update(run_id, status="completed", step=step, train_seconds=train_seconds)

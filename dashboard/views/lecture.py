@@ -8,6 +8,7 @@ has no run in the store says how to train one.
 """
 
 import math
+import shlex
 
 import streamlit as st
 
@@ -479,7 +480,7 @@ if showing(5):
             prior = lecture.child_run(records, vq, "vqvae-prior")
             if prior is None:
                 st.info(f"Generations need a PixelCNN prior over the codes of `{vq.run_id}`:")
-                st.code(f"genzoo train vqvae-prior --parent {vq.run_id} --seconds 60",
+                st.code(f"genzoo train vqvae-prior --parent {shlex.quote(vq.run_id)} --seconds 60",
                         language="bash")
             else:
                 samples = data.image_samples(prior, 0, 16)

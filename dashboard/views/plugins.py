@@ -41,7 +41,7 @@ st.dataframe(plugins_data.checks_frame(), hide_index=True)
 
 running = plugins_data.checks_running()
 if access.read_only():
-    st.info(f"Running the checks is off: {access.READ_ONLY_MESSAGE}.")
+    st.info(f"Running the checks is off: {access.read_only_reason()}.")
 elif st.button("Run conformance checks", type="primary", disabled=running is not None,
                help=f"Every check on each of the {len(reg.models)} registered models, in a "
                     "process of its own with a time and memory limit (builds and fits tiny "

@@ -6,6 +6,8 @@ plain nearest-code lookup, the restoration at the chosen w, and the clean image;
 fidelity moves with w, and the metrics table of every degradation on the test split.
 """
 
+import shlex
+
 import streamlit as st
 
 from genzoo.dashboard import data, restoration_data, widgets
@@ -78,7 +80,7 @@ st.markdown(f"Mean PSNR (dB) against the clean images and the share the referenc
 if not restoration_data.has_reference(record):
     st.info(f"No reference classifier for {record.dataset} in the store yet, so there is no "
             "accuracy column. Train it once (a few seconds) with:")
-    st.code(f"genzoo restore {record.run_id} --table", language="bash")
+    st.code(f"genzoo restore {shlex.quote(record.run_id)} --table", language="bash")
 try:
     frame = restoration_data.table(record, w, seed)
 except GenzooError as exc:

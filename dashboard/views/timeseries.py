@@ -54,7 +54,7 @@ st.markdown("Fit the closed-form AR(p) (least squares, instant) to one numeric c
             "own CSV and forecast past its end.")
 upload = None
 if access.read_only():
-    st.info(f"Uploads are off: {access.READ_ONLY_MESSAGE}.")
+    st.info(f"Uploads are off: {access.read_only_reason()}.")
 else:
     upload = st.file_uploader("CSV file", type=["csv"],
                               help=f"at most {data.UPLOAD_MAX_BYTES // 2**20} MB, "

@@ -29,7 +29,7 @@ st.caption("Queue a run from the browser. A worker trains it in a process of its
            "checkpoint that `genzoo resume` continues. Nothing trains inside the dashboard. "
            f"Each visitor holds at most {access.session_cap()} jobs at a time.")
 if access.read_only():
-    st.info(f"Training is off: {access.READ_ONLY_MESSAGE}.")
+    st.info(f"Training is off: {access.read_only_reason()}.")
 
 
 def draw_fields(fields: list[train_jobs.FormField], prefix: str) -> dict:
