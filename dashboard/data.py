@@ -30,7 +30,7 @@ from genzoo.registry.config import build_config
 from genzoo.registry.data import load_csv_series, numeric_columns, series_column
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.masks import make_mask, masked_picture, masked_view
-from genzoo.registry.outputs import image_grid, png_bytes
+from genzoo.registry.outputs import check_samples, image_grid, png_bytes, spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import build_model, is_csv_path, load_dataset, load_run
 from genzoo.registry.spec import TAXONOMY, ModelSpec
@@ -433,8 +433,9 @@ def _image_samples(home: str, run_id: str, updated_at: float, seed: int, n: int)
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     with torch.no_grad():
-        images = loaded.model.sample(n, generator=generator).cpu()
+        images = loaded.model.sample(n, generator=generator)
     seconds = time.perf_counter() - started
+    images = check_samples(loaded.spec.name, images, n, loaded.data.info).cpu()
     return {**_grid(images, loaded.data.levels), "ms_per_image": 1000 * seconds / max(n, 1)}
 
 
@@ -658,8 +659,9 @@ def loss_parts_figure(parts: pd.DataFrame, run_id: str) -> go.Figure:
 
 
 def csv_bytes(frame: pd.DataFrame, index: bool = False) -> bytes:
-    """``frame`` as UTF-8 CSV (without the index unless asked)."""
-    return frame.to_csv(index=index).encode()
+    """``frame`` as UTF-8 CSV (without the index unless asked), its text cells made safe for a
+    spreadsheet (:func:`~genzoo.registry.outputs.spreadsheet_safe`)."""
+    return spreadsheet_safe(frame).to_csv(index=index).encode()
 
 
 # -- time series --------------------------------------------------------------------------------

@@ -48,11 +48,14 @@ class Checkpoint:
     path: Path
 
 
-def atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` via a temporary file and a rename (all or nothing)."""
+def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None) -> None:
+    """Write ``payload`` to ``path`` via a temporary file and a rename (all or nothing); the
+    file is private (0600, the temporary file's) unless ``mode`` is given."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
             handle.flush()

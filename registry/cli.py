@@ -55,9 +55,34 @@ def _non_finite(value) -> bool:
             and not math.isfinite(value))
 
 
+# While a command runs with --json, stdout is its JSON alone: anything else printed on the way
+# (a plugin's print() at import or in its model's code) goes to stderr. This is the real stdout.
+_JSON_OUT: list = []
+
+
 def _emit(value) -> None:
     """One strict JSON document on stdout: no NaN or Infinity tokens (see :func:`_finite`)."""
-    click.echo(json.dumps(_finite(value), default=str, allow_nan=False))
+    click.echo(json.dumps(_finite(value), default=str, allow_nan=False),
+               file=_JSON_OUT[-1] if _JSON_OUT else None)
+
+
+@contextlib.contextmanager
+def _stdout_for_json(wanted: bool):
+    """With ``wanted``, keep stdout for :func:`_emit` and send every other print to stderr."""
+    if not wanted:
+        yield
+        return
+    _JSON_OUT.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _JSON_OUT.pop()
+
+
+def _replaced(replaced: bool) -> str:
+    """The note on a line that says a file was written, when it took an existing file's place."""
+    return " (replaced the file that was there)" if replaced else ""
 
 
 @contextlib.contextmanager
@@ -106,8 +131,10 @@ class GenzooGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
+        wants_json = "--json" in [*getattr(ctx, "protected_args", ()), *ctx.args]
         try:
-            return super().invoke(ctx)
+            with _stdout_for_json(wants_json):
+                return super().invoke(ctx)
         except GenzooError as exc:
             click.echo(f"error: {_one_line(str(exc))}", err=True)
             ctx.exit(exc.exit_code)
@@ -528,7 +555,7 @@ def sample(run_id, count, output, seed, label):
     """Draw samples from RUN_ID and write them to a file."""
     import torch
 
-    from .outputs import write_samples
+    from .outputs import check_samples, write_samples
     from .runs import load_run
 
     loaded = load_run(run_id, _store(), _registry())
@@ -537,12 +564,14 @@ def sample(run_id, count, output, seed, label):
         _check_conditional(loaded, run_id)
         context["labels"] = label
     generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
-    samples = loaded.model.sample(count, generator=generator, **context)
+    samples = check_samples(loaded.spec.name, loaded.model.sample(count, generator=generator,
+                                                                  **context),
+                            count, loaded.data.info)
     with _writing(output):
-        path = write_samples(samples, output, kind=loaded.data.kind,
-                             levels=loaded.data.info.levels)
+        replaced = write_samples(samples, output, kind=loaded.data.kind,
+                                 levels=loaded.data.info.levels)
     which = f" of class {label}" if label is not None else ""
-    click.echo(f"wrote {count} samples{which} from {run_id} to {path}")
+    click.echo(f"wrote {count} samples{which} from {run_id} to {output}{_replaced(replaced)}")
 
 
 def _check_conditional(loaded, run_id: str) -> None:
@@ -585,9 +614,8 @@ def complete(run_id, mask_name, count, output, seed, split):
     import torch
 
     from .autoregressive import AutoregressiveImageModel
-    from .checkpoints import atomic_write_bytes
     from .masks import completion_grid, make_mask, masked_view
-    from .outputs import IMAGE_SUFFIXES, png_bytes
+    from .outputs import IMAGE_SUFFIXES, png_bytes, write_output
     from .runs import load_run
 
     path = Path(output)
@@ -623,10 +651,10 @@ def complete(run_id, mask_name, count, output, seed, split):
         payload = png_bytes(completion_grid(original, completed, known, loaded.data.levels,
                                             scale=scale))
     with _writing(path):
-        atomic_write_bytes(path, payload)
+        replaced = write_output(path, payload)
     hidden = int((~known).sum())
     click.echo(f"wrote {count} completions ({mask_name}: {hidden} of {known.numel()} pixels "
-               f"hidden) from {run_id} to {path}")
+               f"hidden) from {run_id} to {path}{_replaced(replaced)}")
 
 
 @cli.command()
@@ -654,8 +682,7 @@ def explore(run_id, view, count, index, second, output):
     import torch
 
     from . import explore as views
-    from .checkpoints import atomic_write_bytes
-    from .outputs import image_grid, png_bytes
+    from .outputs import image_grid, png_bytes, write_output
     from .runs import load_run
 
     path = Path(output)
@@ -697,8 +724,8 @@ def explore(run_id, view, count, index, second, output):
         scale = max(2, 64 // max(pictures.shape[-2:]))
         payload = png_bytes(image_grid(pictures, data.levels, columns=columns, scale=scale))
     with _writing(path):
-        atomic_write_bytes(path, payload)
-    click.echo(f"wrote the {view} view of {run_id} to {path}")
+        replaced = write_output(path, payload)
+    click.echo(f"wrote the {view} view of {run_id} to {path}{_replaced(replaced)}")
 
 
 @cli.command()
@@ -989,8 +1016,7 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
     import torch
 
     from . import restoration as r
-    from .checkpoints import atomic_write_bytes
-    from .outputs import png_bytes
+    from .outputs import png_bytes, spreadsheet_safe, write_output
     from .runs import load_run
 
     specs = r.check_specs(degradations or (() if as_table else ("mask:0.5",)))
@@ -1022,7 +1048,8 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
             model_class = registry.model(store.get(run_id).model).model_class
             store.merge_metrics(run_id, r.gains(table, model_class))
         if path is not None:
-            atomic_write_bytes(path, table.to_csv(index=False).encode())
+            with _writing(path):
+                replaced = write_output(path, spreadsheet_safe(table).to_csv(index=False).encode())
         if as_json:
             _emit({"run_id": run_id, "seed": seed, "reference_accuracy": getattr(
                 reference, "test_accuracy", None), "rows": table.to_dict(orient="records")})
@@ -1034,7 +1061,7 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
         shown = r.format_table(r.long_table(table)).fillna("")
         _table(shown.to_dict(orient="records"), list(shown.columns))
         if path is not None:
-            click.echo(f"wrote the table to {path}", err=True)
+            click.echo(f"wrote the table to {path}{_replaced(replaced)}", err=True)
         return
     loaded = load_run(run_id, store, registry)
     clean = loaded.data.test[:count]
@@ -1051,11 +1078,13 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
         scale = max(2, 64 // max(clean.shape[-2:]))  # small images drawn larger
         payload = png_bytes(r.restoration_grid([out["degraded"], restored, clean],
                                                loaded.data.levels, scale=scale))
-    atomic_write_bytes(path, payload)
+    with _writing(path):
+        replaced = write_output(path, payload)
     levels = loaded.data.levels
     scores = [float(r.psnr(images, clean, levels).mean())
               for images in (out["degraded"], out["baseline"], restored)]
-    click.echo(f"wrote {count} restorations ({specs[0]}, w={w:g}) from {run_id} to {path}; "
+    click.echo(f"wrote {count} restorations ({specs[0]}, w={w:g}) from {run_id} to "
+               f"{path}{_replaced(replaced)}; "
                f"PSNR {scores[0]:.2f} dB degraded, {scores[1]:.2f} dB {loaded.model.baseline_name}"
                f", {scores[2]:.2f} dB restored")
 

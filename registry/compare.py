@@ -475,12 +475,13 @@ def write_results(store: RunStore, name: str, rows: list[dict],
 
     from .checkpoints import atomic_write_bytes
 
-    from .outputs import output_folder
+    from .outputs import output_folder, spreadsheet_safe
 
     folder = output_folder(folder) if folder else output_folder(store.home / COMPARISONS_FOLDER,
                                                                   "the store's comparisons")
     csv_path, json_path = folder / f"{name}.csv", folder / f"{name}.json"
-    atomic_write_bytes(csv_path, pd.DataFrame(rows).to_csv(index=False).encode())
+    table = spreadsheet_safe(pd.DataFrame(rows))
+    atomic_write_bytes(csv_path, table.to_csv(index=False).encode())
     record = {"name": name, "spec": get_spec(store, name).to_json(), "rows": rows}
     atomic_write_bytes(json_path, json.dumps(record, indent=1, allow_nan=False,
                                              default=str).encode())

@@ -14,7 +14,38 @@ from .checkpoints import atomic_write_bytes
 from .errors import GenzooError
 
 IMAGE_SUFFIXES = (".png", ".npy")
+# folders of devices and kernel state, never of a user's files (`-o /dev/full.png` made a file)
+DEVICE_FOLDERS = tuple(Path(p) for p in ("/dev", "/proc", "/sys"))
 SERIES_SUFFIXES = (".csv", ".npy")
+
+
+def check_samples(model: str, samples, n: int, info) -> torch.Tensor:
+    """``samples`` if they keep the model contract where they are used (a file, a page): ``n``
+    items (images of the data's shape, series of a horizon); images as integer levels in ``[0, info.levels)``, series as
+    finite numbers. A plugin's ``sample()`` that returns floats otherwise wrote a grey PNG with
+    exit 0 and drew a black grid on the Samples page."""
+    fix = "see the model contract in docs/plugins.md (`genzoo check-plugin` tests it)"
+    if not torch.is_tensor(samples):
+        raise GenzooError(f"model {model!r}: sample() returned {type(samples).__name__}, not a "
+                          f"tensor; {fix}")
+    if info.kind == "image" and tuple(samples.shape) != (n, *info.shape):
+        raise GenzooError(f"model {model!r}: sample({n}) returned shape "
+                          f"{tuple(samples.shape)}, expected {(n, *info.shape)}; {fix}")
+    if info.kind != "image" and (samples.dim() != 2 or samples.shape[0] != n):
+        raise GenzooError(f"model {model!r}: sample({n}) returned shape "
+                          f"{tuple(samples.shape)}, expected ({n}, horizon); {fix}")
+    if info.kind == "image":
+        if samples.dtype.is_floating_point or samples.dtype.is_complex or (
+                samples.dtype == torch.bool):
+            raise GenzooError(f"model {model!r}: sample() returned {samples.dtype} images; "
+                              f"images are integer levels 0..{info.levels - 1}; {fix}")
+        low, high = int(samples.min()), int(samples.max())
+        if low < 0 or high >= info.levels:
+            raise GenzooError(f"model {model!r}: sample() returned levels {low}..{high}, outside "
+                              f"0..{info.levels - 1}; {fix}")
+    elif not bool(torch.isfinite(samples.double()).all()):
+        raise GenzooError(f"model {model!r}: sample() returned values that are not finite; {fix}")
+    return samples
 
 
 def image_grid(images: torch.Tensor, levels: int, *, columns: int | None = None,
@@ -46,10 +77,65 @@ def png_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(frame):
+    """A copy of a pandas frame whose text cells a spreadsheet will not run as formulas: a
+    cell that starts with ``= + - @`` (a plugin's model called ``=HYPERLINK(...)``), a tab or a
+    carriage return, and is not a number, gets a leading ``'`` (OWASP's advice for CSV)."""
+    def safe(cell):
+        if not isinstance(cell, str) or not cell.startswith(_FORMULA_STARTS):
+            return cell
+        try:
+            float(cell)
+            return cell  # a negative number written as text stays a number
+        except ValueError:
+            return "'" + cell
+
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    out = frame.copy()
+    for column in out.columns:
+        if is_object_dtype(out[column]) or is_string_dtype(out[column]):
+            out[column] = out[column].map(safe)
+    out.columns = [safe(str(c)) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def check_output_file(path: str | Path) -> Path:
+    """``path`` if a file a user asked for may be written there: not into a folder of devices,
+    not over something that is not a regular file (a link is replaced, never followed)."""
+    path = Path(path)
+    parent = path.parent.resolve()
+    if any(parent == folder or folder in parent.parents for folder in DEVICE_FOLDERS):
+        raise GenzooError(f"cannot write {path}: {parent} holds devices, not files; choose a "
+                          "file in a folder of your own")
+    if path.exists() and not path.is_symlink() and not path.is_file():
+        raise GenzooError(f"cannot write {path}: it exists and is not a regular file")
+    return path
+
+
+def write_output(path: str | Path, payload: bytes) -> bool:
+    """Write a file the user asked for, atomically, with the mode their umask gives a new file
+    (not the private 0600 of checkpoints); True if it replaced an existing file (the command
+    says so)."""
+    path = check_output_file(path)
+    replaced = path.exists() or path.is_symlink()
+    atomic_write_bytes(path, payload, mode=0o666 & ~_umask())
+    return replaced
+
+
+def _umask() -> int:
+    current = os.umask(0o022)  # the only way to read it is to set it: put it straight back
+    os.umask(current)
+    return current
+
+
 def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
-                  levels: int | None = None) -> Path:
+                  levels: int | None = None) -> bool:
     """Write samples atomically: images to a ``.png`` grid or ``.npy``; series to ``.csv``/``.npy``.
-    """
+    True if an existing file was replaced."""
     path = Path(path)
     suffix = path.suffix.lower()
     allowed = IMAGE_SUFFIXES if kind == "image" else SERIES_SUFFIXES
@@ -69,8 +155,7 @@ def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
         header = ",".join(f"sample_{i}" for i in range(array.shape[0]))
         lines = [header] + [",".join(f"{v:.10g}" for v in row) for row in array.T]
         payload = ("\n".join(lines) + "\n").encode()
-    atomic_write_bytes(path, payload)
-    return path
+    return write_output(path, payload)
 
 
 def check_output_folder(path: str | Path, option: str = "--out") -> Path:

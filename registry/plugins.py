@@ -16,10 +16,12 @@ plugins`` shows ``"api": null`` for it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import pkgutil
 import sys
+import threading
 import traceback
 import types
 from dataclasses import dataclass, field
@@ -175,7 +177,9 @@ class GenzooPluginManager(pluggy.PluginManager):
         info = PluginInfo(name=name, version=version, module=module_name, builtin=builtin)
         self.infos[name] = info
         try:
-            plugin = loader() if loader else importlib.import_module(module_name)
+            with contextlib.redirect_stdout(sys.stderr), _said_if_slow(name, builtin):
+                # (stdout is the commands' output: a plugin's prints go to stderr)
+                plugin = loader() if loader else importlib.import_module(module_name)
         except Exception as exc:  # a broken plugin must not take the others down
             info.error = _one_line(exc, "failed to import")
             return info
@@ -200,6 +204,29 @@ class GenzooPluginManager(pluggy.PluginManager):
         if self._registry is None:
             self._registry = _build_registry(self)
         return self._registry
+
+
+SLOW_IMPORT_SECONDS = 3.0
+
+
+@contextlib.contextmanager
+def _said_if_slow(name: str, builtin: bool):
+    """Say on stderr, once, which plugin is still importing after :data:`SLOW_IMPORT_SECONDS`
+    and how to skip it: every command and the dashboard's first page wait on the import."""
+    def say():
+        skip = ("GENZOO_PLUGINS= (empty) loads the built-ins alone" if not builtin
+                else "it is built in")
+        print(f"genzoo: plugin {name!r} is still importing after {SLOW_IMPORT_SECONDS:.0f} s; "
+              f"{skip}, or GENZOO_PLUGINS=a,b names the plugins to load", file=sys.stderr,
+              flush=True)
+
+    timer = threading.Timer(SLOW_IMPORT_SECONDS, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _one_line(exc: BaseException, what: str) -> str:
@@ -241,7 +268,8 @@ def _register_plugin(pm: GenzooPluginManager, reg: Registry, name: str, info: Pl
                     continue
                 # pluggy's rule: an implementation receives only the arguments it names
                 available = {"register": lambda spec, _hook=hook_name: register(spec, _hook)}
-                impl.function(**{arg: available[arg] for arg in impl.argnames})
+                with contextlib.redirect_stdout(sys.stderr):
+                    impl.function(**{arg: available[arg] for arg in impl.argnames})
     except Exception as exc:
         info.error = _one_line(exc, "failed to register")
         return

@@ -7,12 +7,26 @@ it) so that the CLI and the dashboard can list and explain it without training a
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from .model import DataKind, DensityKind, GenerativeModel, ModelConfig, SamplingKind
 
 # The lecture's taxonomy: the branch each density kind belongs to.
+# What a model or dataset may be called: a name goes into commands, file names, run ids, CSV
+# cells and page headings, so nothing a shell, a spreadsheet (`=HYPERLINK(...)`) or Markdown
+# would read as more than a name.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+
+
+def check_name(what: str, name: object) -> None:
+    """Refuse a model or dataset name outside :data:`_NAME`, saying what the rule is."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{what} name {name!r}: use letters, digits and . _ + - (at most 64, "
+                         "starting with a letter or digit)")
+
+
 TAXONOMY = {
     "exact": "explicit density: tractable",
     "bound": "explicit density: approximate",
@@ -59,8 +73,7 @@ class ModelSpec:
     baseline: bool = False
 
     def __post_init__(self):
-        if not self.name or not isinstance(self.name, str):
-            raise ValueError("a model needs a non-empty string name")
+        check_name("model", self.name)
         if self.density not in TAXONOMY:
             raise ValueError(f"model {self.name!r}: density must be one of {sorted(TAXONOMY)}, "
                              f"not {self.density!r}")
@@ -118,6 +131,7 @@ class DatasetSpec:
         return {name: params[name].default for name in self.options}
 
     def __post_init__(self):
+        check_name("dataset", self.name)
         if self.kind not in ("image", "series"):
             raise ValueError(f"dataset {self.name!r}: kind must be 'image' or 'series'")
         if not callable(self.load):
