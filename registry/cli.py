@@ -131,7 +131,7 @@ class GenzooGroup(click.Group):
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
-        wants_json = "--json" in [*getattr(ctx, "protected_args", ()), *ctx.args]
+        wants_json = "--json" in ctx.args  # the subcommand's own arguments
         try:
             with _stdout_for_json(wants_json):
                 return super().invoke(ctx)

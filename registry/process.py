@@ -9,6 +9,7 @@ and to cancel a run whatever started it; a second trainer refuses a run whose ow
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
@@ -21,6 +22,10 @@ from .checkpoints import atomic_write_bytes
 from .errors import GenzooError
 
 OWNER_FILE = "owner.json"
+# Held with flock while a process trains the run: taking it is the claim, atomic, and the
+# kernel lets go of it however the process ends (owner.json alone was read-then-write: two
+# resumes started together both took the run). The file itself is never removed.
+LOCK_FILE = "owner.lock"
 
 
 def _proc_stat(pid: int) -> tuple[str, int] | None:
@@ -95,29 +100,48 @@ def own_run(run_dir: str | Path, run_id: str):
     """Mark this process as the one training ``run_id`` while the block runs.
 
     Refuses a run that a live process already trains (two writers would interleave their
-    checkpoints and curves); a stale owner file, left by a killed process, is taken over.
+    checkpoints and curves): the claim is an exclusive lock on the run's ``owner.lock``; a stale
+    owner file, left by a killed process, is taken over.
     """
     path = Path(run_dir) / OWNER_FILE
-    current = read_owner(run_dir)
-    if current is not None and current.pid != os.getpid():
-        alive = current.alive()
-        if alive:
-            raise GenzooError(f"run {run_id!r} is being trained right now by process "
-                              f"{current.pid}; cancel it first (dashboard, or kill "
-                              f"{current.pid}) or wait for it to finish")
-        if alive is None:
-            raise GenzooError(f"run {run_id!r} is being trained by process {current.pid} on "
-                              f"host {current.host!r}; if that process is gone, delete {path}")
-    pid = os.getpid()
-    owner = {"pid": pid, "host": socket.gethostname(), "started": process_start(pid),
-             "since": time.time()}
-    atomic_write_bytes(path, json.dumps(owner).encode())
+    lock = os.open(Path(run_dir) / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        yield
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            current = read_owner(run_dir)
+            who = f"process {current.pid}" if current is not None else "another process"
+            raise GenzooError(f"run {run_id!r} is being trained right now by {who}; cancel it "
+                              "first (dashboard, or `genzoo cancel`) or wait for it to "
+                              "finish") from None
+        _refuse_a_live_owner(read_owner(run_dir), run_id, path)
+        pid = os.getpid()
+        owner = {"pid": pid, "host": socket.gethostname(), "started": process_start(pid),
+                 "since": time.time()}
+        atomic_write_bytes(path, json.dumps(owner).encode())
+        try:
+            yield
+        finally:
+            mine = read_owner(run_dir)
+            if mine is not None and mine.pid == pid:
+                path.unlink(missing_ok=True)
     finally:
-        mine = read_owner(run_dir)
-        if mine is not None and mine.pid == pid:
-            path.unlink(missing_ok=True)
+        os.close(lock)  # lets go of the lock
+
+
+def _refuse_a_live_owner(current: Owner | None, run_id: str, path: Path) -> None:
+    """An owner file the lock does not cover: a trainer on another host (a lock on a shared
+    file system is not to be trusted), or one that predates the lock."""
+    if current is None or current.pid == os.getpid():
+        return
+    alive = current.alive()
+    if alive:
+        raise GenzooError(f"run {run_id!r} is being trained right now by process "
+                          f"{current.pid}; cancel it first (dashboard, or kill "
+                          f"{current.pid}) or wait for it to finish")
+    if alive is None:
+        raise GenzooError(f"run {run_id!r} is being trained by process {current.pid} on "
+                          f"host {current.host!r}; if that process is gone, delete {path}")
 
 
 def as_seen_now(store, record):

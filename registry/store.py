@@ -412,7 +412,7 @@ class RunStore:
         """
         import shutil
 
-        from .process import OWNER_FILE
+        from .process import LOCK_FILE, OWNER_FILE
 
         with other._connect() as db:
             row = db.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
@@ -426,7 +426,7 @@ class RunStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.parent / f".{run_id}.importing-{uuid.uuid4().hex[:6]}"
         if source.is_dir():
-            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(OWNER_FILE))
+            shutil.copytree(source, staging, ignore=shutil.ignore_patterns(OWNER_FILE, LOCK_FILE))
         else:
             staging.mkdir()
         replaced = None

@@ -257,7 +257,7 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
     with own_run(store.run_dir(run_id), run_id):
         if updates:
             store.update(run_id, **updates)
-            record = store.get(run_id)
+        record = store.get(run_id)  # as it is now that it is ours
         return _train(store, record, spec, model, data, torch_device,
                       settings or LoopSettings(), resume=True)
 

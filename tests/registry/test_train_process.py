@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from typing import Literal
 
@@ -153,3 +154,56 @@ def test_fields_declare_their_choices_and_other_values_are_refused():
         build_config(ChoiceConfig, {"arch": "rnn"})
     with pytest.raises(BadConfig, match="decoder='gauss': must be one of auto, logistic"):
         build_config(ChoiceConfig, {"decoder": "gauss"})
+
+
+def test_two_resumes_started_together_never_both_train(registry):
+    """Ownership is an exclusive lock: started at the same moment, 20 times, one resume
+    trains and the other is refused in one line (or, if it comes after, finds nothing left to
+    do); no round ends with two trainers, a lost file or a record that disagrees with itself."""
+    import threading
+
+    store = RunStore()
+    record = start_run(registry, store, "pixelcnn", "digits", steps=1, overrides=TINY,
+                       settings=QUIET)
+    for round_ in range(20):
+        target = 2 + round_
+        barrier, outcomes = threading.Barrier(2), []
+
+        def resume():
+            barrier.wait()
+            try:
+                outcomes.append(resume_run(registry, store, record.run_id, steps=target,
+                                           settings=QUIET).status)
+            except GenzooError as exc:
+                assert "being trained right now" in str(exc), exc
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=resume) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) in (["completed", "refused"], ["completed", "completed"]), \
+            (round_, outcomes)
+        now = store.get(record.run_id)
+        assert (now.status, now.step, now.error) == ("completed", target, None), (round_, now)
+        assert not (store.run_dir(record.run_id) / OWNER_FILE).exists()
+        steps = [p["step"] for p in store.curves(record.run_id) if p["name"] == "loss"]
+        assert steps == sorted(set(steps)), (round_, steps)  # every step logged once
+
+
+def test_two_resume_processes_started_together_one_trains(registry):
+    store = RunStore()
+    record = start_run(registry, store, "pixelcnn", "digits", steps=1, overrides=TINY,
+                       settings=QUIET)
+    command = [sys.executable, "-m", "genzoo.registry.cli", "resume", record.run_id,
+               "--steps", "400", "-q"]
+    both = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    results = [(p.wait(120), p.stderr.read()) for p in both]
+    codes = sorted(code for code, _ in results)
+    refused = [err for code, err in results if code == 2]
+    assert codes in ([0, 2], [0, 0]), results
+    assert all("being trained right now" in err for err in refused), results
+    now = store.get(record.run_id)
+    assert (now.status, now.step, now.error) == ("completed", 400, None)
