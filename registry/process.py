@@ -144,6 +144,21 @@ def _refuse_a_live_owner(current: Owner | None, run_id: str, path: Path) -> None
                           f"host {current.host!r}; if that process is gone, delete {path}")
 
 
+def _locked(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock (taken and let go at once to find out)."""
+    try:
+        lock = os.open(Path(run_dir) / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False  # never locked: no trainer of this version ever took it
+    try:
+        fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(lock)
+
+
 def as_seen_now(store, record):
     """``record`` as a reader should see it: a run the store still says is training, whose
     training process on this host is gone (killed, or the machine restarted), is shown
@@ -156,6 +171,12 @@ def as_seen_now(store, record):
     if record.status not in ACTIVE:
         return record
     owner = read_owner(store.run_dir(record.run_id))
+    if owner is None and record.status == "running" and not _locked(store.run_dir(record.run_id)):
+        # its trainer went, taking its owner file with it (an older genzoo's
+        # traceback): no process holds the run
+        return replace(record, status="interrupted",
+                       error="its training process ended without a trace (out of memory, or "
+                             f"a crash); resume with `genzoo resume {record.run_id}`")
     if owner is None or owner.alive() is not False:
         return record
     return replace(record, status="interrupted",

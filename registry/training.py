@@ -262,6 +262,18 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
                       settings or LoopSettings(), resume=True)
 
 
+def out_of_memory(exc: BaseException) -> str | None:
+    """``"GPU"`` or ``"CPU"`` if ``exc`` says the device ran out of memory, else None. A CPU
+    allocation failure is a plain RuntimeError from torch's allocator, or Python's MemoryError;
+    met like the GPU's, it leaves the run interrupted and resumable instead of a traceback and a
+    run left ``running`` for ever."""
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return "GPU"
+    if isinstance(exc, MemoryError) or "DefaultCPUAllocator: can't allocate memory" in str(exc):
+        return "CPU"
+    return None
+
+
 def _check_series_length(model: GenerativeModel, data) -> None:
     order = int(getattr(model, "order", 0))
     if len(data.train) < order + 2:
@@ -322,7 +334,8 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
                             meta={"run_id": run_id, "model": spec.name, "config": record.config,
                                   "data_info": record.data_info, "train_seconds": train_seconds})
         except CheckpointError as exc:  # a full disk: the run stops, not left 'running'
-            message = f"run {run_id!r} stopped: {exc}; resume with `genzoo resume {shlex.quote(run_id)}`"
+            message = (f"run {run_id!r} stopped: {exc}; resume with "
+                       f"`genzoo resume {shlex.quote(run_id)}`")
             store.update(run_id, status="interrupted", error=message)
             raise CheckpointError(message) from None
         store.update(run_id, step=step, train_seconds=train_seconds)
@@ -381,17 +394,25 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
         raise TrainingDiverged(message) from None
     except Cancelled:
         checkpoint_now()
-        store.update(run_id, status="cancelled",
-                     error=f"cancelled at step {step}; resume with `genzoo resume {shlex.quote(run_id)}`")
+        store.update(run_id, status="cancelled", error=f"cancelled at step {step}; resume with "
+                                                       f"`genzoo resume {shlex.quote(run_id)}`")
         raise
-    except torch.cuda.OutOfMemoryError:
-        store.update(run_id, status="interrupted", error="out of GPU memory")
-        raise GenzooError(f"out of GPU memory at step {step + 1} with batch_size={batch_size}; "
-                          f"try --set batch_size={max(1, batch_size // 2)} (resume with "
-                          f"`genzoo resume {shlex.quote(run_id)}`)") from None
+    except (MemoryError, RuntimeError) as exc:
+        where = out_of_memory(exc)
+        if where is None:
+            raise
+        store.update(run_id, status="interrupted", error=f"out of {where} memory")
+        raise GenzooError(f"out of {where} memory at step {step + 1} with batch_size="
+                          f"{batch_size}; try --set batch_size={max(1, batch_size // 2)} (resume "
+                          f"with `genzoo resume {shlex.quote(run_id)}`)") from None
     except KeyboardInterrupt:
         checkpoint_now()
         store.update(run_id, status="interrupted", error=f"interrupted at step {step}")
+        raise
+    except Exception as exc:  # a bug in a model's code: the run says so, never 'running' on
+        # (unless a handler above already gave it its status: a full disk's 'interrupted')
+        store.update(run_id, when_status=("created", "running"), status="failed",
+                     error=f"{type(exc).__name__} at step {step + 1}: {exc}"[:2000])
         raise
     finally:
         if bar is not None:

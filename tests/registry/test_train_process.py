@@ -207,3 +207,54 @@ def test_two_resume_processes_started_together_one_trains(registry):
     assert all("being trained right now" in err for err in refused), results
     now = store.get(record.run_id)
     assert (now.status, now.step, now.error) == ("completed", 400, None)
+
+
+def test_out_of_cpu_memory_leaves_the_run_interrupted_with_a_smaller_batch_suggested():
+    """A real allocation failure (the address space capped with prlimit): one line, exit 2,
+    the run ``interrupted`` (it stayed ``running`` for ever, its owner file gone)."""
+    store = RunStore()
+    done = subprocess.run(["prlimit", "--as=2500000000", sys.executable, "-m",
+                           "genzoo.registry.cli", "train", "pixelcnn", "--dataset", "digits",
+                           "--set", "batch_size=8192", "--set", "hidden=1024", "--steps", "2",
+                           "-q"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert "Traceback" not in done.stderr
+    line = done.stderr.strip().splitlines()[-1]
+    assert "out of CPU memory" in line and "batch_size=4096" in line, line
+    [record] = store.list_runs()
+    assert record.status == "interrupted" and record.error == "out of CPU memory"
+    assert not (store.run_dir(record.run_id) / OWNER_FILE).exists()
+
+
+def test_a_bug_in_a_models_step_marks_the_run_failed_not_running(registry, monkeypatch):
+    from genzoo.plugins.pixelcnn import PixelCNN
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("a plugin's bug")
+
+    store = RunStore()
+    monkeypatch.setattr(PixelCNN, "training_step", broken)
+    with pytest.raises(ValueError):
+        start_run(registry, store, "pixelcnn", "digits", steps=3, overrides=TINY,
+                  settings=QUIET)
+    [record] = store.list_runs()
+    assert record.status == "failed" and "ValueError at step 1: a plugin's bug" in record.error
+
+
+def test_a_running_run_that_no_process_holds_reads_as_interrupted(registry):
+    import fcntl
+
+    from genzoo.registry.process import LOCK_FILE, as_seen_now
+
+    store = RunStore()
+    record = start_run(registry, store, "pixelcnn", "digits", steps=1, overrides=TINY,
+                       settings=QUIET)
+    store.update(record.run_id, status="running")  # its trainer gone, owner file and all
+    seen = as_seen_now(store, store.get(record.run_id))
+    assert seen.status == "interrupted" and "without a trace" in seen.error
+    lock = os.open(store.run_dir(record.run_id) / LOCK_FILE, os.O_RDWR)
+    try:  # a trainer holds it: still running
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        assert as_seen_now(store, store.get(record.run_id)).status == "running"
+    finally:
+        os.close(lock)
