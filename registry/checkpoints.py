@@ -15,10 +15,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ from safetensors.torch import load, save
 
 from .errors import CheckpointError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: meta_sha256 is required (1 may lack it: read with a warning)
 KEEP_LAST = 2
 _NAME = re.compile(r"^ckpt-(\d{8,})\.json$")
 _TENSORS = re.compile(r"^ckpt-(\d{8,})\.safetensors$")
@@ -46,6 +47,7 @@ class Checkpoint:
     rng_states: dict[str, torch.Tensor]
     meta: dict
     path: Path
+    notes: list[str] = field(default_factory=list)  # read, but not as fully checked as new ones
 
 
 def atomic_write_bytes(path: Path, payload: bytes, *, mode: int | None = None) -> None:
@@ -208,6 +210,9 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
         raise CheckpointError(f"checkpoint file missing: {json_path}") from None
     except (ValueError, UnicodeDecodeError) as exc:  # a JSONDecodeError is a ValueError
         raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: {exc}") from None
+    except RecursionError:  # JSON nested deeper than Python parses
+        raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: nested too "
+                              "deeply to be a checkpoint") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read checkpoint {json_path}: {exc.strerror}") from None
     tensor_path = json_path.parent / _check_meta(json_path, meta)
@@ -233,9 +238,12 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: its optimizer "
                               f"states do not fit its tensors ({exc!r})") from None
+    notes = [] if "meta_sha256" in meta else [
+        f"checkpoint {json_path} was written by an older genzoo, without a SHA-256 of its "
+        "metadata: its metadata is read unchecked"]
     return Checkpoint(step=meta["step"], model_state=model_state,
                       optimizer_states=optimizer_states, rng_states=rng_states, meta=meta,
-                      path=json_path)
+                      path=json_path, notes=notes)
 
 
 def _check_meta(json_path: Path, meta) -> str:
@@ -243,19 +251,36 @@ def _check_meta(json_path: Path, meta) -> str:
     problem = None
     if not isinstance(meta, dict):
         problem = f"a JSON {type(meta).__name__}, not an object"
-    elif "meta_sha256" in meta and meta["meta_sha256"] != meta_digest(meta):
+    elif meta.get("format") not in (1, FORMAT_VERSION):
+        problem = f"format {meta.get('format')!r} is not one this genzoo reads (1 or 2)"
+    elif "meta_sha256" not in meta and meta["format"] >= 2:
+        problem = "it records no SHA-256 of itself (meta_sha256), which this format requires"
+    elif "meta_sha256" in meta and meta["meta_sha256"] != _digest_or_none(meta):
         problem = "its SHA-256 does not match the one recorded at save time"
     elif not isinstance(meta.get("sha256"), str) or len(meta["sha256"]) != 64:
         problem = "it records no SHA-256 of its tensors"
     elif (not isinstance(meta.get("tensors"), str)
           or not _TENSORS.match(meta["tensors"])):  # a file name of this folder, nothing else
         problem = f"it names no tensor file of its folder ({meta.get('tensors')!r})"
-    elif not isinstance(meta.get("step"), int) or (
+    elif not isinstance(meta.get("step"), int) or meta["step"] < 0 or (
             _NAME.match(json_path.name) and meta["step"] != _step(json_path)):
         problem = f"its step ({meta.get('step')!r}) is not the one in its name"
+    elif "train_seconds" in meta and not (
+            isinstance(meta["train_seconds"], (int, float)) and not isinstance(
+                meta["train_seconds"], bool) and 0 <= meta["train_seconds"] < math.inf):
+        problem = f"its train_seconds ({meta['train_seconds']!r}) is not a duration"
+    elif not isinstance(meta.get("optimizers", []), list):
+        problem = "its optimizers are not a list"
     if problem:
         raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: {problem}")
     return meta["tensors"]
+
+
+def _digest_or_none(meta: dict) -> str | None:
+    try:
+        return meta_digest(meta)
+    except (TypeError, ValueError, RecursionError):
+        return None
 
 
 def load_latest(run_dir: Path) -> tuple[Checkpoint | None, list[str]]:

@@ -416,6 +416,8 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
         check_iwae(loaded.spec, loaded.model, iwae)
     for warning in loaded.warnings:
         click.echo(f"warning: {warning}; used an older checkpoint", err=True)
+    for note in loaded.notes:
+        click.echo(f"warning: {note}", err=True)
     result = evaluate(loaded.model, loaded.spec, loaded.data, split, iwae=iwae)
     estimate = _parzen(run_id, loaded, parzen) if parzen is not None else None
     if iwae is not None and split == "test" and result.get("bits_per_dim") is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -102,7 +102,8 @@ class LoadedRun:
     model: GenerativeModel
     data: ImageData | SeriesData
     step: int
-    warnings: list[str]
+    warnings: list[str]  # newer checkpoints that could not be read (an older one was used)
+    notes: list[str] = field(default_factory=list)  # about the checkpoint that was used
 
 
 def load_run(run_id: str, store: RunStore, registry: Registry, *,
@@ -120,13 +121,13 @@ def load_run(run_id: str, store: RunStore, registry: Registry, *,
     try:
         model.load_state_dict(checkpoint.model_state)
     except RuntimeError:
-        raise CheckpointError(_mismatch(checkpoint, model, spec)) from None
+        raise CheckpointError(checkpoint_mismatch(checkpoint, model, spec)) from None
     model.to(device).eval()
     return LoadedRun(record=record, spec=spec, model=model, data=data, step=checkpoint.step,
-                     warnings=errors)
+                     warnings=errors, notes=checkpoint.notes)
 
 
-def _mismatch(checkpoint, model: GenerativeModel, spec: ModelSpec) -> str:
+def checkpoint_mismatch(checkpoint, model: GenerativeModel, spec: ModelSpec) -> str:
     """Why a checkpoint does not fit a model: which tensors are missing, unexpected or resized."""
     expected = model.state_dict()
     found = checkpoint.model_state

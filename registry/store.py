@@ -474,8 +474,14 @@ class RunStore:
     # -- files -------------------------------------------------------------------------------
 
     def run_dir(self, run_id: str) -> Path:
-        """The folder that holds a run's checkpoints."""
-        return self.home / "runs" / run_id
+        """The folder that holds a run's checkpoints; never a link (a resume would write, and
+        prune, in a folder outside the store)."""
+        path = self.home / "runs" / run_id
+        if path.is_symlink():
+            raise StoreError(f"run folder {path} is a link to {os.readlink(path)}; genzoo never "
+                             "follows a run's folder out of the store: put the folder itself "
+                             "there")
+        return path
 
 
 def _record(row: sqlite3.Row, store_path: Path | str = "runs.sqlite") -> RunRecord:

@@ -38,7 +38,8 @@ from .plugins import Registry
 from .precision import resolve_precision
 from .process import own_run
 from .requests import check_budget, check_parent
-from .runs import build_model, check_compatible, load_dataset, load_run, split_settings
+from .runs import (build_model, check_compatible, checkpoint_mismatch, load_dataset, load_run,
+                   split_settings)
 from .spec import ModelSpec
 from .store import RunRecord, RunStore, check_run_id
 
@@ -262,6 +263,41 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
                       settings or LoopSettings(), resume=True)
 
 
+def _restore(checkpoint, model: GenerativeModel, optimizers: list, batch_generator,
+             spec: ModelSpec) -> None:
+    """Put a checkpoint's weights, optimizer states and random states back, or say in one
+    :class:`CheckpointError` which of them does not fit the run's model as it is now (as
+    ``genzoo eval`` does for the weights) instead of torch's traceback."""
+
+    try:
+        model.load_state_dict(checkpoint.model_state)
+    except RuntimeError:
+        raise CheckpointError(checkpoint_mismatch(checkpoint, model, spec)) from None
+    if len(checkpoint.optimizer_states) != len(optimizers):
+        raise CheckpointError(f"checkpoint {checkpoint.path} holds "
+                              f"{len(checkpoint.optimizer_states)} optimizer states, but model "
+                              f"{spec.name!r} trains with {len(optimizers)} optimizers now")
+    for i, (optimizer, state) in enumerate(zip(optimizers, checkpoint.optimizer_states)):
+        try:
+            optimizer.load_state_dict(state)
+        except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise CheckpointError(f"checkpoint {checkpoint.path}: optimizer {i}'s state does not "
+                                  f"fit model {spec.name!r}'s optimizer ({exc})") from None
+    states = checkpoint.rng_states
+    for name in ("torch", "batches"):
+        state = states.get(name)
+        if state is None or state.dtype != torch.uint8 or state.dim() != 1:
+            what = "missing" if state is None else f"{state.dtype}, shape {tuple(state.shape)}"
+            raise CheckpointError(f"checkpoint {checkpoint.path}: its {name!r} random state is "
+                                  f"not a byte tensor ({what})")
+    try:
+        torch.set_rng_state(states["torch"])
+        batch_generator.set_state(states["batches"])  # a CPU byte tensor
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint {checkpoint.path}: its random states cannot be "
+                              f"restored ({exc})") from None
+
+
 def out_of_memory(exc: BaseException) -> str | None:
     """``"GPU"`` or ``"CPU"`` if ``exc`` says the device ran out of memory, else None. A CPU
     allocation failure is a plain RuntimeError from torch's allocator, or Python's MemoryError;
@@ -311,11 +347,7 @@ def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: Generativ
     if resume:
         checkpoint, errors = load_latest(run_dir)
         if checkpoint is not None:
-            model.load_state_dict(checkpoint.model_state)
-            for optimizer, state in zip(optimizers, checkpoint.optimizer_states):
-                optimizer.load_state_dict(state)
-            torch.set_rng_state(checkpoint.rng_states["torch"])
-            batch_generator.set_state(checkpoint.rng_states["batches"])  # a CPU byte tensor
+            _restore(checkpoint, model, optimizers, batch_generator, spec)
             step = checkpoint.step
             train_seconds = float(checkpoint.meta.get("train_seconds", 0.0))
             store.truncate_metrics(run_id, step)

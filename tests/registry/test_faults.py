@@ -31,7 +31,7 @@ from genzoo.dashboard import train_jobs
 from genzoo.registry.checkpoints import (list_checkpoints, load_checkpoint, load_latest,
                                          meta_digest, save_checkpoint)
 from genzoo.registry.errors import CheckpointError
-from genzoo.registry.process import OWNER_FILE, read_owner
+from genzoo.registry.process import LOCK_FILE, OWNER_FILE, read_owner
 from genzoo.registry.runs import load_run
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, resume_run, start_run
@@ -170,10 +170,11 @@ def test_sigkill_at_random_steps_resumes_from_the_last_checkpoint_and_matches(re
     assert finished["status"] == "completed" and finished["step"] == budget
     assert points(store, "killed")[-1]["step"] == budget
     assert_one_timeline(store, "killed")
-    # two whole checkpoints, the newest at the end; no owner, temporary or orphan file
+    # two whole checkpoints, the newest at the end; no owner, temporary or orphan file (the
+    # lock a trainer takes the run with stays: process.LOCK_FILE)
     (newest, previous) = list_checkpoints(run_dir)
     assert newest.name == f"ckpt-{budget:08d}.json"
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted(
+    assert sorted(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE) == sorted(
         name for c in (newest, previous) for name in (c.name, c.with_suffix(".safetensors").name))
 
     assert_same_weights(load_run("straight", store, registry).model.state_dict(),
@@ -485,7 +486,8 @@ def test_a_full_disk_keeps_the_old_checkpoint_stops_the_run_and_it_resumes(regis
             else "no earlier checkpoint exists") in message
     assert "genzoo resume full" in message
     # nothing of the failed checkpoint, no temporary file, no owner: only the old checkpoint
-    assert sorted(p.name for p in run_dir.iterdir()) == (
+    # (and the lock a trainer takes the run with, which is never removed: process.LOCK_FILE)
+    assert sorted(p.name for p in run_dir.iterdir() if p.name != LOCK_FILE) == (
         [f"ckpt-{kept:08d}.json", f"ckpt-{kept:08d}.safetensors"] if kept else [])
     if kept:
         assert load_checkpoint(run_dir / f"ckpt-{kept:08d}.json").step == kept
