@@ -80,7 +80,11 @@ def _flatten_optimizer(index: int, optimizer: torch.optim.Optimizer):
                 tensors[name] = value.detach().cpu().contiguous()
             else:
                 scalars[name] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
+    # which parameters had state, and under which keys: a tensor lost from the file is then
+    # named on load, not met as a parameter that never took a step (Adam starts it afresh)
+    keys = {str(param_id): sorted(param_state) for param_id, param_state in state["state"].items()}
+    return tensors, {"param_groups": state["param_groups"], "scalars": scalars,
+                     "state_keys": keys}
 
 
 def _unflatten_optimizer(index: int, tensors: dict, meta: dict) -> dict:
@@ -90,7 +94,32 @@ def _unflatten_optimizer(index: int, tensors: dict, meta: dict) -> dict:
         if name.startswith(prefix):
             param_id, key = name[len(prefix):].split(".", 1)
             state.setdefault(int(param_id), {})[key] = value
+    problem = _missing_state(state, meta.get("state_keys"))
+    if problem:
+        raise ValueError(f"optimizer {index}: {problem}")
     return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def _missing_state(state: dict[int, dict], recorded: dict | None) -> str | None:
+    """What the optimizer state lacks: against the keys recorded at save time where the JSON has
+    them (this version writes them), and in any case against its own other parameters, since one
+    optimizer keeps the same entries (Adam: step, exp_avg, exp_avg_sq) for every parameter it
+    has stepped. A parameter with no state at all is legitimate only where none was recorded:
+    it never had a gradient."""
+    if recorded is not None:
+        if not isinstance(recorded, dict):
+            return "its recorded state keys are not an object"
+        for param_id, keys in recorded.items():
+            lost = sorted(set(keys) - set(state.get(int(param_id), {})))
+            if lost:
+                return f"parameter {param_id}'s state lacks {', '.join(lost)}"
+    if state:
+        every = set().union(*state.values())
+        for param_id, param_state in sorted(state.items()):
+            if set(param_state) != every:
+                return (f"parameter {param_id}'s state lacks "
+                        f"{', '.join(sorted(every - set(param_state)))}")
+    return None
 
 
 def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module,
@@ -237,7 +266,7 @@ def load_checkpoint(json_path: Path) -> Checkpoint:
                             for i, m in enumerate(meta.get("optimizers", []))]
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"checkpoint metadata {json_path} is corrupt: its optimizer "
-                              f"states do not fit its tensors ({exc!r})") from None
+                              f"states do not fit its tensors ({exc})") from None
     notes = [] if "meta_sha256" in meta else [
         f"checkpoint {json_path} was written by an older genzoo, without a SHA-256 of its "
         "metadata: its metadata is read unchecked"]

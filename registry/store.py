@@ -194,7 +194,16 @@ def _store_problem(store: "RunStore", exc: sqlite3.Error) -> str:
     """What an SQLite error says about the store, and what to do about it."""
     text = str(exc)
     where = store.db_path
-    if "readonly" in text or "read-only" in text or store.read_only and "query_only" in text:
+    # a read-only home is opened with query_only, whose refusal is worded differently
+    read_only = "readonly" in text or "read-only" in text or (
+        store.read_only and "query_only" in text)
+    other_schema = any(words in text for words in ("no such column", "no such table",
+                                                    "has no column"))
+    # an operational error is about access (locks, permissions); the other database errors
+    # come from a file whose content SQLite cannot trust
+    damaged = not isinstance(exc, sqlite3.OperationalError) and isinstance(
+        exc, sqlite3.DatabaseError) or "malformed" in text or "not a database" in text
+    if read_only:
         return (f"the runs store {where} is read-only here, so nothing can be written to it "
                 "(reading works); to train or store results, set GENZOO_HOME to a folder you "
                 "can write")
@@ -202,11 +211,10 @@ def _store_problem(store: "RunStore", exc: sqlite3.Error) -> str:
         return (f"the runs store {where} stayed locked by another process for "
                 f"{BUSY_SECONDS:.0f} s; try again when its write is done (a training or a "
                 "`genzoo worker` using the same GENZOO_HOME)")
-    if "no such column" in text or "no such table" in text or "has no column" in text:
+    if other_schema:
         return (f"the runs store {where} was written by another version of genzoo ({text}); "
                 "upgrade genzoo, or set GENZOO_HOME to a new folder")
-    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError) \
-            or "malformed" in text or "not a database" in text:
+    if damaged:
         return (f"the runs store {where} is damaged ({text}): move it aside (the run folders "
                 f"under {store.home / 'runs'} keep their checkpoints) and genzoo starts a new "
                 "one, or restore it from a backup")

@@ -146,3 +146,35 @@ def test_a_run_folder_that_is_a_link_is_never_followed(two_checkpoints, tmp_path
     for args in (["resume", run_id, "--steps", 6], ["eval", run_id]):
         one_line_refusal(run(*args, ok=False), "is a link", str(folder))
     assert foreign.read_text() == "someone else's file\n"  # nothing pruned out there
+
+
+@pytest.mark.parametrize("lost", ["one tensor", "a parameter's whole state"])
+def test_optimizer_tensors_lost_from_the_file_are_named(two_checkpoints, lost):
+    run_id, folder = two_checkpoints
+
+    def drop(tensors):
+        names = sorted(n for n in tensors if n.startswith("optim.0.1."))
+        assert names  # Adam keeps step, exp_avg and exp_avg_sq for parameter 1
+        for name in names if lost != "one tensor" else [n for n in names if "exp_avg" in n][:1]:
+            del tensors[name]
+        return tensors
+
+    for json_path in list_checkpoints(folder):
+        rewrite(json_path, lambda meta: None, tensors=drop)
+    line = one_line_refusal(run("resume", run_id, "--steps", 6, ok=False), "parameter 1",
+                            "lacks")
+    assert "exp_avg" in line
+
+
+def test_a_state_tensor_lost_where_no_keys_were_recorded_is_still_named(two_checkpoints):
+    """An older checkpoint records no state keys: the other parameters' keys stand for them."""
+    run_id, folder = two_checkpoints
+
+    def drop(tensors):
+        del tensors["optim.0.1.exp_avg_sq"]
+        return tensors
+
+    for json_path in list_checkpoints(folder):
+        rewrite(json_path, lambda meta: meta["optimizers"][0].pop("state_keys"), tensors=drop)
+    one_line_refusal(run("resume", run_id, "--steps", 6, ok=False), "parameter 1",
+                     "lacks exp_avg_sq")
