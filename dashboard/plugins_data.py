@@ -23,7 +23,7 @@ from genzoo.registry.plugins import ENTRY_POINT_GROUP, Registry
 
 BUILTIN = "built-in"
 ENTRY_POINT = "entry point"
-PASSED, FAILED = "✓ passed", "✗ failed"
+PASSED, FAILED, NOT_APPLICABLE = "✓ passed", "✗ failed", "n/a"
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -258,6 +258,11 @@ def checks_progress() -> str:
     return lines[-1] if lines else ""
 
 
+def _result_word(passed: bool | None) -> str:
+    """A cached check result in words: None is a check that does not apply to the model."""
+    return NOT_APPLICABLE if passed is None else PASSED if passed else FAILED
+
+
 def conformance_frame(document: dict | None, reg: Registry) -> pd.DataFrame:
     """One row per cached (model, check): passed or failed, the message that says what to fix,
     how long it took, when it ran, and why the result is stale where it is."""
@@ -267,13 +272,19 @@ def conformance_frame(document: dict | None, reg: Registry) -> pd.DataFrame:
         for result in entry.get("results", []):
             rows.append({"model": model, "plugin": entry.get("plugin"),
                          "check": result.get("check"),
-                         "result": PASSED if result.get("passed") else FAILED,
+                         "result": _result_word(result.get("passed")),
                          "message": result.get("message", ""),
                          "seconds": result.get("seconds"), "checked": entry.get("time"),
                          "plugin version": entry.get("plugin_version"),
                          "stale": stale.get(model, "")})
     return pd.DataFrame(rows, columns=["model", "plugin", "check", "result", "message",
                                        "seconds", "checked", "plugin version", "stale"])
+
+
+def applied_and_not(frame: pd.DataFrame) -> tuple[int, int]:
+    """How many cached results tested their model, and how many checks did not apply."""
+    skipped = int((frame["result"] == NOT_APPLICABLE).sum())
+    return len(frame) - skipped, skipped
 
 
 def conformance_matrix(frame: pd.DataFrame) -> pd.DataFrame:

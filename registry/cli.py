@@ -936,17 +936,22 @@ def _print_check_report(report: dict) -> None:
     version = f" {report['version']}" if report["version"] else ""
     click.echo(f"plugin {report['plugin']}{version}: {len(report['models'])} model(s), "
                f"{report['total']} checks")
-    rows = [{"model": model, "check": r["check"], "result": "pass" if r["passed"] else "FAIL",
-             "seconds": f"{r['seconds']:.2f}"}
+    words = {True: "pass", False: "FAIL", None: "n/a"}
+    rows = [{"model": model, "check": r["check"], "result": words[r["passed"]],
+             "seconds": f"{r['seconds']:.2f}" if r["passed"] is not None else ""}
             for model, results in report["models"].items() for r in results]
     _table(rows, ["model", "check", "result", "seconds"])
     failures = [(model, r) for model, results in report["models"].items() for r in results
-                if not r["passed"]]
+                if r["passed"] is False]
     if failures:
         click.echo("\nfailed checks, and what to fix:")
         for model, r in failures:
             click.echo(f"  {model} / {r['check']}: {r['message']}")
-    click.echo(f"\n{report['total'] - report['failed']} of {report['total']} checks passed")
+    skipped = report.get("not_applicable", 0)
+    click.echo(f"\n{report['total'] - report['failed']} of {report['total']} checks passed"
+               + (f" ({skipped} did not apply: n/a)" if skipped else ""))
+    if report.get("problem"):
+        click.echo(f"FAIL: {report['problem']}")
 
 
 @cli.command(name="new-plugin")

@@ -146,8 +146,6 @@ def check_log_prob(spec: ModelSpec) -> None:
     that says why (never return a number it cannot stand behind).
     """
     model, train = make_model(spec)
-    if spec.density == "implicit":
-        return
     batch = a_batch(model, train)
     if not has_likelihood(model, spec):
         try:
@@ -181,8 +179,6 @@ def check_normalized(spec: ModelSpec) -> None:
     Series: the density of the last observation, given the ones before it, is integrated on
     a fine grid.
     """
-    if spec.density != "exact":
-        return
     if spec.data == "image":
         model, _ = make_model(spec, TINY_IMAGE_INFO)
         images = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 1, 2, 2)
@@ -261,17 +257,45 @@ def _same(a, b) -> bool:
             and torch.equal(a.detach().cpu(), b.detach().cpu()))
 
 
+def _always(spec: ModelSpec) -> None:
+    return None
+
+
+def _needs_a_density(spec: ModelSpec) -> str | None:
+    if spec.density == "implicit":
+        return "an implicit-density model has no log_prob to check"
+    return None
+
+
+def _needs_an_exact_density(spec: ModelSpec) -> str | None:
+    if spec.density != "exact":
+        return (f"only an exact density must sum to 1; this model's density is "
+                f"{spec.density!r}")
+    return None
+
+
 @dataclass(frozen=True)
 class Check:
-    """A named contract check."""
+    """A named contract check, and when it applies: ``not_applicable(spec)`` says why a model
+    is not checked by it (None: it is), so a result never claims a pass that was not tested."""
 
     name: str
     run: Callable[[ModelSpec], None]
+    not_applicable: Callable[[ModelSpec], str | None] = _always
+
+    def applies(self, spec: ModelSpec) -> bool:
+        """Whether this check tests ``spec`` at all."""
+        return self.not_applicable(spec) is None
 
 
-CHECKS = tuple(Check(fn.__name__.removeprefix("check_"), fn) for fn in (
-    check_loss, check_sample, check_sample_deterministic, check_log_prob, check_normalized,
-    check_state_round_trip))
+CHECKS = (
+    Check("loss", check_loss),
+    Check("sample", check_sample),
+    Check("sample_deterministic", check_sample_deterministic),
+    Check("log_prob", check_log_prob, _needs_a_density),
+    Check("normalized", check_normalized, _needs_an_exact_density),
+    Check("state_round_trip", check_state_round_trip),
+)
 
 
 def describe_failure(exc: BaseException) -> str:
@@ -289,9 +313,15 @@ def describe_failure(exc: BaseException) -> str:
 
 
 def run_checks(spec: ModelSpec) -> list[dict]:
-    """Every check on one model: ``[{check, passed, message, seconds}]``."""
+    """Every check on one model: ``[{check, passed, message, seconds}]``. A check that does not
+    apply to the model (see :class:`Check`) has ``passed: None`` and says why in ``message``."""
     results = []
     for check in CHECKS:
+        reason = check.not_applicable(spec)
+        if reason is not None:
+            results.append({"check": check.name, "passed": None, "message": reason,
+                            "seconds": 0.0})
+            continue
         started = time.perf_counter()
         try:
             check.run(spec)
@@ -363,10 +393,24 @@ def check_plugin(registry, name: str, *,
             progress(done, len(names), model)
         models[model] = run_checks(registry.model(model))
     results = [r for rows in models.values() for r in rows]
-    failed = sum(not r["passed"] for r in results)
+    failed = sum(r["passed"] is False for r in results)
+    applied = [r for r in results if r["passed"] is not None]
+    # a plugin that registers nothing is broken (a misspelled hook, a missing @hookimpl): it
+    # must not pass with 0 checks
+    empty = info is not None and name in registry.plugins and not (
+        info.models or info.datasets or info.metrics)
     return {"target": name, "kind": "plugin" if name in registry.plugins else "model",
             "plugin": plugin, "version": info.version if info else None, "models": models,
-            "passed": failed == 0, "failed": failed, "total": len(results)}
+            "passed": failed == 0 and not empty, "failed": failed, "total": len(applied),
+            "not_applicable": len(results) - len(applied),
+            "problem": NOTHING_REGISTERED.format(name=name) if empty else None}
+
+
+#: What ``check-plugin`` says of a plugin that loads but registers no model, dataset or metric.
+NOTHING_REGISTERED = (
+    "plugin {name!r} registers nothing: no model, dataset or metric. Decorate each hook with "
+    "@hookimpl (from genzoo.registry) and name it as docs/plugins.md does (register_models, "
+    "register_datasets, register_metrics)")
 
 
 def parametrize_with_checks(names, *, registry=None):
@@ -393,7 +437,10 @@ def parametrize_with_checks(names, *, registry=None):
     for name in names:
         for model in plugin_models(registry, name)[1]:
             spec = registry.model(model)
-            params += [pytest.param(spec, check, id=f"{model}-{check.name}") for check in CHECKS]
+            # only the checks that apply (as scikit-learn's checks yield only what applies):
+            # a test that would pass without testing anything is not generated
+            params += [pytest.param(spec, check, id=f"{model}-{check.name}")
+                       for check in CHECKS if check.applies(spec)]
     return pytest.mark.parametrize(("model", "check"), params)
 
 

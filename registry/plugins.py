@@ -17,6 +17,7 @@ plugins`` shows ``"api": null`` for it.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import importlib
 import os
 import pkgutil
@@ -194,10 +195,30 @@ class GenzooPluginManager(pluggy.PluginManager):
         except Exception as exc:
             info.error = _one_line(exc, "failed to load")
             return info
+        unknown = self._unknown_hooks(name)
+        if unknown:  # pluggy's check_pending, for this plugin alone: a misspelled hook
+            self.unregister(name=name)
+            info.error = "failed to load: " + "; ".join(unknown)
+            return info
         info.hooks = sorted(impl_name for impl_name in _KINDS
                             if any(impl.plugin_name == name
                                    for impl in getattr(self.hook, impl_name).get_hookimpls()))
         return info
+
+    def _unknown_hooks(self, name: str) -> list[str]:
+        """Each ``@hookimpl`` of plugin ``name`` that no genzoo hookspec declares, with the
+        nearest hook name: registered unchecked, it would be called by nothing."""
+        problems = []
+        for hook_name, caller in vars(self.hook).items():
+            if hook_name.startswith("_") or caller.has_spec():
+                continue
+            if any(impl.plugin_name == name and not impl.optionalhook
+                   for impl in caller.get_hookimpls()):
+                near = difflib.get_close_matches(hook_name, sorted(_KINDS), n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                problems.append(f"@hookimpl {hook_name!r} is not a genzoo hook{hint}; the "
+                                f"hooks are {', '.join(sorted(_KINDS))}")
+        return problems
 
     def registry(self) -> Registry:
         """Call every plugin's hooks, plugin by plugin, and return what they registered."""

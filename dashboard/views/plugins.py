@@ -91,7 +91,10 @@ if unchecked:
 st.dataframe(matrix, hide_index=True)
 failed = plugins_data.failures(results)
 if failed.empty and not results.empty:
-    st.success(f"Every cached check passed ({len(results)} checks on {len(matrix)} models).")
+    applied, skipped = plugins_data.applied_and_not(results)
+    st.success(f"Every cached check that applies passed ({applied} checks on {len(matrix)} "
+               f"models" + (f"; {skipped} n/a: they do not apply to the model" if skipped
+                            else "") + ").")
 for row in failed.to_dict("records"):
     st.error(f"**{row['model']}** failed `{row['check']}`: {row['message']}")
 widgets.csv_download(results, "genzoo-conformance.csv", key="conformance-csv")

@@ -43,15 +43,31 @@ BROKEN_PLUGIN = """
 """
 
 
+MISSPELLED_HOOK = """
+    from genzoo.registry import hookimpl
+
+    @hookimpl
+    def register_model(register):  # one letter short of register_models
+        raise AssertionError("never called")
+"""
+
+NO_HOOKS = """
+    def register_models(register):  # no @hookimpl: pluggy never sees it
+        raise AssertionError("never called")
+"""
+
+
 @pytest.fixture
 def broken_plugins(tmp_path, monkeypatch):
     """Installed-looking plugins: ``broken-checks`` loads but its model breaks the contract,
     ``unimportable`` fails to import."""
     make_distribution(tmp_path, "genzoo-broken-checks",
                       {"broken-checks": "broken_checks_plugin",
-                       "unimportable": "unimportable_checks_plugin"},
+                       "unimportable": "unimportable_checks_plugin",
+                       "misspelled": "misspelled_hook_plugin", "hookless": "no_hooks_plugin"},
                       {"broken_checks_plugin": BROKEN_PLUGIN,
-                       "unimportable_checks_plugin": "raise ImportError('needs torchvision')\n"})
+                       "unimportable_checks_plugin": "raise ImportError('needs torchvision')\n",
+                       "misspelled_hook_plugin": MISSPELLED_HOOK, "no_hooks_plugin": NO_HOOKS})
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv("GENZOO_PLUGINS", raising=False)
 
@@ -319,3 +335,42 @@ def test_new_plugin_refuses_a_bad_name(tmp_path, name):
 def test_new_plugin_refuses_a_registered_model_name(tmp_path):
     result = run("new-plugin", "pixelcnn", "--dir", tmp_path, ok=False)
     assert result.exit_code == 2 and "registered already" in result.stderr
+
+
+def test_a_misspelled_hook_is_a_load_error_naming_the_hook(broken_plugins):
+    plugins = {p["name"]: p for p in json.loads(run("plugins", "--json").stdout)}
+    error = plugins["misspelled"]["error"]
+    assert "'register_model' is not a genzoo hook" in error
+    assert "did you mean 'register_models'" in error
+    assert plugins["broken-checks"]["error"] is None  # the others load as before
+    result = run("check-plugin", "misspelled", ok=False)
+    assert result.exit_code == 1 and "register_model" in result.output
+
+
+def test_a_plugin_that_registers_nothing_fails_check_plugin(broken_plugins):
+    result = run("check-plugin", "hookless", ok=False)
+    assert result.exit_code == 1
+    assert "registers nothing" in result.stdout and "@hookimpl" in result.stdout
+    report = json.loads(run("check-plugin", "hookless", "--json", ok=False).stdout)
+    assert report["passed"] is False and report["total"] == 0
+    assert run("check-plugin", "genzoo.datasets").exit_code == 0  # datasets only: not empty
+
+
+def test_checks_that_do_not_apply_are_reported_na_not_passed():
+    report = json.loads(run("check-plugin", "gan", "--json").stdout)
+    results = {r["check"]: r for r in report["models"]["gan"]}
+    for check in ("log_prob", "normalized"):  # an implicit density has neither
+        assert results[check]["passed"] is None and "implicit" in results[check]["message"]
+    assert report["total"] == len(CHECKS) - 2 and report["not_applicable"] == 2
+    vae = run("check-plugin", "vae")
+    rows = {line.split()[1]: line.split()[2] for line in vae.stdout.splitlines()
+            if line.startswith("vae ")}
+    assert rows["normalized"] == "n/a" and rows["log_prob"] == "pass"
+    assert f"{len(CHECKS) - 1} of {len(CHECKS) - 1} checks passed (1 did not apply" \
+        in vae.stdout
+
+
+def test_parametrize_yields_only_the_checks_that_apply():
+    marker = parametrize_with_checks(["gan"])
+    names = [param.values[1].name for param in marker.args[1]]
+    assert "log_prob" not in names and "normalized" not in names and "sample" in names
