@@ -1,6 +1,7 @@
 """genzoo's core: the model contract, the plugin registry, runs, training and evaluation.
 
-Plugin authors need only the names exported here::
+Plugin authors need only the names exported here (each is documented in docs/plugins.md, and a
+test keeps it so)::
 
     from genzoo.registry import hookimpl, ModelSpec, GenerativeModel, ModelConfig
 
@@ -8,14 +9,30 @@ Plugin authors need only the names exported here::
 declares the major version it was written for as ``GENZOO_API = "1"`` (see docs/plugins.md).
 """
 
+from .autoregressive import AutoregressiveImageModel, CategoricalPixels
+from .config import bounded
 from .data import ImageData, SeriesData
-from .errors import GenzooError
-from .model import DataInfo, GenerativeModel, ModelConfig
+from .distributions import PixelLikelihood
+from .errors import BadConfig, BadData, GenzooError, NotFound
+from .latent import LatentVariableModel
+from .model import DataInfo, GenerativeModel, ModelConfig, check_image_batch
 from .plugins import GENZOO_API_VERSION, get_plugin_manager, get_registry, hookimpl
 from .spec import Claim, DatasetSpec, MetricSpec, ModelSpec
 
 __all__ = [
-    "GENZOO_API_VERSION", "Claim", "DataInfo", "DatasetSpec", "GenerativeModel", "GenzooError",
-    "ImageData", "MetricSpec", "ModelConfig", "ModelSpec", "SeriesData", "get_plugin_manager",
-    "get_registry", "hookimpl",
+    "GENZOO_API_VERSION", "AutoregressiveImageModel", "BadConfig", "BadData", "CategoricalPixels",
+    "Claim", "DataInfo", "DatasetSpec", "GenerativeModel", "GenzooError", "ImageData",
+    "LatentVariableModel", "MetricSpec", "ModelConfig", "ModelSpec", "NotFound",
+    "PixelLikelihood", "RestorationModel", "SeriesData", "bounded", "check_image_batch",
+    "get_plugin_manager", "get_registry", "hookimpl",
 ]
+
+
+def __getattr__(name: str):
+    # RestorationModel imports pandas (its metrics table): loaded when a plugin asks for it, so
+    # every command's start does not pay for it
+    if name == "RestorationModel":
+        from .restoration import RestorationModel
+
+        return RestorationModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
