@@ -29,13 +29,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # benchmarks.reference
 
-from benchmarks.reference import pixelcnn as reference_pixelcnn  # noqa: E402
-from benchmarks.reference import vae as reference_vae  # noqa: E402
 from genzoo.registry.config import build_config  # noqa: E402
 from genzoo.registry.devices import describe_device, resolve_device  # noqa: E402
 from genzoo.registry.evaluation import count_parameters, evaluate  # noqa: E402
 from genzoo.registry.plugins import get_registry  # noqa: E402
 from genzoo.registry.runs import build_model, load_dataset  # noqa: E402
+
+from benchmarks.reference import pixelcnn as reference_pixelcnn  # noqa: E402
+from benchmarks.reference import vae as reference_vae  # noqa: E402
 
 # genzoo model name -> (reference class, genzoo config fields its constructor takes)
 REFERENCES = {
@@ -86,7 +87,7 @@ def wrap_loss(module, batch, precision: str, compile_: bool, device: torch.devic
             compiled = True
         except Exception as exc:  # noqa: BLE001 - any compiler failure falls back to eager
             warnings.warn(f"torch.compile failed for {type(module).__name__} "
-                          f"({type(exc).__name__}: {exc}); timing it eagerly")
+                          f"({type(exc).__name__}: {exc}); timing it eagerly", stacklevel=2)
             print(f"WARNING: torch.compile failed for {type(module).__name__}; eager instead",
                   file=sys.stderr)
             del module.loss

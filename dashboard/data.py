@@ -545,8 +545,8 @@ def no_likelihood_models(reg: Registry, records: list[RunRecord],
             continue
         staged = [name for name, s in reg.models.items()  # the stage that gives the bound
                   if s.parent == r.model and s.density != "implicit"]
-        how = (f" Train the second stage: `genzoo train {staged[0]} --parent {shlex.quote(r.run_id)}`."
-               if staged else "")
+        how = (f" Train the second stage: `genzoo train {staged[0]} --parent "
+               f"{shlex.quote(r.run_id)}`." if staged else "")
         reasons.setdefault(r.model, f"{r.model} has no likelihood bound on its own.{how}")
     return dict(sorted(reasons.items()))
 
@@ -1009,17 +1009,13 @@ def completion(record: RunRecord, mask: str, seed: int, index: int, samples: int
 
 @st.cache_resource(show_spinner="Building the model…", max_entries=64)
 def _untrained_model(plugins_env: str | None, name: str, dataset_name: str):
+    """Model ``name`` with its default config and seeded random weights, on the dataset's shape
+    (no training: its receptive field is the architecture's)."""
     spec = registry().model(name)
     with torch.random.fork_rng(devices=[]):  # the same random weights every time
         torch.manual_seed(0)
         model = build_model(spec, build_config(spec.config_class), dataset(dataset_name).info)
     return model.eval()
-
-
-def untrained_model(name: str, dataset_name: str):
-    """Model ``name`` with its default config and seeded random weights, on the dataset's shape
-    (no training: its receptive field is the architecture's)."""
-    return _untrained_model(os.environ.get("GENZOO_PLUGINS"), name, dataset_name)
 
 
 @st.cache_data(show_spinner="Computing receptive fields…", max_entries=512)

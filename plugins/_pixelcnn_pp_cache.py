@@ -14,7 +14,6 @@ from genzoo.registry.errors import BadData
 
 from .pixelcnn_pp import GatedResnet, PixelCNNpp
 
-
 # -- fast sampling: per-scale caches (Ramachandran et al. 2017, Fast PixelCNN++) ----------------
 
 

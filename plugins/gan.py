@@ -49,8 +49,8 @@ from torch import nn
 
 from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.config import bounded
-from genzoo.registry.model import check_image_batch
 from genzoo.registry.errors import BadConfig, BadData, GenzooError
+from genzoo.registry.model import check_image_batch
 
 ARCHS = ("auto", "dcgan", "mlp")
 DEFAULT_LR = {"dcgan": 2e-4, "mlp": 2e-3}  # measured: see GANConfig

@@ -127,7 +127,7 @@ class PixelCNN(CategoricalPixels, AutoregressiveImageModel):
         """Logits per pixel and channel: (N, C, H, W) ints -> (N, C, levels, H, W)."""
         return self._logits(self.network(self.scale(x)))
 
-    def cached_stepper(self, n: int, labels=None) -> "CachedStepper | None":
+    def cached_stepper(self, n: int, labels=None) -> CachedStepper | None:
         """The fast sampler (Ramachandran et al. 2017); None if ``net`` has a layer it can't do."""
         _, height, width = self.data.shape
         first, *rest = self.net

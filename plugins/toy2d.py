@@ -34,8 +34,8 @@ seed per data set, so every run sees the same points.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch

@@ -47,10 +47,10 @@ from torch import nn
 
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.config import bounded
-from genzoo.registry.model import check_image_batch
 from genzoo.registry.distributions import DECODERS, PixelLikelihood, resolve_decoder
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.latent import LatentVariableModel
+from genzoo.registry.model import check_image_batch
 
 LOG_2PI = math.log(2.0 * math.pi)
 

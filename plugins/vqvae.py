@@ -35,8 +35,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.plugins.pixelcnn import (CachedStepper, MaskedConv2d, PixelCNN, PixelCNNConfig,
-                                     _step_ops, _Window, _windows)
+from genzoo.plugins.pixelcnn import (
+    CachedStepper,
+    MaskedConv2d,
+    PixelCNN,
+    PixelCNNConfig,
+    _step_ops,
+    _Window,
+    _windows,
+)
 from genzoo.registry import Claim, DataInfo, GenerativeModel, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.config import bounded, build_config
 from genzoo.registry.distributions import DECODERS, PixelLikelihood

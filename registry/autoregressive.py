@@ -31,7 +31,7 @@ class NaiveStepper:
 
     incremental = False  # positions whose value is already known can be skipped
 
-    def __init__(self, model: "AutoregressiveImageModel", labels: torch.Tensor | None):
+    def __init__(self, model: AutoregressiveImageModel, labels: torch.Tensor | None):
         self.model, self.labels = model, labels
 
     def params_at(self, x: torch.Tensor, row: int, col: int) -> torch.Tensor:

@@ -316,7 +316,8 @@ def size_scaling(spec, info, sizes, *, device: torch.device, batch: int = SIZE_B
                 model.sample(batch, generator=generator)  # warm-up, and a first estimate
                 first = time.perf_counter() - started
                 seconds = first if first >= QUICK_S else _time(
-                    lambda: model.sample(batch, generator=generator), repeats, device, QUICK_S)
+                    lambda m=model, g=generator: m.sample(batch, generator=g), repeats, device,
+                    QUICK_S)
         except Exception as exc:  # one size out of a model's reach must not end the benchmark
             row["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
             continue

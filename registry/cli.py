@@ -860,7 +860,6 @@ def bench(model_names, dataset, steps, device, sizes, out_dir, to_store, precisi
     """Time training and sampling of every image model, and its sampling at other image sizes;
     write JSON and a Markdown table, and save the result in the runs store for the dashboard."""
     from .bench import run_benchmarks
-
     from .outputs import check_output_folder
 
     names = [n.strip() for n in model_names.split(",")] if model_names else None

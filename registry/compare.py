@@ -2,9 +2,10 @@
 
 :class:`ComparisonSpec` says what is compared; :func:`submit` stores it under a name and queues
 a training job (and, for image runs on labelled data, a sample-quality job; for a restoration
-model, a restoration-table job) for every run that is not completed yet. Run ids follow from the name (``NAME-MODEL-DATASET-sSEED``), so submitting the
-same spec again queues only what is missing, and a run that was interrupted is resumed from its
-checkpoint by the worker that takes its job. :func:`results` is the table the comparison exists
+model, a restoration-table job) for every run that is not completed yet. Run ids follow from
+the name (``NAME-MODEL-DATASET-sSEED``), so submitting the same spec again queues only what is
+missing, and a run that was interrupted is resumed from its checkpoint by the worker that takes
+its job. :func:`results` is the table the comparison exists
 for: per model and dataset, the mean ± std over seeds of the held-out number (bits/dim, its bound
 kind marked), the Fréchet distance, sampling ms/image and training examples/s.
 
@@ -58,7 +59,7 @@ class ComparisonSpec:
         return values
 
     @classmethod
-    def from_json(cls, values: dict) -> "ComparisonSpec":
+    def from_json(cls, values: dict) -> ComparisonSpec:
         """A stored spec."""
         return cls(**{**values, "models": tuple(values["models"]),
                       "datasets": tuple(values["datasets"]), "seeds": tuple(values["seeds"])})
@@ -474,7 +475,6 @@ def write_results(store: RunStore, name: str, rows: list[dict],
     import pandas as pd
 
     from .checkpoints import atomic_write_bytes
-
     from .outputs import output_folder, spreadsheet_safe
 
     folder = output_folder(folder) if folder else output_folder(store.home / COMPARISONS_FOLDER,

@@ -22,8 +22,8 @@ A spec is ``name:strength`` (:func:`parse_degradation`); a training range is
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

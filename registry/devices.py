@@ -6,8 +6,6 @@ import torch
 
 from .errors import GenzooError
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` to a ``torch.device``; a clear error otherwise."""

@@ -53,6 +53,10 @@ class World:
         return self.rank == 0
 
 
+#: A process that trains alone.
+ALONE = World()
+
+
 def current_world(environ=os.environ) -> World:
     """The world ``torchrun`` describes in the environment (``RANK``, ``WORLD_SIZE``,
     ``LOCAL_RANK``), or a single process."""

@@ -46,7 +46,7 @@ class DataInfo:
                 "n_classes": self.n_classes}
 
     @classmethod
-    def from_json(cls, d: dict) -> "DataInfo":
+    def from_json(cls, d: dict) -> DataInfo:
         return cls(kind=d["kind"], shape=tuple(d["shape"]), levels=d.get("levels"),
                    n_classes=d.get("n_classes"))
 
@@ -153,7 +153,7 @@ class GenerativeModel(nn.Module, abc.ABC):
                                              **options)
         return [self.compiled_loss]
 
-    def attach_parent(self, parent: "GenerativeModel") -> None:
+    def attach_parent(self, parent: GenerativeModel) -> None:
         """Take what a second-stage model needs from its parent run's trained model.
 
         Called once, after construction and before training, for models whose spec names a

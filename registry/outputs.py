@@ -21,9 +21,9 @@ SERIES_SUFFIXES = (".csv", ".npy")
 
 def check_samples(model: str, samples, n: int, info) -> torch.Tensor:
     """``samples`` if they keep the model contract where they are used (a file, a page): ``n``
-    items (images of the data's shape, series of a horizon); images as integer levels in ``[0, info.levels)``, series as
-    finite numbers. A plugin's ``sample()`` that returns floats otherwise wrote a grey PNG with
-    exit 0 and drew a black grid on the Samples page."""
+    items (images of the data's shape, series of a horizon); images as integer levels in
+    ``[0, info.levels)``, series as finite numbers. A plugin's ``sample()`` that returns floats
+    otherwise wrote a grey PNG with exit 0 and drew a black grid on the Samples page."""
     fix = "see the model contract in docs/plugins.md (`genzoo check-plugin` tests it)"
     if not torch.is_tensor(samples):
         raise GenzooError(f"model {model!r}: sample() returned {type(samples).__name__}, not a "

@@ -140,8 +140,9 @@ def parzen_estimate(model: GenerativeModel, data, n_samples: int = 10_000,
     ``sigmas`` (level units; default: 2% to 100% of the range levels - 1, geometric) by the
     estimate on the validation split (a fixed random slice of ``n_valid`` of it, when it is
     larger), as Goodfellow et al. did, and scores the test split with it. Choosing on training
-    images instead would reward a model that returns training images with a narrow window. Returns ``parzen_bits_per_dim``, ``sigma``, ``n_samples``, ``note`` and the
-    validation curve (``sigmas``, ``valid_bits_per_dim``).
+    images instead would reward a model that returns training images with a narrow window.
+    Returns ``parzen_bits_per_dim``, ``sigma``, ``n_samples``, ``note`` and the validation curve
+    (``sigmas``, ``valid_bits_per_dim``).
     """
     if getattr(data, "kind", None) != "image" or getattr(data, "levels", None) is None:
         raise BadData("the Parzen estimate needs an image dataset with discrete levels, got "

@@ -22,9 +22,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Callable
 
 from .checkpoints import atomic_write_bytes
 from .errors import BadConfig, GenzooError
@@ -236,7 +236,7 @@ class WorkerPool:
         self.me = {"pid": pid, "host": socket.gethostname(), "started": process_start(pid)}
 
     def run(self, *, until: Callable[[], bool] | None = None, idle_exit: float | None = None,
-            on_tick: Callable[["WorkerPool"], None] | None = None) -> None:
+            on_tick: Callable[[WorkerPool], None] | None = None) -> None:
         """Work until ``until()`` is true (then take nothing new and return when the running
         jobs end), or ``idle_exit`` seconds pass with nothing to do, or SIGTERM / Ctrl-C (then
         every trainer checkpoints and its job goes back in line)."""
@@ -354,8 +354,8 @@ class WorkerPool:
         if code < 0:
             name = SIGNAL_NAMES.get(-code, f"signal {-code}")
             message = (f"its process was killed by {name}; the run keeps its last checkpoint "
-                       f"(`genzoo resume {shlex.quote(job.run_id)}`, or a smaller batch_size if it ran out "
-                       "of memory)")
+                       f"(`genzoo resume {shlex.quote(job.run_id)}`, or a smaller batch_size if "
+                       "it ran out of memory)")
             self._mark_run(job, "interrupted", message)
         else:
             message = last_error(tail) or (tail.splitlines() or ["it exited with code "

@@ -91,7 +91,7 @@ class TrainRequest:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, values: dict) -> "TrainRequest":
+    def from_json(cls, values: dict) -> TrainRequest:
         """A stored request; unknown keys (a newer genzoo's) are an error, not a silent drop."""
         if not isinstance(values, dict):
             raise GenzooError(f"a training request must be a JSON object, got {values!r:.80}")

@@ -106,8 +106,8 @@ def restorations(model: RestorationModel, images: torch.Tensor, degradation, *,
         lambda b: degradation.apply(b.to(device), model.data.levels, generator), images))
     return {"degraded": degraded.cpu(),
             "baseline": _batched(model.baseline, degraded).cpu(),
-            "restored": {float(w): _batched(lambda b: model.restore(b, check_w(w)), degraded)
-                         .cpu() for w in ws}}
+            "restored": {float(w): _batched(lambda b, w=w: model.restore(b, check_w(w)),
+                                            degraded).cpu() for w in ws}}
 
 
 def method_names(model: RestorationModel, ws) -> list[str]:

@@ -190,7 +190,7 @@ def _make_home(home: Path) -> None:
                          "set GENZOO_HOME to a folder you can write") from None
 
 
-def _store_problem(store: "RunStore", exc: sqlite3.Error) -> str:
+def _store_problem(store: RunStore, exc: sqlite3.Error) -> str:
     """What an SQLite error says about the store, and what to do about it."""
     text = str(exc)
     where = store.db_path
@@ -409,7 +409,7 @@ class RunStore:
             db.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def import_run(self, other: "RunStore", run_id: str) -> RunRecord:
+    def import_run(self, other: RunStore, run_id: str) -> RunRecord:
         """Copy run ``run_id`` from store ``other`` into this one, replacing any copy here.
 
         The folder first, copied beside its place and renamed into it (``owner.json`` left out:

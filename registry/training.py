@@ -27,9 +27,9 @@ from pathlib import Path
 
 import torch
 
+from . import distributed
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
-from . import distributed
 from .devices import keep_on_device, resolve_device
 from .errors import BadConfig, BadData, Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
@@ -38,8 +38,14 @@ from .plugins import Registry
 from .precision import resolve_precision
 from .process import own_run
 from .requests import check_budget, check_parent
-from .runs import (build_model, check_compatible, checkpoint_mismatch, load_dataset, load_run,
-                   split_settings)
+from .runs import (
+    build_model,
+    check_compatible,
+    checkpoint_mismatch,
+    load_dataset,
+    load_run,
+    split_settings,
+)
 from .spec import ModelSpec
 from .store import RunRecord, RunStore, check_run_id
 
@@ -320,7 +326,7 @@ def _check_series_length(model: GenerativeModel, data) -> None:
 def _train(store: RunStore, record: RunRecord, spec: ModelSpec, model: GenerativeModel, data,
            device: torch.device, settings: LoopSettings, resume: bool = False,
            closed_form: bool | None = None,
-           world: distributed.World = distributed.World()) -> RunRecord:
+           world: distributed.World = distributed.ALONE) -> RunRecord:
     run_id = record.run_id
     run_dir = store.run_dir(run_id) if world.leader else None
     model.to(device)

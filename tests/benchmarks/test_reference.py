@@ -12,12 +12,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: benchmarks.*
 
-from benchmarks import reference_compare  # noqa: E402
-from benchmarks.reference import pixelcnn as reference_pixelcnn  # noqa: E402
-from benchmarks.reference import vae as reference_vae  # noqa: E402
 from genzoo.registry.config import build_config  # noqa: E402
 from genzoo.registry.evaluation import count_parameters, evaluate  # noqa: E402
 from genzoo.registry.runs import build_model, load_dataset  # noqa: E402
+
+from benchmarks import reference_compare  # noqa: E402
+from benchmarks.reference import pixelcnn as reference_pixelcnn  # noqa: E402
+from benchmarks.reference import vae as reference_vae  # noqa: E402
 
 LOADERS = {"pixelcnn": reference_pixelcnn.load_from_genzoo, "vae": reference_vae.load_from_genzoo}
 

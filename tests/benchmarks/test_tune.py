@@ -21,12 +21,10 @@ def test_the_grid_is_every_combination_as_set_overrides():
 
 def test_the_choice_is_the_lowest_mean_validation_number_whatever_the_test_numbers_say():
     rows = [  # a: best at the last budget alone; b: best on average; c: best on test
-        {"config": {"d": "a"}, "stage_one_step": 1, "val_bits_per_dim": 2.0, "test_bits_per_dim": 2.0},
-        {"config": {"d": "a"}, "stage_one_step": 2, "val_bits_per_dim": 1.0, "test_bits_per_dim": 2.0},
-        {"config": {"d": "b"}, "stage_one_step": 1, "val_bits_per_dim": 1.1, "test_bits_per_dim": 2.0},
-        {"config": {"d": "b"}, "stage_one_step": 2, "val_bits_per_dim": 1.1, "test_bits_per_dim": 2.0},
-        {"config": {"d": "c"}, "stage_one_step": 1, "val_bits_per_dim": 3.0, "test_bits_per_dim": 0.1},
-        {"config": {"d": "c"}, "stage_one_step": 2, "val_bits_per_dim": 3.0, "test_bits_per_dim": 0.1}]
+        {"config": {"d": d}, "stage_one_step": step, "val_bits_per_dim": val,
+         "test_bits_per_dim": test}
+        for d, step, val, test in [("a", 1, 2.0, 2.0), ("a", 2, 1.0, 2.0), ("b", 1, 1.1, 2.0),
+                                   ("b", 2, 1.1, 2.0), ("c", 1, 3.0, 0.1), ("c", 2, 3.0, 0.1)]]
     best, averages = tune.choose(rows)
     assert best == {"d": "b"} and averages == {"d=a": 1.5, "d=b": 1.1, "d=c": 3.0}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from page_helpers import assert_clean, charts
 
 PAGES = ["overview", "samples", "likelihood", "quality", "speed", "lecture", "latent",

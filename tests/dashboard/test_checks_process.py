@@ -16,6 +16,7 @@ import time
 import pytest
 
 from genzoo.dashboard import plugins_data
+
 from page_helpers import texts
 
 SLEEP = [sys.executable, "-c", "import time; time.sleep(60)"]

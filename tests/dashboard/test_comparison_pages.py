@@ -8,6 +8,7 @@ import pytest
 from genzoo.dashboard import train_jobs
 from genzoo.registry import compare
 from genzoo.registry.store import RunStore
+
 from page_helpers import assert_clean, texts
 
 SPEC = compare.ComparisonSpec(models=("independent", "pixelcnn"), datasets=("digits",),

@@ -10,6 +10,7 @@ import pytest
 
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
+
 from page_helpers import assert_clean, charts, texts
 
 PAGE = "completion"

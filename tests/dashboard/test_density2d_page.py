@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from genzoo.plugins.toy2d import load_toy
@@ -10,6 +9,7 @@ from genzoo.registry import density2d
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+
 from page_helpers import assert_clean, charts_by_title, texts
 
 PAGE = "density2d"

@@ -15,8 +15,8 @@ after, so that no other test sees it; ``sys.path`` and the imported modules are 
 from __future__ import annotations
 
 import importlib
-import textwrap
 import sys
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +24,7 @@ import pytest
 import streamlit as st
 
 from genzoo.registry.store import RunStore
+
 from page_helpers import assert_clean, charts, texts
 from plugin_packages import make_distribution, pip_install
 

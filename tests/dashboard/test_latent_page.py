@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+
 from page_helpers import assert_clean, charts_by_title, texts
 
 PAGE = "latent"

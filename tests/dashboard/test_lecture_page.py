@@ -15,6 +15,7 @@ from genzoo.dashboard import lecture_data
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
+
 from page_helpers import array, assert_clean, charts_by_title, texts
 
 PAGE = "lecture"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from genzoo.registry.store import RunStore
+
 from page_helpers import array, assert_clean, charts, texts
 
 PAGES = ["overview", "samples", "likelihood", "timeseries", "latent", "quality"]

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from genzoo.registry.degrade import parse_degradation
+
 from page_helpers import array, assert_clean, charts, texts
 from test_axes import axes_without_units, unlabelled_axes
 

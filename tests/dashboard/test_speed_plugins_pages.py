@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from genzoo.registry.store import RunStore
+
 from page_helpers import assert_clean, charts, texts
 from plugin_packages import make_distribution
 
@@ -437,8 +438,12 @@ def test_a_failed_check_shows_its_message(app, empty_store, one_model_registry):
 
 
 def test_run_conformance_merges_with_earlier_results_and_tracks_versions(tmp_path, built_ins):
-    from genzoo.registry.conformance import (load_conformance, run_conformance, stale_results,
-                                             unchecked_models)
+    from genzoo.registry.conformance import (
+        load_conformance,
+        run_conformance,
+        stale_results,
+        unchecked_models,
+    )
 
     assert load_conformance(tmp_path) is None
     seen = []

@@ -20,6 +20,7 @@ from genzoo.dashboard import access, train_jobs
 from genzoo.registry.jobs import JobQueue
 from genzoo.registry.process import OWNER_FILE, process_start
 from genzoo.registry.store import RunStore
+
 from page_helpers import array, assert_clean, texts
 
 

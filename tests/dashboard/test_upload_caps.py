@@ -8,6 +8,7 @@ import pytest
 
 from genzoo.dashboard import access, data
 from genzoo.registry.errors import BadData
+
 from page_helpers import texts
 
 

@@ -12,12 +12,10 @@ import torch
 from genzoo.plugins.codeformer import CodeFormer, CodeFormerConfig
 from genzoo.plugins.datasets import load_digits
 from genzoo.plugins.vqvae import VQVAE, VQVAEConfig
-from genzoo.registry import DataInfo
+from genzoo.registry import DataInfo, restoration
 from genzoo.registry.config import build_config
-from genzoo.registry.degrade import (KINDS, parse_degradation, parse_ranges,
-                                     random_degradation)
+from genzoo.registry.degrade import KINDS, parse_degradation, parse_ranges, random_degradation
 from genzoo.registry.errors import BadConfig, GenzooError
-from genzoo.registry import restoration
 
 DIGITS = DataInfo(kind="image", shape=(1, 8, 8), levels=17, n_classes=10)
 TINY_VQ = {"codebook_size": 8, "code_dim": 4, "hidden": 8, "dropout": 0.0}

@@ -23,6 +23,7 @@ import torch
 from genzoo.registry import DataInfo
 from genzoo.registry.conformance import CHECKS
 from genzoo.registry.plugins import get_registry
+
 from plugin_packages import pip_install
 
 PACKAGE = Path(__file__).resolve().parents[2] / "examples" / "genzoo-made"

@@ -8,8 +8,11 @@ import math
 import pytest
 import torch
 
-from genzoo.plugins.pixelcnn_pp import (PixelCNNpp, PixelCNNppConfig,
-                                        discretized_logistic_mix_log_prob)
+from genzoo.plugins.pixelcnn_pp import (
+    PixelCNNpp,
+    PixelCNNppConfig,
+    discretized_logistic_mix_log_prob,
+)
 from genzoo.registry import DataInfo
 from genzoo.registry.config import build_config
 from genzoo.registry.errors import BadConfig

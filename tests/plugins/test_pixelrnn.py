@@ -6,9 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from genzoo.plugins.pixelrnn import (DiagonalBiLSTM, DiagonalBiLSTMConfig,
-                                     DiagonalBiLSTMPixelRNN, RowLSTM, RowLSTMConfig,
-                                     RowLSTMPixelRNN, skew, unskew)
+from genzoo.plugins.pixelrnn import (
+    DiagonalBiLSTM,
+    DiagonalBiLSTMConfig,
+    DiagonalBiLSTMPixelRNN,
+    RowLSTM,
+    RowLSTMConfig,
+    RowLSTMPixelRNN,
+    skew,
+    unskew,
+)
 from genzoo.registry import DataInfo
 from genzoo.registry.config import build_config
 from genzoo.registry.errors import BadConfig

@@ -515,7 +515,8 @@ def _guard_compare(draw, values):
     values.pop("detach", None)
 
 
-GUARDS = {"train": _guard_train, "worker": _guard_worker, "compare": _guard_compare, "resume": _guard_resume, "eval": _guard_eval,
+GUARDS = {"train": _guard_train, "worker": _guard_worker, "compare": _guard_compare,
+          "resume": _guard_resume, "eval": _guard_eval,
           "quality": _guard_quality, "sample": _guard_count(8), "complete": _guard_count(4),
           "explore": _guard_count(4), "bench": _guard_bench,
           "check-plugin": _guard_check_plugin, "demo": _guard_demo}

@@ -12,11 +12,12 @@ import sys
 import pytest
 import torch
 
-from cli_helpers import run
 from genzoo.plugins.independent import IndependentConfig, IndependentPixels
 from genzoo.registry import ModelSpec
 from genzoo.registry.conformance import CHECKS, ContractViolation, parametrize_with_checks
 from genzoo.registry.plugins import get_registry
+
+from cli_helpers import run
 from plugin_packages import make_distribution
 
 CHECK_NAMES = [check.name for check in CHECKS]

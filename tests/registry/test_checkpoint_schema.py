@@ -13,9 +13,10 @@ import sqlite3
 import pytest
 from safetensors.torch import load, save
 
-from cli_helpers import run, train
 from genzoo.registry.checkpoints import list_checkpoints, meta_digest
 from genzoo.registry.store import RunStore
+
+from cli_helpers import run, train
 
 TINY = ["--set", "hidden=8", "--set", "layers=1", "--set", "batch_size=16"]
 

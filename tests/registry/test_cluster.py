@@ -10,7 +10,6 @@ import os
 import shutil
 
 import pytest
-from cli_helpers import last_json, run
 
 from genzoo.registry import compare
 from genzoo.registry.cluster import CLUSTER_FOLDER, executor_options, run_on_executor
@@ -18,6 +17,8 @@ from genzoo.registry.errors import BadConfig, GenzooError
 from genzoo.registry.jobs import JobQueue
 from genzoo.registry.requests import TrainRequest
 from genzoo.registry.store import RunStore
+
+from cli_helpers import last_json, run
 
 submitit = pytest.importorskip("submitit")
 

@@ -7,11 +7,12 @@ import json
 import math
 
 import pytest
-from cli_helpers import last_json, run
 
 from genzoo.registry import compare
 from genzoo.registry.jobs import JobQueue
 from genzoo.registry.store import RunStore
+
+from cli_helpers import last_json, run
 
 TINY = ["--set", "pixelcnn.hidden=8", "--set", "pixelcnn.layers=1"]
 

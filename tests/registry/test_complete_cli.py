@@ -14,8 +14,7 @@ from torch import nn
 from genzoo.plugins.pixelcnn import PixelCNN, PixelCNNConfig
 from genzoo.registry import cli as cli_module
 from genzoo.registry.errors import BadData
-from genzoo.registry.masks import (HIDDEN_RGB, MASK_NAMES, completion_grid, make_mask,
-                                   masked_view)
+from genzoo.registry.masks import HIDDEN_RGB, MASK_NAMES, completion_grid, make_mask, masked_view
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.spec import ModelSpec
 

@@ -10,17 +10,25 @@ import typing
 
 import pytest
 
-from cli_helpers import run
 from genzoo.plugins.gan import GANConfig
 from genzoo.plugins.pixelcnn import PixelCNNConfig
 from genzoo.plugins.vae import VAEConfig
 from genzoo.plugins.vqvae import VQVAEConfig
-from genzoo.registry.config import (MAX_QUEUED_SECONDS, MAX_QUEUED_STEPS, bounded, build_config,
-                                    check_budget_range, field_choices, field_ranges)
+from genzoo.registry.config import (
+    MAX_QUEUED_SECONDS,
+    MAX_QUEUED_STEPS,
+    bounded,
+    build_config,
+    check_budget_range,
+    field_choices,
+    field_ranges,
+)
 from genzoo.registry.errors import BadConfig
 from genzoo.registry.model import ModelConfig
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.requests import _bounded
+
+from cli_helpers import run
 
 BUILTINS = get_registry(environ={"GENZOO_PLUGINS": ""})
 MODELS = sorted(BUILTINS.models)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cli_helpers import last_json, run
 
 from genzoo.registry.data import is_regular_index, load_csv_series
+
+from cli_helpers import last_json, run
 
 
 def write(path, header: str, rows) -> str:

@@ -11,14 +11,20 @@ import sys
 import pytest
 import torch
 
-from cli_helpers import run
 from genzoo.plugins.gan import GAN
 from genzoo.plugins.vae import VAE
 from genzoo.registry import GenzooError
-from genzoo.registry.distributed import (FollowerStore, World, check_model_class,
-                                         current_world, shard)
+from genzoo.registry.distributed import (
+    FollowerStore,
+    World,
+    check_model_class,
+    current_world,
+    shard,
+)
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, resume_run, start_run
+
+from cli_helpers import run
 
 # No dropout: each process draws its own dropout masks, so with dropout the two runs would be
 # the same only in distribution. Everything else (initial weights, batches) is the same.

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import last_json, run
 from genzoo.plugins.vae import VAE, VAEConfig
 from genzoo.plugins.vqvae import VQVAE, VQVAEConfig
 from genzoo.registry import explore
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.model import DataInfo
+
+from cli_helpers import last_json, run
 
 INFO = DataInfo(kind="image", shape=(1, 6, 6), levels=3)
 

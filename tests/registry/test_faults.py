@@ -26,15 +26,21 @@ from pathlib import Path
 import pytest
 import torch
 
-from cli_helpers import run
 from genzoo.dashboard import train_jobs
-from genzoo.registry.checkpoints import (list_checkpoints, load_checkpoint, load_latest,
-                                         meta_digest, save_checkpoint)
+from genzoo.registry.checkpoints import (
+    list_checkpoints,
+    load_checkpoint,
+    load_latest,
+    meta_digest,
+    save_checkpoint,
+)
 from genzoo.registry.errors import CheckpointError
 from genzoo.registry.process import LOCK_FILE, OWNER_FILE, read_owner
 from genzoo.registry.runs import load_run
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, resume_run, start_run
+
+from cli_helpers import run
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TINY = {"hidden": "4", "layers": "1", "batch_size": "16"}
@@ -114,7 +120,7 @@ def test_sigkill_at_random_steps_resumes_from_the_last_checkpoint_and_matches(re
                 else ["resume", "killed", "-q"])
         proc = genzoo(*args, log=log, GENZOO_LOG_SECONDS="0.05")
         try:  # owned by this process and marked running: the steps begin
-            wait_for(lambda: getattr(read_owner(run_dir), "pid", None) == proc.pid
+            wait_for(lambda proc=proc: getattr(read_owner(run_dir), "pid", None) == proc.pid
                      and store.get("killed").status == "running",
                      f"process {kill + 1} to train the run", proc=proc, log=log)
             if kill == 0:
@@ -412,8 +418,8 @@ def test_two_trainings_and_a_dashboard_share_the_store_without_loss_or_lock_erro
     reader = threading.Thread(target=read_like_the_dashboard, daemon=True)
     try:
         for run_id in ids:
-            wait_for(lambda: bool(store.curves(run_id)), f"{run_id} to log", proc=procs[run_id],
-                     log=logs[run_id])
+            wait_for(lambda run_id=run_id: bool(store.curves(run_id)), f"{run_id} to log",
+                     proc=procs[run_id], log=logs[run_id])
         reader.start()
         at = AppTest.from_file(str(APP), default_timeout=120)
         at.run()  # the Overview page, drawn while both train

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from cli_helpers import last_json, run
 from genzoo.registry.store import RunStore
+
+from cli_helpers import last_json, run
 
 VQ_TINY = ["--set", "hidden=8", "--set", "codebook_size=4", "--set", "code_dim=4"]
 

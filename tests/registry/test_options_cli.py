@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from cli_helpers import last_json, run
 from genzoo.registry.store import RunStore
+
+from cli_helpers import last_json, run
 from plugin_packages import make_distribution
 
 TINY = ["--set", "hidden=8", "--set", "layers=1"]

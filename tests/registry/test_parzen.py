@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from genzoo.plugins.independent import IndependentConfig, IndependentPixels
-from genzoo.registry import ImageData
-from genzoo.registry import parzen
+from genzoo.registry import ImageData, parzen
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.parzen import bin_log_probs, parzen_estimate, parzen_log_prob
 

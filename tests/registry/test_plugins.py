@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 
 from genzoo.registry.plugins import get_plugin_manager, get_registry
-from plugin_packages import make_distribution
 
+from plugin_packages import make_distribution
 
 GOOD_PLUGIN = """
     from genzoo.registry import hookimpl, ModelSpec

@@ -10,7 +10,6 @@ import warnings
 import pytest
 import torch
 
-from cli_helpers import last_json, run
 from genzoo.plugins.gan import GAN, GANConfig
 from genzoo.plugins.pixelcnn import PixelCNN, PixelCNNConfig
 from genzoo.registry import DataInfo, GenzooError
@@ -18,6 +17,8 @@ from genzoo.registry.config import build_config
 from genzoo.registry.precision import CompiledOrEager, resolve_precision
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, resume_run, start_run
+
+from cli_helpers import last_json, run
 
 CPU = torch.device("cpu")
 TINY = {"hidden": 4, "layers": 1, "batch_size": 8}

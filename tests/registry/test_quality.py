@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from cli_helpers import last_json, run, train
 from genzoo.registry import quality as q
 from genzoo.registry.data import ImageData, split_series
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.runs import load_dataset
 from genzoo.registry.store import RunStore
+
+from cli_helpers import last_json, run, train
 
 TINY = q.ReferenceSettings(channels=(4, 8), features=8, examples=3000)  # ~1 s on digits
 

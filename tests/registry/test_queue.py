@@ -232,9 +232,9 @@ def test_cancel_a_running_job_stops_its_trainer_with_a_checkpoint(isolated_home)
 def test_the_dashboard_serves_without_waiting_for_the_demo_check(monkeypatch):
     """Checking the stored demo runs takes seconds: `genzoo dashboard` leaves it to the pool
     process it starts and goes on to serve."""
-    from cli_helpers import run
-
     from genzoo.registry import demo, pool
+
+    from cli_helpers import run
 
     started, served = [], []
     monkeypatch.setattr(demo, "queue_demo", lambda *a, **k: pytest.fail("checked in the way"))
@@ -249,9 +249,9 @@ def test_the_dashboard_serves_without_waiting_for_the_demo_check(monkeypatch):
 
 
 def test_the_demo_queueing_pool_exits_when_there_is_nothing_to_train(monkeypatch):
-    from cli_helpers import run
-
     from genzoo.registry import demo
+
+    from cli_helpers import run
 
     calls = []
     monkeypatch.setattr(demo, "queue_demo",

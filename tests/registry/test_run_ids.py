@@ -10,8 +10,9 @@ import sqlite3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cli_helpers import last_json, run
 from genzoo.registry.store import RunStore, check_run_id, new_run_id
+
+from cli_helpers import last_json, run
 
 SERIES = "\n".join(["value"] + [str(round(10 + 5 * ((i * 7919) % 13) / 13, 3))
                                 for i in range(120)]) + "\n"

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import last_json, run, train
 from genzoo.registry import store as store_module
 from genzoo.registry.store import RunStore
+
+from cli_helpers import run, train
 
 
 def refused(result, *words):

@@ -16,7 +16,6 @@ from typing import Literal
 
 import pytest
 
-from cli_helpers import last_json, run
 from genzoo.registry.checkpoints import list_checkpoints
 from genzoo.registry.config import build_config, field_choices
 from genzoo.registry.errors import BadConfig, Cancelled, GenzooError
@@ -24,6 +23,8 @@ from genzoo.registry.model import ModelConfig
 from genzoo.registry.process import OWNER_FILE, own_run, pid_alive, process_start, read_owner
 from genzoo.registry.store import ACTIVE, RunStore
 from genzoo.registry.training import LoopSettings, cancel_on_sigterm, resume_run, start_run
+
+from cli_helpers import last_json, run
 
 QUIET = LoopSettings(progress=False, checkpoint_every=100)
 TINY = {"hidden": "8", "layers": "1", "batch_size": "16"}
@@ -169,7 +170,7 @@ def test_two_resumes_started_together_never_both_train(registry):
         target = 2 + round_
         barrier, outcomes = threading.Barrier(2), []
 
-        def resume():
+        def resume(barrier=barrier, outcomes=outcomes, target=target):
             barrier.wait()
             try:
                 outcomes.append(resume_run(registry, store, record.run_id, steps=target,
