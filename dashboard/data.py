@@ -33,6 +33,7 @@ from genzoo.registry.masks import make_mask, masked_picture, masked_view
 from genzoo.registry.outputs import check_samples, image_grid, png_bytes, spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import build_model, is_csv_path, load_dataset, load_run
+from genzoo.registry.series import SeriesModel
 from genzoo.registry.spec import TAXONOMY, ModelSpec
 from genzoo.registry.store import RunRecord, RunStore, default_home
 
@@ -695,7 +696,7 @@ def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -
               "x_test": x_test, "y_test": test,
               "x_label": "year" if getattr(data, "index", None) is not None else "observation",
               "forecast": None, "info": {}, "metrics": dict(loaded.record.metrics or {})}
-    if hasattr(model, "forecast"):
+    if isinstance(model, SeriesModel):
         # from the end of the training split, over the validation years and then the test years
         with torch.no_grad():
             forecast = model.forecast(len(val) + len(test), levels=levels)
@@ -703,8 +704,7 @@ def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -
                               "mean": np.asarray(forecast["mean"]),
                               "lower": {lv: np.asarray(v) for lv, v in forecast["lower"].items()},
                               "upper": {lv: np.asarray(v) for lv, v in forecast["upper"].items()}}
-    if hasattr(model, "info"):
-        bundle["info"] = dict(model.info())
+    bundle["info"] = dict(model.info())
     return bundle
 
 

@@ -23,7 +23,9 @@ import streamlit as st
 import torch
 
 from genzoo.dashboard import data, density2d_data, latent_data
+from genzoo.registry.autoregressive import AutoregressiveImageModel
 from genzoo.registry.errors import BadData, GenzooError
+from genzoo.registry.latent import GaussianLatentModel
 from genzoo.registry.outputs import image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
@@ -484,11 +486,11 @@ def _test_image(loaded, index: int) -> tuple[torch.Tensor, int | None]:
 def _pixel_bits(home: str, run_id: str, updated_at: float, index: int) -> dict:
     loaded = data._loaded_run(home, run_id, updated_at)
     model = loaded.model
-    if not hasattr(model, "dim_log_probs"):
+    if not isinstance(model, AutoregressiveImageModel):
         raise BadData(f"{loaded.spec.name} does not give per-pixel conditionals")
     image, label = _test_image(loaded, index)
     context = (torch.tensor([label], device=model.device)
-               if getattr(model, "conditional", False) and label is not None else None)
+               if model.conditional and label is not None else None)
     with torch.no_grad():
         params = model.network(model.scale(image.to(model.device)), context)
         nats = -model.dim_log_probs(params, image.to(model.device)).cpu()  # (1, C, H, W)
@@ -513,7 +515,7 @@ def pixel_bits(record: RunRecord, index: int) -> dict:
 def _elbo_split(home: str, run_id: str, updated_at: float, index: int, mc_samples: int) -> dict:
     loaded = data._loaded_run(home, run_id, updated_at)
     model = loaded.model
-    if not hasattr(model, "posterior"):
+    if not isinstance(model, GaussianLatentModel):
         raise BadData(f"{loaded.spec.name} has no Gaussian posterior q(z|x)")
     image, label = _test_image(loaded, index)
     image = image.to(model.device)
@@ -542,7 +544,7 @@ def _prior_estimates(home: str, run_id: str, updated_at: float, index: int, ks: 
                      seeds: int) -> pd.DataFrame:
     loaded = data._loaded_run(home, run_id, updated_at)
     model = loaded.model
-    if not hasattr(model, "recon_log_prob"):
+    if not isinstance(model, GaussianLatentModel):
         raise BadData(f"{loaded.spec.name} has no decoder p(x|z) to average")
     image, _ = _test_image(loaded, index)
     image = image.to(model.device)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from genzoo.registry import Claim, GenerativeModel, ModelConfig, ModelSpec, hookimpl
+from genzoo.registry import Claim, ModelConfig, ModelSpec, SeriesModel, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 
@@ -61,7 +61,7 @@ def _intervals(mean: np.ndarray, sd: np.ndarray, levels) -> dict:
     return {"mean": mean, "lower": lower, "upper": upper}
 
 
-class SeriesAutoregression(GenerativeModel):
+class SeriesAutoregression(SeriesModel):
     """A Gaussian autoregression of order p: windows, density, sampling and forecasts.
 
     A subclass says only how the past predicts the next value, in :meth:`next_gaussian`; the
@@ -70,9 +70,7 @@ class SeriesAutoregression(GenerativeModel):
     """
 
     def __init__(self, config: ModelConfig, data, order: int, horizon: int):
-        super().__init__(config, data)
-        self.order = order  # read by the trainer (windows of p + 1) and the evaluator (context)
-        self.horizon = horizon
+        super().__init__(config, data, order=order, horizon=horizon)
         self.register_buffer("history", torch.zeros(order, dtype=F64))  # (p,)
 
     @abc.abstractmethod

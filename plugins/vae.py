@@ -49,7 +49,7 @@ from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.distributions import DECODERS, PixelLikelihood, resolve_decoder
 from genzoo.registry.errors import BadConfig, BadData
-from genzoo.registry.latent import LatentVariableModel
+from genzoo.registry.latent import GaussianLatentModel
 from genzoo.registry.model import check_image_batch
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -157,7 +157,7 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) ->
     return mu + (0.5 * logvar).exp() * eps
 
 
-class VAE(LatentVariableModel):
+class VAE(GaussianLatentModel):
     """Gaussian encoder q(z|x), standard normal prior, discrete per-pixel decoder p(x|z)."""
 
     # Its training_step only counts steps around the default one (through loss), so data

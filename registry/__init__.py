@@ -14,16 +14,18 @@ from .config import bounded
 from .data import ImageData, SeriesData
 from .distributions import PixelLikelihood
 from .errors import BadConfig, BadData, GenzooError, NotFound
-from .latent import LatentVariableModel
+from .latent import GaussianLatentModel, LatentVariableModel
 from .model import DataInfo, GenerativeModel, ModelConfig, check_image_batch
 from .plugins import GENZOO_API_VERSION, get_plugin_manager, get_registry, hookimpl
+from .series import SeriesModel
 from .spec import Claim, DatasetSpec, MetricSpec, ModelSpec
 
 __all__ = [
     "GENZOO_API_VERSION", "AutoregressiveImageModel", "BadConfig", "BadData", "CategoricalPixels",
-    "Claim", "DataInfo", "DatasetSpec", "GenerativeModel", "GenzooError", "ImageData",
-    "LatentVariableModel", "MetricSpec", "ModelConfig", "ModelSpec", "NotFound",
-    "PixelLikelihood", "RestorationModel", "SeriesData", "bounded", "check_image_batch",
+    "Claim", "DataInfo", "DatasetSpec", "GaussianLatentModel", "GenerativeModel", "GenzooError",
+    "ImageData", "LatentVariableModel", "MetricSpec", "ModelConfig", "ModelSpec", "NotFound",
+    "PixelLikelihood", "RestorationModel", "SeriesData", "SeriesModel", "bounded",
+    "check_image_batch",
     "get_plugin_manager", "get_registry", "hookimpl",
 ]
 

@@ -170,7 +170,7 @@ def build_config(config_class, overrides: dict[str, Any] | None = None, *,
                             f"{', '.join(map(str, choices[key]))}")
     config = config_class(**values)
     _check_positive(config)
-    if hasattr(config, "validate"):
+    if hasattr(config, "validate"):  # every ModelConfig has it; a plain dataclass may not
         config.validate()
     if not stored:  # after the model's own checks, whose words are its own
         _check_ranges(config_class, values)

@@ -61,7 +61,7 @@ def a_batch(model: GenerativeModel, train: torch.Tensor, n: int = 8) -> torch.Te
     """``n`` training items: images, or series windows long enough for the model's order."""
     if model.data.kind == "image":
         return train[:n]
-    width = int(getattr(model, "order", 1)) + 6
+    width = int(model.order) + 6
     return torch.stack([train[i:i + width] for i in range(n)])
 
 
@@ -136,7 +136,7 @@ def check_sample_deterministic(spec: ModelSpec) -> None:
 def has_likelihood(model: GenerativeModel, spec: ModelSpec) -> bool:
     """Whether ``log_prob`` should give numbers: not for implicit models, nor for a model that
     declares ``bound_available = False`` (a VQ-VAE before its prior is trained)."""
-    return spec.density != "implicit" and getattr(model, "bound_available", True)
+    return spec.density != "implicit" and model.bound_available
 
 
 def check_log_prob(spec: ModelSpec) -> None:

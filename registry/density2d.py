@@ -90,7 +90,7 @@ def empirical_density(points: torch.Tensor, grid: int) -> np.ndarray:
 
 def density_kind(model: GenerativeModel, spec: ModelSpec) -> str:
     """``exact``, ``bound`` or ``samples``: what :func:`model_density` will compute."""
-    if spec.density == "implicit" or not getattr(model, "bound_available", True):
+    if spec.density == "implicit" or not model.bound_available:
         return "samples"
     return spec.density
 

@@ -86,7 +86,7 @@ def check_model_class(model_class: type) -> None:
     optimizers or players: the GAN), which DistributedDataParallel would not synchronize. A
     model that only adds to the default step declares ``distributes_through_loss = True``."""
     if (model_class.training_step is not GenerativeModel.training_step
-            and not getattr(model_class, "distributes_through_loss", False)):
+            and not model_class.distributes_through_loss):
         raise BadConfig(f"{model_class.__name__} trains with its own training_step (several "
                         "optimizers or players); --nproc supports models trained through "
                         "loss(): train it in one process")

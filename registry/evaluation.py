@@ -14,6 +14,7 @@ import torch
 
 from .data import ImageData, SeriesData
 from .errors import BadConfig
+from .latent import GaussianLatentModel
 from .model import GenerativeModel
 from .spec import ModelSpec
 
@@ -23,7 +24,7 @@ def bound_kind(spec: ModelSpec, model: GenerativeModel | None = None) -> str:
     if spec.density == "exact":
         return "exact"
     if spec.density == "bound":
-        return getattr(model, "bound_name", "elbo")
+        return model.bound_name if model is not None else GenerativeModel.bound_name
     return "none"
 
 
@@ -34,7 +35,7 @@ def check_iwae(spec: ModelSpec, model: GenerativeModel, k: int) -> None:
     if spec.density == "exact":
         raise BadConfig(f"{spec.name!r} has an exact likelihood: there is no bound for --iwae to "
                         "tighten")
-    if not hasattr(model, "iwae_log_prob"):
+    if not isinstance(model, GaussianLatentModel):
         raise BadConfig(f"{spec.name!r} offers no importance-weighted bound (--iwae applies to "
                         "models with an encoder q(z|x), like the vae)")
 
@@ -71,7 +72,7 @@ def series_context(model: GenerativeModel, data: SeriesData,
     covers every observation of the split; the training split conditions on its own first
     ``order``.
     """
-    order = int(getattr(model, "order", 0))
+    order = int(model.order)
     if split == "train":
         return data.train, len(data.train) - order
     if split == "val":
@@ -98,10 +99,10 @@ def evaluate(model: GenerativeModel, spec: ModelSpec, data, split: str = "test",
         result.update(bits_per_dim=None, note=f"{spec.name} is an implicit model: it defines no "
                                               "likelihood to evaluate")
         return result
-    if not getattr(model, "bound_available", True):
+    if not model.bound_available:
         result.update(bound="none", bits_per_dim=None,
-                      note=getattr(model, "bound_missing_reason",
-                                   f"{spec.name} has no likelihood bound on its own"))
+                      note=model.bound_missing_reason
+                      or f"{spec.name} has no likelihood bound on its own")
         return result
     model.eval()
     if isinstance(data, ImageData):

@@ -112,8 +112,7 @@ def manifold(model: LatentVariableModel, per_side: int = 12) -> torch.Tensor:
 
 def codebook_size(model: LatentVariableModel, codes: torch.Tensor) -> int:
     """K, the number of codebook entries (from the model's config, else the codes seen)."""
-    size = getattr(model, "codebook_size", None) or getattr(model.config, "codebook_size", None)
-    return int(size) if size else int(codes.max()) + 1
+    return int(model.codebook_size) if model.codebook_size else int(codes.max()) + 1
 
 
 def code_features(model: LatentVariableModel, codes: torch.Tensor) -> np.ndarray:

@@ -22,6 +22,9 @@ class LatentVariableModel(GenerativeModel):
     """A generative model ``p(x) = sum_z p(x | z) p(z)`` with an encoder for ``z`` given ``x``."""
 
     latent_kind: ClassVar[LatentKind] = "continuous"
+    #: K, the number of codebook entries of a discrete latent (None: continuous, or not known,
+    #: then the explorer counts the codes it sees).
+    codebook_size: int | None = None
 
     @property
     @abc.abstractmethod
@@ -41,3 +44,26 @@ class LatentVariableModel(GenerativeModel):
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """``decode(encode(x))``: what the model keeps of an image."""
         return self.decode(self.encode(x))
+
+
+class GaussianLatentModel(LatentVariableModel):
+    """A latent-variable model with the lecture's Gaussian pieces: an encoder
+    q(z|x) = N(mu, diag sigma^2), a standard normal prior p(z) = N(0, I) and a decoder p(x|z),
+    so its ELBO splits into E_q[log p(x|z)] - D_KL(q(z|x) || p(z)) with the KL in closed form.
+    Lecture mode's ELBO split and ``genzoo eval --iwae K`` work on it."""
+
+    latent_kind: ClassVar[LatentKind] = "continuous"
+
+    @abc.abstractmethod
+    def posterior(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """q(z|x) of images (N, C, H, W): ``(mu, log sigma^2)``, each (N, latent_dim)."""
+
+    @abc.abstractmethod
+    def recon_log_prob(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """log p(x|z) in nats, summed over each image's dimensions: (N,)."""
+
+    @abc.abstractmethod
+    def iwae_log_prob(self, x: torch.Tensor, k: int,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """The importance-weighted bound with ``k`` samples of q(z|x) (Burda et al. 2016), in
+        nats per image: (N,); ``k = 1`` is the ELBO."""

@@ -12,7 +12,7 @@ import abc
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -62,6 +62,11 @@ class ModelConfig:
     batch_size: int = 64
     lr: float = 1e-3
 
+    def validate(self) -> None:
+        """Refuse values the field types allow but the model cannot use, with a
+        :class:`~genzoo.registry.errors.BadConfig` naming the field; called by ``build_config``
+        after the fields are parsed. The default accepts everything."""
+
 
 class GenerativeModel(nn.Module, abc.ABC):
     """A generative model on genzoo's common footing.
@@ -72,6 +77,25 @@ class GenerativeModel(nn.Module, abc.ABC):
     ``log_prob`` is in nats per example: exact, a lower bound, or absent (``density="implicit"``),
     as the model's descriptor declares.
     """
+
+    # -- optional capabilities, declared once with the default a model without them has --------
+    # (docs/plugins.md, "Optional capabilities"; a base class adds methods: SeriesModel,
+    # AutoregressiveImageModel, LatentVariableModel, GaussianLatentModel, RestorationModel)
+
+    #: How many past values each value is conditioned on: a series model's windows are
+    #: ``order + 1`` long and a held-out split is scored given the ``order`` values before it.
+    #: 0 for a model that conditions on no past (every image model).
+    order: int = 0
+    #: Whether ``log_prob`` gives a number the model stands behind. A ``density="bound"`` model
+    #: that needs a second stage first (a VQ-VAE before its prior) sets False and says why in
+    #: ``bound_missing_reason``; evaluation then reports no number, with that reason.
+    bound_available: bool = True
+    bound_missing_reason: str | None = None
+    #: What ``log_prob`` of a ``density="bound"`` model is, as tables label it.
+    bound_name: str = "elbo"
+    #: A model whose own ``training_step`` still trains through ``loss()`` (one optimizer), so
+    #: data parallelism (``--nproc``) can average its gradients; a GAN's two players cannot.
+    distributes_through_loss: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig, data: DataInfo):
         super().__init__()

@@ -547,7 +547,7 @@ def draw_samples(model, n: int, seed: int = 0, n_classes: int | None = None) -> 
     if n < 2:  # no k here: the least any score needs; model_quality and run_quality ask k + 1
         raise BadConfig(f"quality metrics need n >= 2 samples, got {n}")
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    conditional = bool(getattr(model, "conditional", False)) and n_classes is not None
+    conditional = model.conditional and n_classes is not None
     if conditional and "labels" not in inspect.signature(model.sample).parameters:
         conditional = False
     batches, done = [], 0

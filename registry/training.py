@@ -317,7 +317,7 @@ def out_of_memory(exc: BaseException) -> str | None:
 
 
 def _check_series_length(model: GenerativeModel, data) -> None:
-    order = int(getattr(model, "order", 0))
+    order = int(model.order)
     if len(data.train) < order + 2:
         raise GenzooError(f"series {data.name!r} has {len(data.train)} training values, too short "
                           f"for a model of order p={order}: it needs at least p+2 = {order + 2}")
