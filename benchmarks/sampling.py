@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -37,6 +36,7 @@ from genzoo.registry.errors import BadConfig
 from genzoo.registry.evaluation import count_parameters
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.runs import build_model
+from genzoo.registry.timing import best_of
 
 
 def build(spec, size: int, levels: int, device: torch.device):
@@ -77,16 +77,7 @@ def pick_models(registry, names: list[str] | None, levels: int) -> list[str]:
 
 def _seconds(fn, device: torch.device, repeats: int = 3) -> float:
     """Best wall time of ``fn()``; a run of a second or more is not repeated."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - started)
-        if best >= 1.0:
-            break
-    return best
+    return best_of(fn, repeats, device, quick_seconds=1.0)
 
 
 def time_sampling(model, batch: int, cached: bool, budget: float, device) -> tuple[float, int]:

@@ -25,11 +25,18 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from genzoo.registry.autoregressive import AutoregressiveImageModel
+from genzoo.registry import outputs
 from genzoo.registry.config import build_config
 from genzoo.registry.data import load_csv_series, numeric_columns, series_column
 from genzoo.registry.errors import BadData, GenzooError
-from genzoo.registry.masks import make_mask, masked_picture, masked_view
+from genzoo.registry.masks import (
+    can_complete,
+    complete_images,
+    completing_models,
+    masked_picture,
+    masked_view,
+    require_completer,
+)
 from genzoo.registry.outputs import check_samples, image_grid, png_bytes, spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import build_model, is_csv_path, load_dataset, load_run
@@ -417,9 +424,9 @@ def dataset(name: str, options: dict | None = None):
 
 
 def grid_scale(n: int, height: int, width: int, target_px: int = 320) -> int:
-    """Pixel repeat factor that makes a grid of ``n`` images about ``target_px`` wide."""
-    columns = max(1, math.ceil(math.sqrt(n)))
-    return max(1, target_px // (columns * max(height, width)))
+    """Pixel repeat factor that makes a square grid of ``n`` images about ``target_px`` wide."""
+    return outputs.grid_scale(height, width, columns=math.ceil(math.sqrt(n)),
+                              target_px=target_px)
 
 
 def _grid(images: torch.Tensor, levels: int) -> dict:
@@ -938,12 +945,12 @@ RF_EXPLANATION = (
 
 def is_ar_image(spec: ModelSpec) -> bool:
     """Whether a registered model is an autoregressive image model (it can complete images)."""
-    return spec.data == "image" and issubclass(spec.model_class, AutoregressiveImageModel)
+    return can_complete(spec)
 
 
 def ar_image_models(reg: Registry) -> list[str]:
     """Every registered autoregressive image model, in registry order."""
-    return [name for name, spec in reg.models.items() if is_ar_image(spec)]
+    return completing_models(reg)
 
 
 def image_dataset_names(reg: Registry) -> list[str]:
@@ -969,33 +976,23 @@ def run_label(record: RunRecord) -> str:
 def _completion(home: str, run_id: str, updated_at: float, mask: str, seed: int, index: int,
                 samples: int) -> dict:
     loaded = _loaded_run(home, run_id, updated_at)
-    model, data = loaded.model, loaded.data
+    data = loaded.data
     if not 0 <= index < len(data.test):
         raise BadData(f"test image {index} does not exist: the {data.name} test split has "
                       f"images 0..{len(data.test) - 1}")
     image = data.test[index:index + 1]  # (1, C, H, W)
-    height, width = image.shape[-2:]
-    known = make_mask(mask, height, width, seed=seed)
     label = int(data.test_labels[index]) if data.test_labels is not None else None
-    context = {"labels": label} if model.conditional and label is not None else {}
-    started = time.perf_counter()
-    completed = model.complete(image.expand(samples, -1, -1, -1), known,
-                               generator=torch.Generator().manual_seed(seed), **context).cpu()
-    seconds = time.perf_counter() - started
-    scale = grid_scale(1, height, width, target_px=160)
+    done = complete_images(require_completer(loaded, registry()),
+                           image.expand(samples, -1, -1, -1), mask, seed=seed, labels=label)
+    known, completed = done.known, done.completed
+    scale = outputs.grid_scale(*image.shape[-2:], target_px=160)
     return {"masked": masked_picture(image, known, data.levels, scale=scale),
             "completed": image_grid(completed, data.levels, columns=samples, scale=scale),
             "original": image_grid(image, data.levels, scale=scale),
-            "npy": _npy_bytes(torch.cat([masked_view(image, known), completed, image])),
-            "hidden": int((~known).sum()), "pixels": known.numel(), "label": label,
+            "npy": outputs.npy_bytes(torch.cat([masked_view(image, known), completed, image])),
+            "hidden": done.hidden, "pixels": known.numel(), "label": label,
             "kept": bool((completed[:, :, known] == image[:, :, known]).all()),
-            "seconds": seconds}
-
-
-def _npy_bytes(array: torch.Tensor) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, array.numpy())
-    return buffer.getvalue()
+            "seconds": done.seconds}
 
 
 def completion(record: RunRecord, mask: str, seed: int, index: int, samples: int) -> dict:

@@ -17,7 +17,7 @@ import torch
 from genzoo.dashboard import data
 from genzoo.registry import explore
 from genzoo.registry.latent import LatentVariableModel
-from genzoo.registry.outputs import image_grid
+from genzoo.registry.outputs import grid_scale, image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
 
@@ -51,7 +51,7 @@ def _model_and_data(home: str, run_id: str, updated_at: float):
 
 def _picture(images: torch.Tensor, levels: int, columns: int, target_px: int = 640) -> np.ndarray:
     _, _, height, width = images.shape
-    scale = max(1, target_px // (columns * max(height, width)))
+    scale = grid_scale(height, width, columns=columns, target_px=target_px)
     return image_grid(images, levels, columns=columns, scale=scale)
 
 

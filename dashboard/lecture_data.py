@@ -26,7 +26,7 @@ from genzoo.dashboard import data, density2d_data, latent_data
 from genzoo.registry.autoregressive import AutoregressiveImageModel
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.latent import GaussianLatentModel
-from genzoo.registry.outputs import image_grid
+from genzoo.registry.outputs import grid_scale, image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
 
@@ -150,7 +150,7 @@ def _picture(rows: np.ndarray, levels: int, columns: int, target_px: int = 480) 
     """Rows of pixel values (in levels, may be fractional) as one tiled picture."""
     channels, height, width = _shape()
     images = torch.from_numpy(np.clip(rows, 0, levels - 1)).reshape(-1, channels, height, width)
-    scale = max(1, target_px // (columns * max(height, width)))
+    scale = grid_scale(height, width, columns=columns, target_px=target_px)
     return image_grid(images, levels, columns=columns, scale=scale)
 
 
@@ -501,7 +501,7 @@ def _pixel_bits(home: str, run_id: str, updated_at: float, index: int) -> dict:
     return {"bits": bits, "total_bits": float(bits.sum()), "log_prob_bits": total / LN2,
             "dims": int(image[0].numel()), "label": label,
             "picture": image_grid(image, loaded.data.levels,
-                                  scale=max(1, 240 // max(height, width)))}
+                                  scale=grid_scale(height, width, target_px=240))}
 
 
 def pixel_bits(record: RunRecord, index: int) -> dict:

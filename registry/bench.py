@@ -32,6 +32,7 @@ from .devices import describe_device, resolve_device
 from .errors import GenzooError
 from .evaluation import count_parameters
 from .runs import build_model, load_dataset
+from .timing import best_of
 from .training import sample_batch
 
 BENCH_FOLDER = "bench"  # under the runs store's home
@@ -39,21 +40,6 @@ DEFAULT_SIZES = (8, 16)  # image sides for the sampling-time-against-size sweep
 SIZE_BATCH = 1  # the sweep's batch: one image, the latency a user waits for
 SIZE_BUDGET_S = 20.0  # a size whose one call took longer ends the model's sweep
 QUICK_S = 1.0  # a call at least this long is not repeated
-
-
-def _time(fn, repeats: int, device: torch.device, quick_seconds: float | None = None) -> float:
-    """Best-of-``repeats`` wall time of ``fn()`` in seconds (the least disturbed run); with
-    ``quick_seconds``, a call that slow is not repeated."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - started)
-        if quick_seconds is not None and best >= quick_seconds:
-            break
-    return best
 
 
 # Dense bfloat16 tensor-core peaks (TFLOP/s, no sparsity) from the vendors' data sheets, by a
@@ -129,7 +115,7 @@ def _time_interleaved(pairs: list, steps: int, device: torch.device, batch_size:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             try:
-                best[i] = min(best[i], _time(lambda s=stepper: s.run(block), 1, device))
+                best[i] = min(best[i], best_of(lambda s=stepper: s.run(block), 1, device))
             except torch.cuda.OutOfMemoryError:
                 row["error"] = _oom_advice(batch_size)
                 torch.cuda.empty_cache()
@@ -246,7 +232,7 @@ def _prepare_variant(spec, config, data, device, row: dict, *, sample_batches, r
     if model.fit(train):
         if compiled:
             return None
-        row["fit_seconds"] = _time(lambda: model.fit(train), repeats, device)
+        row["fit_seconds"] = best_of(lambda: model.fit(train), repeats, device)
         row["train_examples_per_s"] = len(train) / row["fit_seconds"]
     else:
         model.precision = precision
@@ -284,7 +270,7 @@ def _sample_timing(model, device, precision: str, batches, repeats: int) -> dict
     with torch.no_grad(), autocast(device, precision):
         model.sample(1, generator=generator)  # warm-up: lazy setup is not charged to b=1
         for batch in batches:
-            seconds = _time(lambda n=batch: model.sample(n, generator=generator), repeats,
+            seconds = best_of(lambda n=batch: model.sample(n, generator=generator), repeats,
                             device)
             out[f"sample_ms_per_image_b{batch}"] = 1000 * seconds / batch
     return out
@@ -315,7 +301,7 @@ def size_scaling(spec, info, sizes, *, device: torch.device, batch: int = SIZE_B
                 started = time.perf_counter()
                 model.sample(batch, generator=generator)  # warm-up, and a first estimate
                 first = time.perf_counter() - started
-                seconds = first if first >= QUICK_S else _time(
+                seconds = first if first >= QUICK_S else best_of(
                     lambda m=model, g=generator: m.sample(batch, generator=g), repeats, device,
                     QUICK_S)
         except Exception as exc:  # one size out of a model's reach must not end the benchmark

@@ -569,9 +569,8 @@ def sample(run_id, count, output, seed, label):
     samples = check_samples(loaded.spec.name, loaded.model.sample(count, generator=generator,
                                                                   **context),
                             count, loaded.data.info)
-    with _writing(output):
-        replaced = write_samples(samples, output, kind=loaded.data.kind,
-                                 levels=loaded.data.info.levels)
+    replaced = write_samples(samples, output, kind=loaded.data.kind,
+                             levels=loaded.data.info.levels)
     which = f" of class {label}" if label is not None else ""
     click.echo(f"wrote {count} samples{which} from {run_id} to {output}{_replaced(replaced)}")
 
@@ -610,53 +609,28 @@ def _check_conditional(loaded, run_id: str) -> None:
               show_default=True)
 def complete(run_id, mask_name, count, output, seed, split):
     """Hide part of N images and let RUN_ID's autoregressive model fill it in."""
-    import io
-
-    import numpy as np
     import torch
 
-    from .autoregressive import AutoregressiveImageModel
-    from .masks import completion_grid, make_mask, masked_view
-    from .outputs import IMAGE_SUFFIXES, png_bytes, write_output
+    from .masks import complete_images, require_completer
+    from .outputs import IMAGE_SUFFIXES, check_output_path, grid_scale, write_pictures
     from .runs import load_run
 
-    path = Path(output)
-    if path.suffix.lower() not in IMAGE_SUFFIXES:
-        raise GenzooError(f"cannot write a completion to {path}: use a file ending in "
-                          f"{' or '.join(IMAGE_SUFFIXES)}")
-    if not path.parent.exists():
-        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    path = check_output_path(output, IMAGE_SUFFIXES, "a completion")
     registry = _registry()
     loaded = load_run(run_id, _store(), registry)
-    model = loaded.model
-    if not isinstance(model, AutoregressiveImageModel):
-        able = sorted(name for name, spec in registry.models.items() if spec.data == "image"
-                      and issubclass(spec.model_class, AutoregressiveImageModel))
-        raise GenzooError(f"run {run_id} (model {loaded.spec.name!r}, {loaded.spec.family}) "
-                          "cannot complete images; completion needs an autoregressive image "
-                          f"model: {', '.join(able) or 'none is registered'}")
+    model = require_completer(loaded, registry)
     images, labels = loaded.data.split(split)
     if count > len(images):
         raise GenzooError(f"-n {count} is more than the {len(images)} images of the "
                           f"{loaded.data.name} {split} split")
-    original = images[:count]
-    known = make_mask(mask_name, *original.shape[-2:], seed=seed)
-    context = {"labels": labels[:count]} if model.conditional and labels is not None else {}
-    generator = torch.Generator(device=model.device).manual_seed(seed)
-    completed = model.complete(original, known, generator=generator, **context).cpu()
-    if path.suffix.lower() == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, torch.stack([masked_view(original, known), completed, original]).numpy())
-        payload = buffer.getvalue()
-    else:
-        scale = max(2, 64 // max(original.shape[-2:]))  # small images drawn larger
-        payload = png_bytes(completion_grid(original, completed, known, loaded.data.levels,
-                                            scale=scale))
-    with _writing(path):
-        replaced = write_output(path, payload)
-    hidden = int((~known).sum())
-    click.echo(f"wrote {count} completions ({mask_name}: {hidden} of {known.numel()} pixels "
-               f"hidden) from {run_id} to {path}{_replaced(replaced)}")
+    done = complete_images(model, images[:count], mask_name, seed=seed,
+                           labels=labels[:count] if labels is not None else None)
+    scale = grid_scale(*images.shape[-2:], least=2)  # small images drawn larger
+    replaced = write_pictures(
+        path, array=lambda: torch.stack([done.masked, done.completed, done.original]),
+        picture=lambda: done.grid(loaded.data.levels, scale=scale))
+    click.echo(f"wrote {count} completions ({mask_name}: {done.hidden} of {done.known.numel()} "
+               f"pixels hidden) from {run_id} to {path}{_replaced(replaced)}")
 
 
 @cli.command()
@@ -678,21 +652,16 @@ def complete(run_id, mask_name, count, output, seed, split):
               help=".png for pictures, .csv for factors, .npy for codes.")
 def explore(run_id, view, count, index, second, output):
     """Look into RUN_ID's latent code (vae, vqvae): the dashboard's Latent explorer, to a file."""
-    import io
-
-    import numpy as np
     import torch
 
     from . import explore as views
-    from .outputs import image_grid, png_bytes, write_output
+    from .outputs import check_output_path, grid_scale, image_grid, write_output, write_pictures
     from .runs import load_run
 
-    path = Path(output)
     wanted = {"factors": ".csv", "codes": ".npy"}.get(view, ".png")
-    if path.suffix.lower() != wanted:
-        raise GenzooError(f"--view {view} writes a {wanted} file, not {path.name!r}")
-    if not path.parent.exists():
-        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    if Path(output).suffix.lower() != wanted:  # one file type per view: say which
+        raise GenzooError(f"--view {view} writes a {wanted} file, not {Path(output).name!r}")
+    path = check_output_path(output, (wanted,), f"the {view} view")
     loaded = load_run(run_id, _store(), _registry())
     model = views.require_latent(loaded.model, run_id)
     data = loaded.data
@@ -700,33 +669,33 @@ def explore(run_id, view, count, index, second, output):
         if not 0 <= value < len(data.test):
             raise GenzooError(f"{name} {value}: the {data.name} test split has images "
                               f"0..{len(data.test) - 1}")
-    columns = None
-    if view == "reconstruct":
-        images = data.test[:count]
-        pictures, columns = torch.cat([images.float(), views.reconstructions(model, images)]), \
-            len(images)
-    elif view == "traverse":
-        grid = views.traversal(model, data.test[index], steps=max(count, 2))
-        pictures, columns = grid.flatten(0, 1), grid.shape[1]
-    elif view == "interpolate":
-        pictures = views.interpolation(model, data.test[index], data.test[second], max(count, 2))
-    elif view == "manifold":
-        pictures, columns = views.manifold(model), 12
     if view == "factors":
         if not data.test_factors:
             raise GenzooError(f"dataset {data.name!r} has no known factors of variation "
                               "(shapes has: shape, size, row, col)")
         codes = views.encode_all(model, data.test)
-        payload = views.factor_table(model, codes, data.test_factors).to_csv().encode()
+        table = views.factor_table(model, codes, data.test_factors)
+        replaced = write_output(path, table.to_csv().encode())
     elif view == "codes":
-        buffer = io.BytesIO()
-        np.save(buffer, views.encode_all(model, data.test).numpy())
-        payload = buffer.getvalue()
+        replaced = write_pictures(path, array=lambda: views.encode_all(model, data.test),
+                                  picture=None)
     else:
-        scale = max(2, 64 // max(pictures.shape[-2:]))
-        payload = png_bytes(image_grid(pictures, data.levels, columns=columns, scale=scale))
-    with _writing(path):
-        replaced = write_output(path, payload)
+        columns = None
+        if view == "reconstruct":
+            images = data.test[:count]
+            pictures = torch.cat([images.float(), views.reconstructions(model, images)])
+            columns = len(images)
+        elif view == "traverse":
+            grid = views.traversal(model, data.test[index], steps=max(count, 2))
+            pictures, columns = grid.flatten(0, 1), grid.shape[1]
+        elif view == "interpolate":
+            pictures = views.interpolation(model, data.test[index], data.test[second],
+                                           max(count, 2))
+        else:  # manifold
+            pictures, columns = views.manifold(model), 12
+        scale = grid_scale(*pictures.shape[-2:], least=2)
+        replaced = write_pictures(path, array=None, picture=lambda: image_grid(
+            pictures, data.levels, columns=columns, scale=scale))
     click.echo(f"wrote the {view} view of {run_id} to {path}{_replaced(replaced)}")
 
 
@@ -1005,7 +974,7 @@ def new_plugin_command(name, folder):
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
               help=".png (rows: degraded, restored, clean) or .npy (3, N, C, H, W); with "
                    "--table, an optional .csv of the table.")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of the degradation's random draws.")
 @click.option("--table", "as_table", is_flag=True,
               help="Print the metrics table instead: PSNR and the reference classifier's "
@@ -1015,28 +984,29 @@ def new_plugin_command(name, folder):
 @click.pass_context
 def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json):
     """Degrade test images and restore them with RUN_ID's restoration model (codeformer)."""
-    import io
     import warnings
 
-    import numpy as np
     import torch
 
     from . import restoration as r
-    from .outputs import png_bytes, spreadsheet_safe, write_output
+    from .outputs import (
+        IMAGE_SUFFIXES,
+        check_output_path,
+        grid_scale,
+        spreadsheet_safe,
+        write_output,
+        write_pictures,
+    )
     from .runs import load_run
 
     specs = r.check_specs(degradations or (() if as_table else ("mask:0.5",)))
     w = r.check_w(w)
-    path = Path(output) if output else None
-    wanted = (".csv",) if as_table else (".png", ".npy")
-    if path is None and not as_table:
+    if output is None and not as_table:
         raise GenzooError("give -o FILE (.png or .npy) for the pictures, or --table for the "
                           "metrics")
-    if path is not None and path.suffix.lower() not in wanted:
-        raise GenzooError(f"cannot write {'a table' if as_table else 'restorations'} to "
-                          f"{path.name!r}: use a file ending in {' or '.join(wanted)}")
-    if path is not None and not path.parent.exists():
-        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    path = None if output is None else check_output_path(
+        output, (".csv",) if as_table else IMAGE_SUFFIXES,
+        "a table" if as_table else "restorations")
     if not as_table and len(specs) > 1:
         raise GenzooError("give one --degrade for pictures (several only with --table)")
     store, registry = _store(), _registry()
@@ -1054,8 +1024,7 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
             model_class = registry.model(store.get(run_id).model).model_class
             store.merge_metrics(run_id, r.gains(table, model_class))
         if path is not None:
-            with _writing(path):
-                replaced = write_output(path, spreadsheet_safe(table).to_csv(index=False).encode())
+            replaced = write_output(path, spreadsheet_safe(table).to_csv(index=False).encode())
         if as_json:
             _emit({"run_id": run_id, "seed": seed, "reference_accuracy": getattr(
                 reference, "test_accuracy", None), "rows": table.to_dict(orient="records")})
@@ -1076,16 +1045,10 @@ def restore(ctx, run_id, degradations, w, count, output, seed, as_table, as_json
                           f"{loaded.data.name} test split")
     out = r.restorations(loaded.model, clean, specs[0], ws=(w,), seed=seed)
     restored = out["restored"][w]
-    if path.suffix.lower() == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, torch.stack([out["degraded"], restored, clean]).numpy())
-        payload = buffer.getvalue()
-    else:
-        scale = max(2, 64 // max(clean.shape[-2:]))  # small images drawn larger
-        payload = png_bytes(r.restoration_grid([out["degraded"], restored, clean],
-                                               loaded.data.levels, scale=scale))
-    with _writing(path):
-        replaced = write_output(path, payload)
+    rows = [out["degraded"], restored, clean]
+    scale = grid_scale(*clean.shape[-2:], least=2)  # small images drawn larger
+    replaced = write_pictures(path, array=lambda: torch.stack(rows), picture=lambda: (
+        r.restoration_grid(rows, loaded.data.levels, scale=scale)))
     levels = loaded.data.levels
     scores = [float(r.psnr(images, clean, levels).mean())
               for images in (out["degraded"], out["baseline"], restored)]

@@ -13,10 +13,14 @@ known pixels after a hidden one, so there its completion ignores them.
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
-from .errors import BadData
+from .autoregressive import AutoregressiveImageModel
+from .errors import BadData, GenzooError
 from .outputs import image_grid
 
 MASKS = {
@@ -141,3 +145,68 @@ def completion_grid(original: torch.Tensor, completed: torch.Tensor, known: torc
              for images in (completed, original)]
     separator = np.full((pad * 2, rows[0].shape[1], 3), 255, dtype=np.uint8)  # white between
     return np.concatenate([rows[0], separator, rows[1], separator, rows[2]], axis=0)
+
+
+# -- a completion, for ``genzoo complete`` and the dashboard's Completion page ------------------
+
+
+def can_complete(spec) -> bool:
+    """Whether a registered model can complete images: an autoregressive image model."""
+    return spec.data == "image" and issubclass(spec.model_class, AutoregressiveImageModel)
+
+
+def completing_models(registry) -> list[str]:
+    """Every registered model that can complete images, in registry order."""
+    return [name for name, spec in registry.models.items() if can_complete(spec)]
+
+
+def require_completer(loaded, registry) -> AutoregressiveImageModel:
+    """A loaded run's model if it can complete images; else one error naming the models that
+    can."""
+    if not isinstance(loaded.model, AutoregressiveImageModel):
+        able = completing_models(registry)
+        raise GenzooError(f"run {loaded.record.run_id} (model {loaded.spec.name!r}, "
+                          f"{loaded.spec.family}) cannot complete images; completion needs an "
+                          f"autoregressive image model: {', '.join(able) or 'none is registered'}")
+    return loaded.model
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Images with the pixels a mask hides drawn by the model: ``original`` and ``completed``
+    (N, C, H, W) levels, ``known`` (H, W), True where a pixel was given, and the ``seconds``
+    the drawing took."""
+
+    original: torch.Tensor
+    completed: torch.Tensor
+    known: torch.Tensor
+    seconds: float
+
+    @property
+    def masked(self) -> torch.Tensor:
+        """The images as the model was given them: hidden pixels -1."""
+        return masked_view(self.original, self.known)
+
+    @property
+    def hidden(self) -> int:
+        """How many pixels of each image the model drew."""
+        return int((~self.known).sum())
+
+    def grid(self, levels: int, *, scale: int) -> np.ndarray:
+        """Masked, completed and original rows as one RGB picture."""
+        return completion_grid(self.original, self.completed, self.known, levels, scale=scale)
+
+
+@torch.no_grad()
+def complete_images(model: AutoregressiveImageModel, images: torch.Tensor, mask: str, *,
+                    seed: int = 0, labels=None) -> Completion:
+    """Hide what ``mask`` (a name of :data:`MASKS`) hides of each image (N, C, H, W) and let
+    ``model`` draw it, seeded by ``seed`` (which also places a ``random:P`` mask). A
+    conditional model is given ``labels`` (a class, or one per image) where there are any."""
+    known = make_mask(mask, *images.shape[-2:], seed=seed)
+    context = {"labels": labels} if model.conditional and labels is not None else {}
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    started = time.perf_counter()
+    completed = model.complete(images, known, generator=generator, **context).cpu()
+    return Completion(original=images.cpu(), completed=completed, known=known,
+                      seconds=time.perf_counter() - started)

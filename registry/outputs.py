@@ -68,6 +68,23 @@ def image_grid(images: torch.Tensor, levels: int, *, columns: int | None = None,
     return array[..., 0] if channels == 1 else array
 
 
+def grid_scale(height: int, width: int, *, columns: int = 1, target_px: int = 64,
+               least: int = 1) -> int:
+    """How many screen pixels each image pixel takes, so that a row of ``columns`` images of
+    ``height`` x ``width`` is about ``target_px`` wide (small images drawn larger), and at
+    least ``least``."""
+    return max(least, target_px // (max(1, columns) * max(height, width)))
+
+
+def npy_bytes(array) -> bytes:
+    """A tensor or an array as the bytes of a ``.npy`` file."""
+    if torch.is_tensor(array):
+        array = array.detach().cpu().numpy()
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     """Encode a uint8 image array as PNG."""
     from PIL import Image
@@ -111,19 +128,48 @@ def check_output_file(path: str | Path) -> Path:
     if any(parent == folder or folder in parent.parents for folder in DEVICE_FOLDERS):
         raise GenzooError(f"cannot write {path}: {parent} holds devices, not files; choose a "
                           "file in a folder of your own")
-    if path.exists() and not path.is_symlink() and not path.is_file():
-        raise GenzooError(f"cannot write {path}: it exists and is not a regular file")
+    try:
+        if path.exists() and not path.is_symlink() and not path.is_file():
+            raise GenzooError(f"cannot write {path}: it exists and is not a regular file")
+    except OSError as exc:  # a name too long for the file system, a folder not to be read
+        raise GenzooError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
+
+
+def check_output_path(path: str | Path, suffixes: tuple[str, ...], what: str) -> Path:
+    """``path`` if a file of ``what`` may be written there: its suffix one of ``suffixes``, its
+    folder there, and the checks of :func:`check_output_file`; else one :class:`GenzooError`
+    that says what to give. Called before the work whose result goes there."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise GenzooError(f"cannot write {what} to {path}: use a file ending in "
+                          f"{' or '.join(suffixes)}")
+    if not path.parent.exists():
+        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    return check_output_file(path)
 
 
 def write_output(path: str | Path, payload: bytes) -> bool:
     """Write a file the user asked for, atomically, with the mode their umask gives a new file
     (not the private 0600 of checkpoints); True if it replaced an existing file (the command
-    says so)."""
+    says so). What the OS refuses (no permission, a name too long, a full disk) is one
+    :class:`GenzooError` naming the file."""
     path = check_output_file(path)
     replaced = path.exists() or path.is_symlink()
-    atomic_write_bytes(path, payload, mode=0o666 & ~_umask())
+    try:
+        atomic_write_bytes(path, payload, mode=0o666 & ~_umask())
+    except OSError as exc:
+        raise GenzooError(f"cannot write {path}: {exc.strerror or exc}") from None
     return replaced
+
+
+def write_pictures(path: str | Path, *, array, picture) -> bool:
+    """Write ``array()`` (a tensor or array) to a ``.npy`` file, or ``picture()`` (a uint8
+    image) to a ``.png``, as ``path``'s suffix says; True if an existing file was replaced.
+    Both are callables, so only the one written is built."""
+    suffix = Path(path).suffix.lower()
+    payload = npy_bytes(array()) if suffix == ".npy" else png_bytes(picture())
+    return write_output(path, payload)
 
 
 def _umask() -> int:
@@ -136,26 +182,16 @@ def write_samples(samples: torch.Tensor, path: str | Path, *, kind: str,
                   levels: int | None = None) -> bool:
     """Write samples atomically: images to a ``.png`` grid or ``.npy``; series to ``.csv``/``.npy``.
     True if an existing file was replaced."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    allowed = IMAGE_SUFFIXES if kind == "image" else SERIES_SUFFIXES
-    if suffix not in allowed:
-        raise GenzooError(f"cannot write {kind} samples to {path}: use a file ending in "
-                          f"{' or '.join(allowed)}")
-    if not path.parent.exists():
-        raise GenzooError(f"cannot write {path}: folder {path.parent} does not exist")
+    path = check_output_path(path, IMAGE_SUFFIXES if kind == "image" else SERIES_SUFFIXES,
+                             f"{kind} samples")
     array = samples.detach().cpu().numpy()
-    if suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, array)
-        payload = buffer.getvalue()
-    elif suffix == ".png":
-        payload = png_bytes(image_grid(samples, levels or 2))
-    else:  # one sampled series per column
-        header = ",".join(f"sample_{i}" for i in range(array.shape[0]))
-        lines = [header] + [",".join(f"{v:.10g}" for v in row) for row in array.T]
-        payload = ("\n".join(lines) + "\n").encode()
-    return write_output(path, payload)
+    suffix = path.suffix.lower()
+    if suffix in (".npy", ".png"):
+        return write_pictures(path, array=lambda: array,
+                              picture=lambda: image_grid(samples, levels or 2))
+    header = ",".join(f"sample_{i}" for i in range(array.shape[0]))  # one series per column
+    lines = [header] + [",".join(f"{v:.10g}" for v in row) for row in array.T]
+    return write_output(path, ("\n".join(lines) + "\n").encode())
 
 
 def check_output_folder(path: str | Path, option: str = "--out") -> Path:

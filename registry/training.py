@@ -48,6 +48,7 @@ from .runs import (
 )
 from .spec import ModelSpec
 from .store import RunRecord, RunStore, check_run_id
+from .timing import best_of
 
 DEFAULT_STEPS = 500
 
@@ -520,21 +521,13 @@ def sampling_speed(model: GenerativeModel, batches=(1, 64), seed: int = 0,
     model.eval()
     generator = torch.Generator(device=model.device).manual_seed(seed)
 
-    def timed(batch: int) -> float:
-        started = time.perf_counter()
-        model.sample(batch, generator=generator)
-        if model.device.type == "cuda":
-            torch.cuda.synchronize(model.device)
-        return time.perf_counter() - started
+    def timed(batch: int, repeats: int) -> float:
+        return best_of(lambda: model.sample(batch, generator=generator), repeats,
+                       model.device, quick_seconds)
 
-    timed(1)
-    out = {}
-    for batch in batches:
-        best = timed(batch)
-        for _ in range(2 if best < quick_seconds else 0):
-            best = min(best, timed(batch))
-        out[f"sample_ms_per_image_b{batch}"] = 1000 * best / batch
-    return out
+    timed(1, 1)
+    return {f"sample_ms_per_image_b{batch}": 1000 * timed(batch, 3) / batch
+            for batch in batches}
 
 
 def _done(step, seconds, target_steps, target_seconds) -> bool:

@@ -77,3 +77,41 @@ def test_a_replaced_file_is_said_to_be_replaced(floor, tmp_path):
     second = run("sample", floor, "-n", "4", "-o", out)
     assert "replaced the file that was there" in second.stdout
     assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_one_guard_writes_every_picture_file(tmp_path):
+    """sample, complete, explore and restore share check_output_path and write_pictures
+    (issue 20, part 3): the suffix picks .npy or .png, and only the one written is built."""
+    import numpy as np
+
+    from genzoo.registry.errors import GenzooError
+    from genzoo.registry.outputs import (
+        IMAGE_SUFFIXES,
+        check_output_path,
+        grid_scale,
+        write_pictures,
+    )
+
+    built = []
+
+    def array():
+        built.append("array")
+        return np.arange(6).reshape(2, 3)
+
+    def picture():
+        built.append("picture")
+        return np.zeros((4, 4), dtype=np.uint8)
+
+    npy = check_output_path(tmp_path / "x.npy", IMAGE_SUFFIXES, "pictures")
+    assert write_pictures(npy, array=array, picture=picture) is False
+    assert np.load(npy).tolist() == [[0, 1, 2], [3, 4, 5]] and built == ["array"]
+    assert write_pictures(npy, array=array, picture=picture) is True  # replaced, and says so
+    png = tmp_path / "x.png"
+    write_pictures(png, array=array, picture=picture)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and built[-1] == "picture"
+    for bad, words in [(tmp_path / "x.gif", "use a file ending in .png or .npy"),
+                       (tmp_path / "no" / "x.png", "does not exist")]:
+        with pytest.raises(GenzooError, match=words):
+            check_output_path(bad, IMAGE_SUFFIXES, "pictures")
+    assert (grid_scale(8, 8, least=2), grid_scale(28, 28, least=2), grid_scale(8, 8)) == (8, 2, 8)
+    assert grid_scale(8, 8, columns=4, target_px=160) == 5

@@ -138,3 +138,19 @@ def test_other_runs_and_files_are_refused(runs, tmp_path):
         assert result.exit_code == 2 and message in result.stderr, result.stderr
     result = run("restore", "no-such-run", "-o", tmp_path / "r.png", ok=False)
     assert result.exit_code == 2 and "no-such-run" in result.stderr
+
+
+def test_a_file_the_os_refuses_and_the_seed_range_are_met_as_elsewhere(runs, tmp_path):
+    """restore writes through the same guard as sample, complete and explore (issue 20, part
+    3): a name too long for the file system is one line, not a traceback, and --seed takes the
+    same range as the other commands' (any 64-bit integer)."""
+    result = run("restore", runs["codeformer"], "-n", 2, "-o", tmp_path / ("r" * 300 + ".png"),
+                 ok=False)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write" in result.stderr and "File name too long" in result.stderr
+    for seed in (-1, 2**63 - 1):
+        assert run("restore", runs["codeformer"], "-n", 2, "-o", tmp_path / "s.png",
+                   "--seed", seed).exit_code == 0
+    result = run("restore", runs["codeformer"], "-o", tmp_path / "s.png", "--seed", 2**64,
+                 ok=False)
+    assert result.exit_code == 2 and "--seed" in result.stderr
