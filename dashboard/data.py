@@ -37,6 +37,7 @@ from genzoo.registry.masks import (
     masked_view,
     require_completer,
 )
+from genzoo.registry.metrics import PARAMETERS
 from genzoo.registry.outputs import check_samples, image_grid, png_bytes, spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import build_model, is_csv_path, load_dataset, load_run
@@ -56,13 +57,6 @@ BITS_PER_DIM = r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}, \qquad D = C \cdot H 
 # The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
 LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-VAE",
                     "implicit": "GAN"}
-# Units of the metrics a claim can name; a registered MetricSpec's own unit wins.
-UNITS = {"test_bits_per_dim": "bits/dim", "test_nats_per_obs": "nats/obs",
-         "test_bits_per_dim_given_label": "bits/dim (given the label)",
-         "val_bits_per_dim": "bits/dim (validation)", "val_nats_per_obs": "nats/obs (validation)",
-         "train_examples_per_s": "examples/s", "train_seconds": "s", "parameters": "parameters",
-         "sample_ms_per_image_b1": "ms/image (batch 1)",
-         "sample_ms_per_image_b64": "ms/image (batch 64)"}
 # Units of the loss terms models log (a term not listed is drawn without a unit).
 PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
               "recon_bits_per_dim": "bits/dim", "kl": "nats/image", "codebook": "squared distance",
@@ -206,9 +200,9 @@ def default_index(options: list[str], preferred: str) -> int:
 
 
 def metric_unit(reg: Registry, metric: str) -> str:
-    if metric in reg.metrics and reg.metrics[metric].unit:
-        return reg.metrics[metric].unit
-    return UNITS.get(metric, "")
+    """The unit its MetricSpec declares for a run's number ("" for an unregistered key)."""
+    spec = reg.metric(metric)
+    return spec.unit if spec else ""
 
 
 def format_metric(value, unit: str = "") -> str:
@@ -307,22 +301,11 @@ def _points_datasets() -> set[str]:
     return {name for name, spec in registry().datasets.items() if spec.points}
 
 
-# Which way is better for the metrics claims cite that no MetricSpec describes.
-LOWER_IS_BETTER = ("test_bits_per_dim", "test_nats_per_obs", "test_bits_per_dim_given_label",
-                   "val_bits_per_dim", "val_nats_per_obs", "sample_ms_per_image_b1",
-                   "sample_ms_per_image_b64", "train_seconds", "parameters")
-HIGHER_IS_BETTER = ("train_examples_per_s",)
-RATIO_METRICS = ("sample_ms_per_image_b1", "sample_ms_per_image_b64", "train_seconds",
-                 "train_examples_per_s", "parameters")  # where "N x the best" reads naturally
-
-
 def higher_is_better(reg: Registry, metric: str) -> bool | None:
-    """The metric's direction, or None when it has none (a config value, say)."""
-    if metric in reg.metrics:
-        return reg.metrics[metric].higher_is_better
-    if metric in LOWER_IS_BETTER:
-        return False
-    return True if metric in HIGHER_IS_BETTER else None
+    """The direction its MetricSpec declares, or None when it has none (a count, or a key no
+    plugin registers)."""
+    spec = reg.metric(metric)
+    return spec.higher_is_better if spec else None
 
 
 def compare_to_others(reg: Registry, metric: str, record: RunRecord,
@@ -346,9 +329,9 @@ def compare_to_others(reg: Registry, metric: str, record: RunRecord,
     rank = [m for m, _ in ranked].index(record.model) + 1
     if best_model == record.model:
         return f"best of {len(ranked)} models on {record.dataset}"
-    if metric in RATIO_METRICS and best > 0 and own > 0:
+    if reg.metric(metric).ratio and best > 0 and own > 0:
         ratio = best / own if higher else own / best
-        word = "larger" if metric == "parameters" else "slower"
+        word = "larger" if metric == PARAMETERS else "slower"
         return f"{ratio:,.1f}x {word} than the best, {best_model}"
     unit = metric_unit(reg, metric)
     return (f"{rank} of {len(ranked)} on {record.dataset}; best: {best_model} "

@@ -76,9 +76,9 @@ def registered_frame(reg: Registry) -> pd.DataFrame:
                      "what": f"{spec.kind}" + (f" · {spec.source}" if spec.source else ""),
                      "summary": spec.summary})
     for name, spec in reg.metrics.items():
-        better = "higher" if spec.higher_is_better else "lower"
+        better = f" · {spec.better_words} is better" if spec.better_words else ""
         rows.append({"kind": "metric", "name": name, "plugin": reg.plugin_of("metrics", name),
-                     "what": f"{spec.unit or 'no unit'} · {better} is better · for "
+                     "what": f"{spec.unit or 'no unit'}{better} · for "
                              f"{', '.join(spec.applies_to)}",
                      "summary": spec.summary})
     return pd.DataFrame(rows, columns=["kind", "name", "plugin", "what", "summary"])

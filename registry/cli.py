@@ -406,6 +406,7 @@ def _report_run(record, as_json):
 def evaluate_run(run_id, split, iwae, parzen, as_json):
     """Held-out likelihood of RUN_ID: bits/dim (images) or nats/observation (series)."""
     from .evaluation import check_iwae, evaluate
+    from .metrics import TEST_BITS_GIVEN_LABEL, TEST_BITS_PER_DIM, iwae_key
     from .runs import load_run
 
     if parzen is not None and split != "test":
@@ -422,13 +423,13 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
     estimate = _parzen(run_id, loaded, parzen) if parzen is not None else None
     if iwae is not None and split == "test" and result.get("bits_per_dim") is not None:
         # kept with the run, so the dashboard shows the tighter bound without recomputing it
-        _store().merge_metrics(run_id, {f"test_bits_per_dim_iwae_{iwae}": result["bits_per_dim"]})
+        _store().merge_metrics(run_id, {iwae_key(iwae): result["bits_per_dim"]})
     if split == "test" and result.get("bits_per_dim_given_label") is not None:
         # a conditional run stored with p(x | y) alone gets its p(x) (the same numbers as a
         # finished run's own evaluation, so storing them again changes nothing for newer runs)
         _store().merge_metrics(run_id, {
-            "test_bits_per_dim": result["bits_per_dim"],
-            "test_bits_per_dim_given_label": result["bits_per_dim_given_label"],
+            TEST_BITS_PER_DIM: result["bits_per_dim"],
+            TEST_BITS_GIVEN_LABEL: result["bits_per_dim_given_label"],
             "conditional_note": result["conditional_note"]})
     out = {"run_id": run_id, "model": loaded.record.model, "dataset": loaded.record.dataset,
            "split": split, "bound": result["bound"], "step": loaded.step,
@@ -459,11 +460,11 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
 
 def _parzen(run_id: str, loaded, n_samples: int) -> dict:
     """The Parzen-window estimate of a loaded run, kept with the run under its own key."""
+    from .metrics import PARZEN_BITS_PER_DIM
     from .parzen import parzen_estimate
 
     estimate = parzen_estimate(loaded.model, loaded.data, n_samples=n_samples)
-    _store().merge_metrics(run_id, {"parzen_bits_per_dim_estimate":
-                                    estimate["parzen_bits_per_dim"],
+    _store().merge_metrics(run_id, {PARZEN_BITS_PER_DIM: estimate["parzen_bits_per_dim"],
                                     "parzen_sigma": estimate["sigma"],
                                     "parzen_n_samples": estimate["n_samples"]})
     return {key: estimate[key] for key in ("parzen_bits_per_dim", "sigma", "n_samples", "note")}
@@ -524,7 +525,9 @@ def quality(run_id, real_dataset, count, seed, as_json):
                f"{100 * reference.test_accuracy:.1f}% test accuracy")
     rows = []
     for key in q.SCORE_KEYS:
-        row = {"metric": key, "real data": _score(floor[key]), "better": q.BETTER[key]}
+        spec = registry.metric(f"quality_{key}")  # its direction, as the dashboard reads it
+        row = {"metric": key, "real data": _score(floor[key]),
+               "better": spec.better_words if spec else ""}
         if run_id:
             row["model"] = _score(out["scores"][key])
         rows.append(row)

@@ -257,6 +257,26 @@ def _same(a, b) -> bool:
             and torch.equal(a.detach().cpu(), b.detach().cpu()))
 
 
+def check_claims(spec: ModelSpec) -> None:
+    """Each pro and con that names a metric names one some plugin registers: a claim citing an
+    unregistered key would show "not measured yet" for ever, however the model is run."""
+    import os
+
+    from .plugins import get_registry
+
+    # every installed plugin, whatever GENZOO_PLUGINS selects: a claim may cite a metric that
+    # the model's own plugin registers
+    environ = {k: v for k, v in os.environ.items() if k != "GENZOO_PLUGINS"}
+    registry = get_registry(environ=environ)
+    for claim in (*spec.pros, *spec.cons):
+        if claim.metric is not None and registry.metric(claim.metric) is None:
+            known = ", ".join(sorted(registry.metrics))
+            raise ContractViolation(
+                f"the claim {claim.text!r} names metric {claim.metric!r}, which no plugin "
+                "registers, so it would never show a number: register a MetricSpec of that "
+                f"name (register_metrics), or name a registered metric ({known})")
+
+
 def _always(spec: ModelSpec) -> None:
     return None
 
@@ -295,6 +315,7 @@ CHECKS = (
     Check("log_prob", check_log_prob, _needs_a_density),
     Check("normalized", check_normalized, _needs_an_exact_density),
     Check("state_round_trip", check_state_round_trip),
+    Check("claims", check_claims),
 )
 
 

@@ -157,6 +157,15 @@ class Registry:
                            f"{', '.join(sorted(self.datasets))} (or a path to a .csv file)")
         return self.datasets[name]
 
+    def metric(self, key: str) -> MetricSpec | None:
+        """The registered metric a run's number is stored under: ``key`` itself, or a family
+        ``NAME_K`` for ``key`` = ``NAME_<whole number>`` (``test_bits_per_dim_iwae_5000``);
+        None for a key no plugin registers."""
+        if key in self.metrics:
+            return self.metrics[key]
+        stem, _, number = key.rpartition("_")
+        return self.metrics.get(f"{stem}_K") if stem and number.isdigit() else None
+
     def plugin_of(self, kind: str, name: str) -> str | None:
         """The plugin that registered the model, dataset or metric ``name``."""
         return self.owner.get((kind, name))

@@ -99,12 +99,7 @@ SCORE_KEYS = ("frechet_distance", "precision", "recall", "coverage", "classes_co
               "nn_ratio", "memorized_fraction", "copy_rate", "copy_rate_real", "n_samples")
 # The reasons beside a score that can be None; also returned and stored as quality_<key>.
 NOTE_KEYS = ("memorized_fraction_note",)
-# Which way is better, in words (nn_ratio: about 1, held-out data's value; above 1 the samples
-# are farther from every training image than real images are, as noise is).
-BETTER = {"frechet_distance": "lower", "precision": "higher", "recall": "higher",
-          "coverage": "higher", "classes_covered": "higher", "nn_ratio": "near 1 (not << 1)",
-          "memorized_fraction": "lower (0: held-out data)",
-          "copy_rate": "near copy_rate_real (not above)", "copy_rate_real": "", "n_samples": ""}
+# Units and which way is better: the MetricSpecs of genzoo.plugins.quality, in the registry.
 
 
 # -- the reference classifier -----------------------------------------------------------------

@@ -26,6 +26,7 @@ import torch
 
 from .degrade import parse_degradation
 from .errors import BadConfig, GenzooError
+from .metrics import RESTORATION_ACCURACY_GAIN, RESTORATION_PSNR_GAIN
 from .model import GenerativeModel
 
 PSNR_CAP = 100.0  # dB given to an exact copy (MSE 0), so that a mean stays finite
@@ -219,10 +220,10 @@ def gains(table: pd.DataFrame, model, w: float = 0.0) -> dict[str, float]:
     the restoration model or its class (only its names are read)."""
     _, baseline, restored = method_names(model, (w,))
     degraded = table[table["degradation"] != CLEAN]
-    out = {"restoration_psnr_gain_db": float((degraded[f"PSNR {restored} (dB)"]
+    out = {RESTORATION_PSNR_GAIN: float((degraded[f"PSNR {restored} (dB)"]
                                               - degraded[f"PSNR {baseline} (dB)"]).mean())}
     if f"accuracy {restored}" in degraded:
-        out["restoration_accuracy_gain"] = float((degraded[f"accuracy {restored}"]
+        out[RESTORATION_ACCURACY_GAIN] = float((degraded[f"accuracy {restored}"]
                                                   - degraded[f"accuracy {baseline}"]).mean())
     return out
 

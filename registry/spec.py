@@ -148,11 +148,27 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """A registered metric: ``compute(model, data, **kw) -> float``, higher or lower is better."""
+    """A number a run can carry, under the key ``name`` its writer stores it with: its unit,
+    which way is better and what it means. ``compute(model, data, **kw) -> float`` measures it
+    on an in-memory model; it is None for a number the trainer or a command records itself
+    (test bits/dim, sampling speed). A name ending in ``_K`` stands for a family keyed by a
+    whole number (``test_bits_per_dim_iwae_K``: ``..._iwae_5000``)."""
 
     name: str
-    compute: Callable[..., float]
+    compute: Callable[..., float] | None = None
     unit: str = ""
-    higher_is_better: bool = False
+    #: True or False; None for a number with no better direction (a count, a seed).
+    higher_is_better: bool | None = False
     applies_to: tuple[str, ...] = ("image",)
     summary: str = ""
+    #: Which way is better in words, where higher or lower says too little ("near 1").
+    better: str = ""
+    #: Compared as "N x the best" (speeds, sizes) rather than by rank.
+    ratio: bool = False
+
+    @property
+    def better_words(self) -> str:
+        """``better``, or "higher" / "lower" from the direction ("" for none)."""
+        if self.better:
+            return self.better
+        return {True: "higher", False: "lower"}.get(self.higher_is_better, "")

@@ -33,6 +33,14 @@ from .config import build_config, config_to_json
 from .devices import keep_on_device, resolve_device
 from .errors import BadConfig, BadData, Cancelled, CheckpointError, GenzooError, TrainingDiverged
 from .evaluation import count_parameters, evaluate
+from .metrics import (
+    PARAMETERS,
+    SAMPLING_BATCHES,
+    STEP,
+    TRAIN_EXAMPLES_PER_S,
+    TRAIN_SECONDS,
+    sample_ms_key,
+)
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
 from .precision import resolve_precision
@@ -489,8 +497,8 @@ def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRec
     made on, ``test_*`` is only reported. A conditional model's ``*_bits_per_dim`` is the
     marginal p(x); p(x | y) is kept apart as ``*_bits_per_dim_given_label``.
     """
-    metrics = {"step": step, "train_seconds": round(train_seconds, 3),
-               "parameters": count_parameters(model)}
+    metrics = {STEP: step, TRAIN_SECONDS: round(train_seconds, 3),
+               PARAMETERS: count_parameters(model)}
     for split in ("val", "test"):
         if split == "val" and data.val is None:
             continue
@@ -502,14 +510,14 @@ def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRec
         if result.get("conditional_note"):
             metrics["conditional_note"] = result["conditional_note"]
     if step and train_seconds:
-        metrics["train_examples_per_s"] = step * batch_size / train_seconds
+        metrics[TRAIN_EXAMPLES_PER_S] = step * batch_size / train_seconds
     if data.kind == "image":
         metrics.update(sampling_speed(model, seed=record.seed))
     return metrics
 
 
 @torch.no_grad()
-def sampling_speed(model: GenerativeModel, batches=(1, 64), seed: int = 0,
+def sampling_speed(model: GenerativeModel, batches=SAMPLING_BATCHES, seed: int = 0,
                    quick_seconds: float = 0.5) -> dict[str, float]:
     """Milliseconds per sampled image at each batch size, measured after training.
 
@@ -526,8 +534,7 @@ def sampling_speed(model: GenerativeModel, batches=(1, 64), seed: int = 0,
                        model.device, quick_seconds)
 
     timed(1, 1)
-    return {f"sample_ms_per_image_b{batch}": 1000 * timed(batch, 3) / batch
-            for batch in batches}
+    return {sample_ms_key(batch): 1000 * timed(batch, 3) / batch for batch in batches}
 
 
 def _done(step, seconds, target_steps, target_seconds) -> bool:

@@ -403,7 +403,7 @@ def test_conformance_button_runs_the_checks_caches_them_and_marks_them_stale(
     matrix = frame_with(at, "stale").set_index("model")
     assert list(matrix.index) == ["independent"]
     assert [matrix.loc["independent", c.name] for c in CHECKS] == ["✓ passed"] * len(CHECKS)
-    assert "Every cached check that applies passed (6 checks on 1 models)" in texts(at.success)
+    assert "Every cached check that applies passed (7 checks on 1 models)" in texts(at.success)
     assert "Download CSV" in download_labels(at)[-1]
 
     # a later visit reads the cache (no button press); an upgrade of the plugin makes it stale

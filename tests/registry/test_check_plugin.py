@@ -24,7 +24,7 @@ CHECK_NAMES = [check.name for check in CHECKS]
 
 BROKEN_PLUGIN = """
     import torch
-    from genzoo.registry import hookimpl, ModelSpec
+    from genzoo.registry import Claim, hookimpl, ModelSpec
     from genzoo.plugins.independent import IndependentPixels, IndependentConfig
 
     class Broken(IndependentPixels):
@@ -40,7 +40,9 @@ BROKEN_PLUGIN = """
     def register_models(register):
         register(ModelSpec(name="broken-model", model_class=Broken,
                            config_class=IndependentConfig, family="test", density="exact",
-                           sampling="parallel", data="image"))
+                           sampling="parallel", data="image",
+                           pros=(Claim("Samples fast", "sample_ms_per_image_b64"),
+                                 Claim("Very good", "goodness_score"))))
 """
 
 
@@ -101,7 +103,8 @@ def test_check_plugin_names_each_failed_check_with_its_fix(broken_plugins):
     results = {line.split()[1]: line.split()[2] for line in result.stdout.splitlines()
                if line.startswith("broken-model ")}
     assert results == {"loss": "pass", "sample": "FAIL", "sample_deterministic": "pass",
-                       "log_prob": "FAIL", "normalized": "FAIL", "state_round_trip": "pass"}
+                       "log_prob": "FAIL", "normalized": "FAIL", "state_round_trip": "pass",
+                       "claims": "FAIL"}
     fixes = result.stdout.split("what to fix:")[1]
     assert ("broken-model / sample: ContractViolation: sample(3) returned the wrong shape: "
             "expected (3, 1, 5, 5) (n, *data.shape), got (3, 5, 5)") in fixes
@@ -110,10 +113,12 @@ def test_check_plugin_names_each_failed_check_with_its_fix(broken_plugins):
     assert "log_softmax" in fixes
     assert "broken-model / normalized: ContractViolation: the likelihood does not normalize" \
         in fixes and "sum to nan" in fixes
-    assert "3 of 6 checks passed" in result.stdout
+    assert ("broken-model / claims: ContractViolation: the claim 'Very good' names metric "
+            "'goodness_score', which no plugin registers") in fixes
+    assert "3 of 7 checks passed" in result.stdout
 
     report = json.loads(run("check-plugin", "broken-checks", "--json", ok=False).stdout)
-    assert report["passed"] is False and report["failed"] == 3
+    assert report["passed"] is False and report["failed"] == 4
     assert report["version"] == "0.1"
 
 
