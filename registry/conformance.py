@@ -24,6 +24,7 @@ from .checkpoints import atomic_write_bytes, load_checkpoint, save_checkpoint
 from .config import build_config
 from .errors import GenzooError
 from .model import DataInfo, GenerativeModel
+from .series import context_length
 from .spec import ModelSpec
 
 IMAGE_INFO = DataInfo(kind="image", shape=(1, 5, 5), levels=4)
@@ -61,7 +62,7 @@ def a_batch(model: GenerativeModel, train: torch.Tensor, n: int = 8) -> torch.Te
     """``n`` training items: images, or series windows long enough for the model's order."""
     if model.data.kind == "image":
         return train[:n]
-    width = int(model.order) + 6
+    width = context_length(model) + 6
     return torch.stack([train[i:i + width] for i in range(n)])
 
 

@@ -16,6 +16,7 @@ from .data import ImageData, SeriesData
 from .errors import BadConfig
 from .latent import GaussianLatentModel
 from .model import GenerativeModel
+from .series import context_length
 from .spec import ModelSpec
 
 
@@ -72,7 +73,7 @@ def series_context(model: GenerativeModel, data: SeriesData,
     covers every observation of the split; the training split conditions on its own first
     ``order``.
     """
-    order = int(model.order)
+    order = context_length(model)
     if split == "train":
         return data.train, len(data.train) - order
     if split == "val":

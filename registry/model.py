@@ -79,13 +79,10 @@ class GenerativeModel(nn.Module, abc.ABC):
     """
 
     # -- optional capabilities, declared once with the default a model without them has --------
-    # (docs/plugins.md, "Optional capabilities"; a base class adds methods: SeriesModel,
+    # (docs/plugins.md, "Optional capabilities"; a base class adds methods and attributes:
+    # SeriesModel (its ``order``),
     # AutoregressiveImageModel, LatentVariableModel, GaussianLatentModel, RestorationModel)
 
-    #: How many past values each value is conditioned on: a series model's windows are
-    #: ``order + 1`` long and a held-out split is scored given the ``order`` values before it.
-    #: 0 for a model that conditions on no past (every image model).
-    order: int = 0
     #: Whether ``log_prob`` gives a number the model stands behind. A ``density="bound"`` model
     #: that needs a second stage first (a VQ-VAE before its prior) sets False and says why in
     #: ``bound_missing_reason``; evaluation then reports no number, with that reason.

@@ -15,6 +15,13 @@ import abc
 from .model import DataInfo, GenerativeModel, ModelConfig
 
 
+def context_length(model: GenerativeModel) -> int:
+    """How many past values each value of a series is conditioned on: a :class:`SeriesModel`'s
+    ``order`` (windows of ``order + 1`` values are trained on; a held-out split is scored given
+    the ``order`` values before it), 0 for any other model."""
+    return int(model.order) if isinstance(model, SeriesModel) else 0
+
+
 class SeriesModel(GenerativeModel):
     """Base of the series models: ``order`` past values condition each next one, ``sample(n)``
     continues the training series for ``horizon`` steps, and :meth:`forecast` gives the mean

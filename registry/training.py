@@ -54,6 +54,7 @@ from .runs import (
     load_run,
     split_settings,
 )
+from .series import context_length
 from .spec import ModelSpec
 from .store import RunRecord, RunStore, check_run_id
 from .timing import best_of
@@ -104,7 +105,7 @@ def sample_batch(model: GenerativeModel, train: torch.Tensor, batch_size: int,
                               device=generator.device)
         context = {"labels": labels[index]} if model.conditional else {}
         return train[index], context
-    width = int(model.order) + 1
+    width = context_length(model) + 1
     starts = torch.randint(len(train) - width + 1, (batch_size,), generator=generator,
                            device=generator.device)
     return train[starts[:, None] + torch.arange(width, device=train.device)], {}
@@ -326,7 +327,7 @@ def out_of_memory(exc: BaseException) -> str | None:
 
 
 def _check_series_length(model: GenerativeModel, data) -> None:
-    order = int(model.order)
+    order = context_length(model)
     if len(data.train) < order + 2:
         raise GenzooError(f"series {data.name!r} has {len(data.train)} training values, too short "
                           f"for a model of order p={order}: it needs at least p+2 = {order + 2}")

@@ -23,14 +23,17 @@ from genzoo.registry import (
 )
 from genzoo.registry.errors import BadConfig
 from genzoo.registry.evaluation import bound_kind, check_iwae
+from genzoo.registry.series import context_length
 
 IMAGES = DataInfo(kind="image", shape=(1, 4, 4), levels=4)
 
 
 def test_a_model_without_a_capability_has_the_declared_default():
     model = IndependentPixels(IndependentConfig(), IMAGES)
-    assert (model.order, model.bound_available, model.bound_missing_reason, model.bound_name,
-            type(model).distributes_through_loss) == (0, True, None, "elbo", False)
+    declared = (context_length(model), model.bound_available, model.bound_missing_reason,
+                model.bound_name, type(model).distributes_through_loss)
+    assert declared == (0, True, None, "elbo", False)
+    assert not hasattr(model, "order")  # a plugin may name a buffer so (MADE's ordering)
     assert model.info() == {} and model.conditional is False
     assert ModelConfig().validate() is None
 
