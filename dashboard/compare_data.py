@@ -32,7 +32,7 @@ class QueueStatus:
 
 @st.cache_data(ttl=POLL_SECONDS - 0.5, show_spinner=False)
 def _status(home: str) -> QueueStatus:
-    store = data._store(home)
+    store = data.store_at(home)
     queue = JobQueue(store)
     open_jobs = queue.list(statuses=("queued", "running"))
     names = sorted({j.comparison for j in open_jobs if j.comparison})
@@ -57,7 +57,7 @@ def status() -> QueueStatus:
 
 @st.cache_data(ttl=5, show_spinner=False)
 def _names(home: str) -> list[str]:
-    return compare.list_comparisons(data._store(home))
+    return compare.list_comparisons(data.store_at(home))
 
 
 def comparison_names() -> list[str]:
@@ -67,7 +67,7 @@ def comparison_names() -> list[str]:
 
 @st.cache_data(ttl=5, show_spinner=False)
 def _table(home: str, name: str) -> tuple[pd.DataFrame, dict]:
-    store = data._store(home)
+    store = data.store_at(home)
     rows = compare.results(data.registry(), store, name)
     spec = compare.get_spec(store, name)
     return pd.DataFrame(compare.table_rows(rows)), spec.to_json()

@@ -11,6 +11,7 @@ Everything cached is keyed by the store's home folder, so two stores never mix.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -49,10 +50,6 @@ DEMO_COMMAND = "genzoo demo"
 FLOOR_MODEL = "independent"
 FLOOR_LABEL = "independent pixels (floor)"
 LEVELS = (0.8, 0.95)
-CHAIN_RULE = r"p(x) = \prod_{i=1}^{n} p(x_i \mid x_1, \dots, x_{i-1})"
-AR_FORMULA = (r"X_t = c + \phi_1 X_{t-1} + \phi_2 X_{t-2} + \dots + \phi_p X_{t-p} + \epsilon_t,"
-              r"\qquad \epsilon_t \sim \mathcal{N}(0, \sigma^2)")
-BITS_PER_DIM = r"\text{bits/dim} = \frac{-\log_2 p(x)}{D}, \qquad D = C \cdot H \cdot W"
 
 # The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
 LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-VAE",
@@ -96,18 +93,19 @@ def registry() -> Registry:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(home: str) -> RunStore:
+def store_at(home: str) -> RunStore:
+    """The runs store at ``home``, one per process (a cached resource)."""
     return RunStore(home)
 
 
 def store() -> RunStore:
     """The runs store at :func:`store_home`."""
-    return _store(store_home())
+    return store_at(store_home())
 
 
 @st.cache_data(ttl=3, show_spinner=False)
 def _runs(home: str, status: str | None) -> list[RunRecord]:
-    return _store(home).list_runs(status=status)
+    return store_at(home).list_runs(status=status)
 
 
 def runs(status: str | None = None) -> list[RunRecord]:
@@ -189,7 +187,7 @@ def picture_datasets(reg: Registry, records: list[RunRecord]) -> list[str]:
     """Image datasets with runs, less the 2-d point sets (a 1x2 "image" is no picture: those
     have the 2-d densities page)."""
     return [name for name in datasets_with_runs(reg, records, "image")
-            if not getattr(dataset(name), "points", False)]
+            if not is_points(name)]
 
 
 def default_index(options: list[str], preferred: str) -> int:
@@ -296,6 +294,12 @@ def measured(records: list[RunRecord], metric: str) -> RunRecord | None:
     return next(iter(pictures or having), None)
 
 
+def is_points(dataset_name: str) -> bool:
+    """Whether a registered dataset is 2-d point data, as its spec declares (``points``):
+    answered without loading it."""
+    return dataset_name in _points_datasets()
+
+
 def _points_datasets() -> set[str]:
     """Names of the registered 2-d point datasets."""
     return {name for name, spec in registry().datasets.items() if spec.points}
@@ -389,12 +393,38 @@ def orphan_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=32)
 def _loaded_run(home: str, run_id: str, updated_at: float):
-    return load_run(run_id, _store(home), registry())
+    return load_run(run_id, store_at(home), registry())
 
 
 def loaded_run(record: RunRecord):
     """The run's model rebuilt from its newest checkpoint (eval mode), shared across sessions."""
     return _loaded_run(store_home(), record.run_id, record.updated_at)
+
+
+def cached_by_run(**cache_options):
+    """Cache a page's computation over one run for every session, keyed by the run and its
+    update time, so a run trained further or evaluated again is computed afresh.
+
+    Decorates ``fn(loaded, *args)`` (``loaded`` a :class:`~genzoo.registry.runs.LoadedRun`)
+    into ``fn(record, *args)``; ``cache_options`` go to ``st.cache_data`` (``show_spinner``,
+    ``max_entries``). The extra arguments must be values Streamlit hashes (numbers, strings,
+    tuples)."""
+    def decorate(fn):
+        def cached(home: str, run_id: str, updated_at: float, *args):
+            return fn(_loaded_run(home, run_id, updated_at), *args)
+
+        # Streamlit keys a cache by the function's module and name: each decorated function
+        # gets its own cache, not one shared by every use of this decorator
+        cached.__module__, cached.__qualname__ = fn.__module__, f"{fn.__qualname__}.by_run"
+        cached = st.cache_data(**cache_options)(cached)
+
+        @functools.wraps(fn)
+        def by_record(record: RunRecord, *args):
+            return cached(store_home(), record.run_id, record.updated_at, *args)
+
+        by_record.clear = cached.clear
+        return by_record
+    return decorate
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -418,9 +448,8 @@ def _grid(images: torch.Tensor, levels: int) -> dict:
     return {"grid": array, "png": png_bytes(array)}
 
 
-@st.cache_data(show_spinner="Sampling…", max_entries=256)
-def _image_samples(home: str, run_id: str, updated_at: float, seed: int, n: int) -> dict:
-    loaded = _loaded_run(home, run_id, updated_at)
+@cached_by_run(show_spinner="Sampling…", max_entries=256)
+def _image_samples(loaded, seed: int, n: int) -> dict:
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     with torch.no_grad():
@@ -432,7 +461,7 @@ def _image_samples(home: str, run_id: str, updated_at: float, seed: int, n: int)
 
 def image_samples(record: RunRecord, seed: int, n: int) -> dict:
     """``n`` samples of a run drawn with ``seed``: ``{grid, png, ms_per_image}`` (cached)."""
-    return _image_samples(store_home(), record.run_id, record.updated_at, int(seed), int(n))
+    return _image_samples(record, int(seed), int(n))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -674,9 +703,9 @@ def _years(data, *lengths: int) -> tuple[np.ndarray, ...]:
     return tuple(index[a:b] for a, b in zip(edges[:-1], edges[1:]))
 
 
-@st.cache_data(show_spinner="Forecasting…", max_entries=64)
-def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -> dict:
-    loaded = _loaded_run(home, run_id, updated_at)
+@cached_by_run(show_spinner="Forecasting…", max_entries=64)
+def _forecast_bundle(loaded, levels: tuple) -> dict:
+    run_id = loaded.record.run_id
     data, model = loaded.data, loaded.model
     train, test = data.train.numpy(), data.test.numpy()
     val = data.val.numpy() if data.val is not None else np.zeros(0)
@@ -701,7 +730,7 @@ def _forecast_bundle(home: str, run_id: str, updated_at: float, levels: tuple) -
 def forecast_bundle(record: RunRecord, levels: tuple = LEVELS) -> dict:
     """Series, held-out values (validation, then test), the forecast from the end of the
     training split over both (bands at ``levels``) and ``model.info()`` of a run (cached)."""
-    return _forecast_bundle(store_home(), record.run_id, record.updated_at, tuple(levels))
+    return _forecast_bundle(record, tuple(levels))
 
 
 def forecast_figure(bundle: dict, *, title: str | None = None,
@@ -939,7 +968,7 @@ def ar_image_models(reg: Registry) -> list[str]:
 def image_dataset_names(reg: Registry) -> list[str]:
     """The registered picture datasets (not the 2-d point sets), in registry order."""
     return [name for name, spec in reg.datasets.items() if spec.kind == "image"
-            and not getattr(dataset(name), "points", False)]
+            and not is_points(name)]
 
 
 def completion_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
@@ -947,7 +976,7 @@ def completion_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
     datasets (a 2-d point has no half to complete), newest first."""
     return [r for r in records if r.status == "completed" and r.model in reg.models
             and is_ar_image(reg.models[r.model]) and r.dataset in reg.datasets
-            and not getattr(dataset(r.dataset, r.dataset_options), "points", False)]
+            and not is_points(r.dataset)]
 
 
 def run_label(record: RunRecord) -> str:
@@ -955,10 +984,8 @@ def run_label(record: RunRecord) -> str:
     return f"{record.model} on {record.dataset} · {test_score(record)} · {record.run_id}"
 
 
-@st.cache_data(show_spinner="Completing…", max_entries=128)
-def _completion(home: str, run_id: str, updated_at: float, mask: str, seed: int, index: int,
-                samples: int) -> dict:
-    loaded = _loaded_run(home, run_id, updated_at)
+@cached_by_run(show_spinner="Completing…", max_entries=128)
+def _completion(loaded, mask: str, seed: int, index: int, samples: int) -> dict:
     data = loaded.data
     if not 0 <= index < len(data.test):
         raise BadData(f"test image {index} does not exist: the {data.name} test split has "
@@ -983,8 +1010,7 @@ def completion(record: RunRecord, mask: str, seed: int, index: int, samples: int
     ``samples`` times from ``seed``: ``{masked, completed, original}`` pictures (uint8 arrays),
     ``npy`` (masked with -1 where hidden, completions, original), ``hidden``/``pixels`` counts,
     the image's ``label``, ``kept`` (known pixels unchanged) and ``seconds`` (cached)."""
-    return _completion(store_home(), record.run_id, record.updated_at, str(mask), int(seed),
-                       int(index), int(samples))
+    return _completion(record, str(mask), int(seed), int(index), int(samples))
 
 
 @st.cache_resource(show_spinner="Building the model…", max_entries=64)

@@ -76,9 +76,8 @@ def truth(name: str, grid: int = DEFAULT_GRID) -> dict:
     return _truth(name, int(grid))
 
 
-@st.cache_data(show_spinner="Computing the density on the grid…", max_entries=128)
-def _run_density(home: str, run_id: str, updated_at: float) -> dict:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Computing the density on the grid…", max_entries=128)
+def _run_density(loaded) -> dict:
     density, kind = density2d.model_density(loaded.model, loaded.spec, loaded.data)
     scores = density2d.compare(density2d.true_density(loaded.data), density)
     out = {"density": density, "kind": kind, **scores, "samples": None}
@@ -96,7 +95,7 @@ def run_density(record: RunRecord) -> dict:
     (exact / bound / samples), ``kl_bits``, ``tv``, ``mass``, ``missed_mass``, ``slack_bits``,
     and for a histogram ``samples`` (points to scatter). ``error`` instead, if it cannot load."""
     try:
-        return _run_density(data.store_home(), record.run_id, record.updated_at)
+        return _run_density(record)
     except GenzooError as exc:
         if data.deleted_runs([record.run_id]):  # nothing to train again: it was removed
             return {"error": data.deleted_message(record.run_id)}

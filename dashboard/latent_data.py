@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
-import streamlit as st
 import torch
 
 from genzoo.dashboard import data
@@ -21,18 +20,6 @@ from genzoo.registry.outputs import grid_scale, image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
 
-# The lecture's formulas, as the page shows them.
-ELBO = (r"\log p_\theta(x) \;\ge\; \mathbb{E}_{q_\phi(z \mid x)}\big[\log p_\theta(x \mid z)\big]"
-        r" - D_{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big)")
-REPARAMETERIZATION = (r"z = \mu_\phi(x) + \sigma_\phi(x) \odot \epsilon, \qquad "
-                      r"\epsilon \sim \mathcal{N}(0, I)")
-GAUSSIAN_KL = (r"D_{KL}\big(\mathcal{N}(\mu, \sigma^2) \,\|\, \mathcal{N}(0, 1)\big) = "
-               r"-\tfrac{1}{2} \textstyle\sum_j \big(1 + \log \sigma_j^2 - \mu_j^2"
-               r" - \sigma_j^2\big)")
-IWAE = (r"\log p(x) \;\ge\; \mathbb{E}\Big[\log \frac{1}{K} \sum_{k=1}^{K} "
-        r"\frac{p(x, z_k)}{q(z_k \mid x)}\Big]")
-VQ_LOSS = (r"L = \log p(x \mid z_q(x)) + \big\| \mathrm{sg}[z_e(x)] - e \big\|_2^2 "
-           r"+ \beta \big\| z_e(x) - \mathrm{sg}[e] \big\|_2^2")
 MAX_POINTS = 1000  # test images encoded for the 2-d plot and the factor table
 
 
@@ -44,9 +31,8 @@ def latent_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
             and r.dataset in reg.datasets]
 
 
-def _model_and_data(home: str, run_id: str, updated_at: float):
-    loaded = data._loaded_run(home, run_id, updated_at)
-    return explore.require_latent(loaded.model, run_id), loaded.data
+def _model_and_data(loaded):
+    return explore.require_latent(loaded.model, loaded.record.run_id), loaded.data
 
 
 def _picture(images: torch.Tensor, levels: int, columns: int, target_px: int = 640) -> np.ndarray:
@@ -55,9 +41,9 @@ def _picture(images: torch.Tensor, levels: int, columns: int, target_px: int = 6
     return image_grid(images, levels, columns=columns, scale=scale)
 
 
-@st.cache_data(show_spinner="Reconstructing…", max_entries=64)
-def _reconstructions(home: str, run_id: str, updated_at: float, n: int) -> dict:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Reconstructing…", max_entries=64)
+def _reconstructions(loaded, n: int) -> dict:
+    model, dataset = _model_and_data(loaded)
     images = dataset.test[:n]
     recon = explore.reconstructions(model, images)
     error = float((recon - images.float()).abs().mean())
@@ -68,27 +54,24 @@ def _reconstructions(home: str, run_id: str, updated_at: float, n: int) -> dict:
 def reconstructions(record: RunRecord, n: int) -> dict:
     """The first ``n`` test images above their reconstructions: ``{picture, error}`` (mean
     absolute error in levels)."""
-    return _reconstructions(data.store_home(), record.run_id, record.updated_at, int(n))
+    return _reconstructions(record, int(n))
 
 
-@st.cache_data(show_spinner="Decoding traversals…", max_entries=64)
-def _traversal(home: str, run_id: str, updated_at: float, index: int, dims: tuple,
-               steps: int, span: float) -> np.ndarray:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Decoding traversals…", max_entries=64)
+def _traversal(loaded, index: int, dims: tuple, steps: int, span: float) -> np.ndarray:
+    model, dataset = _model_and_data(loaded)
     grid = explore.traversal(model, dataset.test[index], list(dims), steps, span)
     return _picture(grid.flatten(0, 1), dataset.levels, columns=steps)
 
 
 def traversal(record: RunRecord, index: int, dims: list[int], steps: int, span: float):
     """One row per latent dimension, walked from -span to +span (a picture)."""
-    return _traversal(data.store_home(), record.run_id, record.updated_at, int(index),
-                      tuple(int(d) for d in dims), int(steps), float(span))
+    return _traversal(record, int(index), tuple(int(d) for d in dims), int(steps), float(span))
 
 
-@st.cache_data(show_spinner="Interpolating…", max_entries=64)
-def _interpolation(home: str, run_id: str, updated_at: float, first: int, second: int,
-                   steps: int) -> np.ndarray:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Interpolating…", max_entries=64)
+def _interpolation(loaded, first: int, second: int, steps: int) -> np.ndarray:
+    model, dataset = _model_and_data(loaded)
     frames = explore.interpolation(model, dataset.test[first], dataset.test[second], steps)
     ends = torch.stack([dataset.test[first].float(), dataset.test[second].float()])
     return _picture(torch.cat([ends[:1], frames, ends[1:]]), dataset.levels, columns=steps + 2)
@@ -96,24 +79,23 @@ def _interpolation(home: str, run_id: str, updated_at: float, first: int, second
 
 def interpolation(record: RunRecord, first: int, second: int, steps: int) -> np.ndarray:
     """Test image ``first``, ``steps`` decoded codes between the two, test image ``second``."""
-    return _interpolation(data.store_home(), record.run_id, record.updated_at, int(first),
-                          int(second), int(steps))
+    return _interpolation(record, int(first), int(second), int(steps))
 
 
-@st.cache_data(show_spinner="Decoding the manifold…", max_entries=16)
-def _manifold(home: str, run_id: str, updated_at: float, per_side: int) -> np.ndarray:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Decoding the manifold…", max_entries=16)
+def _manifold(loaded, per_side: int) -> np.ndarray:
+    model, dataset = _model_and_data(loaded)
     return _picture(explore.manifold(model, per_side), dataset.levels, columns=per_side)
 
 
 def manifold(record: RunRecord, per_side: int = 12) -> np.ndarray:
     """The decoded 2-d latent space on a grid of prior quantiles (a picture)."""
-    return _manifold(data.store_home(), record.run_id, record.updated_at, int(per_side))
+    return _manifold(record, int(per_side))
 
 
-@st.cache_data(show_spinner="Encoding the test set…", max_entries=32)
-def _encodings(home: str, run_id: str, updated_at: float, method: str) -> dict:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Encoding the test set…", max_entries=32)
+def _encodings(loaded, method: str) -> dict:
+    model, dataset = _model_and_data(loaded)
     images = dataset.test[:MAX_POINTS]
     codes = explore.encode_all(model, images)
     points, how = explore.codes_2d(model, codes, method)
@@ -132,18 +114,18 @@ def _encodings(home: str, run_id: str, updated_at: float, method: str) -> dict:
 def encodings(record: RunRecord, method: str) -> dict:
     """The test set's codes: ``frame`` (x, y, label per image), ``how`` they were reduced to
     2-d, the ``factors`` correlation table (shapes) and codebook ``usage`` (discrete codes)."""
-    return _encodings(data.store_home(), record.run_id, record.updated_at, method)
+    return _encodings(record, method)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _image_codes(home: str, run_id: str, updated_at: float, index: int) -> np.ndarray:
-    model, dataset = _model_and_data(home, run_id, updated_at)
+@data.cached_by_run(show_spinner=False, max_entries=64)
+def _image_codes(loaded, index: int) -> np.ndarray:
+    model, dataset = _model_and_data(loaded)
     return explore.encode_all(model, dataset.test[index:index + 1])[0].numpy()
 
 
 def image_codes(record: RunRecord, index: int) -> np.ndarray:
     """The code grid (h, w) of one test image (discrete latents)."""
-    return _image_codes(data.store_home(), record.run_id, record.updated_at, int(index))
+    return _image_codes(record, int(index))
 
 
 def encodings_figure(frame: pd.DataFrame, how: str) -> go.Figure:

@@ -22,70 +22,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from genzoo.dashboard import data, density2d_data, latent_data
+from genzoo.dashboard import data, density2d_data
 from genzoo.registry.autoregressive import AutoregressiveImageModel
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.latent import GaussianLatentModel
 from genzoo.registry.outputs import grid_scale, image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.store import RunRecord
-
-# -- the lecture's formulas ---------------------------------------------------------------------
-
-P_MODEL = r"p_{\text{model}}(x) \approx p_{\text{data}}(x)"
-AR_FORMULA = data.AR_FORMULA
-CHAIN_RULE = data.CHAIN_RULE
-BITS_PER_DIM = data.BITS_PER_DIM
-LATENT_LIKELIHOOD = r"p_\theta(x) = \int p_\theta(z) \, p_\theta(x \mid z) \, dz"
-POSTERIOR = r"p_\theta(z \mid x) = p_\theta(x \mid z) \, p_\theta(z) / p_\theta(x)"
-PRIOR_MONTE_CARLO = (r"\log p(x) \approx \log \frac{1}{k} \sum_{i=1}^{k} p(x \mid z^{(i)}), "
-                     r"\quad \text{where } z^{(i)} \sim p(z)")
-ELBO_DERIVATION = (
-    r"\begin{aligned}"
-    r"\log p_\theta(x^{(i)}) &= \mathbb{E}_{z \sim q_\phi(z \mid x^{(i)})}"
-    r"\left[\log p_\theta(x^{(i)})\right] \\"
-    r"&= \mathbb{E}_z\left[\log \frac{p_\theta(x^{(i)} \mid z) \, p_\theta(z)}"
-    r"{p_\theta(z \mid x^{(i)})}\right] \\"
-    r"&= \mathbb{E}_z\left[\log \frac{p_\theta(x^{(i)} \mid z) \, p_\theta(z)}"
-    r"{p_\theta(z \mid x^{(i)})} \frac{q_\phi(z \mid x^{(i)})}{q_\phi(z \mid x^{(i)})}\right] \\"
-    r"&= \mathbb{E}_z\left[\log p_\theta(x^{(i)} \mid z)\right]"
-    r" - \mathbb{E}_z\left[\log \frac{q_\phi(z \mid x^{(i)})}{p_\theta(z)}\right]"
-    r" + \mathbb{E}_z\left[\log \frac{q_\phi(z \mid x^{(i)})}{p_\theta(z \mid x^{(i)})}\right] \\"
-    r"&= \underbrace{\mathbb{E}_z\left[\log p_\theta(x^{(i)} \mid z)\right]"
-    r" - D_{KL}(q_\phi(z \mid x^{(i)}) \,\|\, p_\theta(z))}_{\mathcal{L}(x^{(i)}, \theta, \phi)}"
-    r" + \underbrace{D_{KL}(q_\phi(z \mid x^{(i)}) \,\|\, p_\theta(z \mid x^{(i)}))}_{\geq 0}"
-    r"\end{aligned}")
-ELBO = (r"\mathcal{L}(x^{(i)}, \theta, \phi) = \mathbb{E}_z\left[\log p_\theta(x^{(i)} \mid z)"
-        r"\right] - D_{KL}(q_\phi(z \mid x^{(i)}) \,\|\, p_\theta(z))")
-REPARAMETERIZATION = (r"z = \mu_{z|x} + \epsilon \odot \sigma_{z|x}, \qquad "
-                      r"\epsilon \sim \mathcal{N}(0, I)")
-GAUSSIAN_KL = (r"D_{KL}(\mathcal{N}(\mu_{z|x}, \Sigma_{z|x}) \,\|\, \mathcal{N}(0, I)) = "
-               r"\frac{1}{2} \sum_{j=1}^{J} \left(\mu_j^2 + \sigma_j^2 - \log \sigma_j^2 - 1"
-               r"\right), \qquad \Sigma_{z|x} = \operatorname{diag}(\sigma_1^2, \dots, \sigma_J^2)")
-VQ_LOSS = latent_data.VQ_LOSS  # van den Oord et al. 2017, eq. 3 (the latent explorer's too)
-GAN_MINIMAX = (r"\min_G \max_D \; \mathbb{E}_{x \sim p_{\text{data}}}\left[\log D(x)\right] + "
-               r"\mathbb{E}_{z \sim p(z)}\left[\log\left(1 - D(G(z))\right)\right]")
-GAN_LOSSES = (r"L_D = -\log D(x) - \log\left(1 - D(G(z))\right), \qquad "
-              r"L_G = -\log D(G(z))")
-# The warm-up's own estimators (standard forms; the lecture shows their pictures only).
-KMEANS_OBJECTIVE = (r"\min_{\mu_1, \dots, \mu_k} \sum_{i=1}^{N} \min_{j} "
-                    r"\left\| x^{(i)} - \mu_j \right\|^2")
-PCA_RECONSTRUCTION = (r"\hat{x} = \bar{x} + W_k W_k^\top (x - \bar{x}), \qquad "
-                      r"W_k \in \mathbb{R}^{D \times k}")
-KDE_FORMULA = (r"\hat{p}_h(x) = \frac{1}{N h} \sum_{i=1}^{N} "
-               r"K\!\left(\frac{x - x^{(i)}}{h}\right)")
-KDE_2D_FORMULA = (r"\hat{p}_h(x) = \frac{1}{N h^2} \sum_{i=1}^{N} "
-                  r"K\!\left(\frac{x - x^{(i)}}{h}\right)")
-GMM_FORMULA = r"p(x) = \sum_{m=1}^{M} \pi_m \, \mathcal{N}(x \mid \mu_m, \Sigma_m)"
-
-# Every formula the lecture gives (or names, for VQ-VAE and GAN), by what it is.
-LECTURE_FORMULAS = {
-    "generative model": P_MODEL, "AR(p)": AR_FORMULA, "chain rule": CHAIN_RULE,
-    "bits/dim": BITS_PER_DIM, "latent-variable likelihood": LATENT_LIKELIHOOD,
-    "posterior": POSTERIOR, "Monte Carlo estimate": PRIOR_MONTE_CARLO,
-    "ELBO derivation": ELBO_DERIVATION, "ELBO": ELBO, "reparameterization": REPARAMETERIZATION,
-    "Gaussian KL": GAUSSIAN_KL, "VQ-VAE loss": VQ_LOSS, "GAN minimax": GAN_MINIMAX,
-}
 
 # The lecture's contents, in its order: (anchor, tab label, section title).
 PARTS = (("warm-up", "1 · Unsupervised warm-up", "Supervised vs unsupervised learning"),
@@ -404,10 +347,7 @@ def is_picture_run(reg: Registry, record: RunRecord) -> bool:
     if not (record.status == "completed" and record.model in reg.models
             and record.dataset in reg.datasets and reg.datasets[record.dataset].kind == "image"):
         return False
-    try:
-        return not getattr(data.dataset(record.dataset, record.dataset_options), "points", False)
-    except GenzooError:  # options this version of the dataset no longer takes: not shown
-        return False
+    return not data.is_points(record.dataset)
 
 
 def newest_run(reg: Registry, records: list[RunRecord], models, *,
@@ -482,9 +422,8 @@ def _test_image(loaded, index: int) -> tuple[torch.Tensor, int | None]:
     return images[index:index + 1], (int(labels[index]) if labels is not None else None)
 
 
-@st.cache_data(show_spinner="Scoring every pixel…", max_entries=64)
-def _pixel_bits(home: str, run_id: str, updated_at: float, index: int) -> dict:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Scoring every pixel…", max_entries=64)
+def _pixel_bits(loaded, index: int) -> dict:
     model = loaded.model
     if not isinstance(model, AutoregressiveImageModel):
         raise BadData(f"{loaded.spec.name} does not give per-pixel conditionals")
@@ -508,12 +447,11 @@ def pixel_bits(record: RunRecord, index: int) -> dict:
     """The chain rule on one test image of an autoregressive run: ``bits`` (H, W), each
     pixel's −log₂ p(x_i | x_1..x_{i−1}); their sum ``total_bits``, which is −log₂ p(x) as
     ``log_prob`` gives it (``log_prob_bits``); ``dims`` and the image's ``picture``."""
-    return _pixel_bits(data.store_home(), record.run_id, record.updated_at, int(index))
+    return _pixel_bits(record, int(index))
 
 
-@st.cache_data(show_spinner="Encoding…", max_entries=64)
-def _elbo_split(home: str, run_id: str, updated_at: float, index: int, mc_samples: int) -> dict:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Encoding…", max_entries=64)
+def _elbo_split(loaded, index: int, mc_samples: int) -> dict:
     model = loaded.model
     if not isinstance(model, GaussianLatentModel):
         raise BadData(f"{loaded.spec.name} has no Gaussian posterior q(z|x)")
@@ -535,14 +473,11 @@ def elbo_split(record: RunRecord, index: int, mc_samples: int = 20000) -> dict:
     E_q[log p(x|z)] and ``kl`` = D_KL(q(z|x) ‖ p(z)) in closed form (nats), ``elbo`` = recon −
     kl, ``bits_per_dim``; the posterior's ``mu`` and ``sigma``, and ``kl_mc``, the Monte-Carlo
     estimate of the same KL."""
-    return _elbo_split(data.store_home(), record.run_id, record.updated_at, int(index),
-                       int(mc_samples))
+    return _elbo_split(record, int(index), int(mc_samples))
 
 
-@st.cache_data(show_spinner="Sampling the prior…", max_entries=32)
-def _prior_estimates(home: str, run_id: str, updated_at: float, index: int, ks: tuple,
-                     seeds: int) -> pd.DataFrame:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Sampling the prior…", max_entries=32)
+def _prior_estimates(loaded, index: int, ks: tuple, seeds: int) -> pd.DataFrame:
     model = loaded.model
     if not isinstance(model, GaussianLatentModel):
         raise BadData(f"{loaded.spec.name} has no decoder p(x|z) to average")
@@ -566,13 +501,11 @@ def prior_estimates(record: RunRecord, index: int, ks=(1, 10, 100, 1000),
     """The lecture's naive estimate log (1/k) Σ p(x|z⁽ⁱ⁾), z⁽ⁱ⁾ ~ p(z), of one test image's
     log-likelihood (nats), for each k and ``seeds`` independent draws: its spread is the
     variance the lecture warns about."""
-    return _prior_estimates(data.store_home(), record.run_id, record.updated_at, int(index),
-                            tuple(int(k) for k in ks), int(seeds))
+    return _prior_estimates(record, int(index), tuple(int(k) for k in ks), int(seeds))
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _no_density_reason(home: str, run_id: str, updated_at: float) -> str:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner=False, max_entries=32)
+def _no_density_reason(loaded) -> str:
     image, _ = _test_image(loaded, 0)
     try:
         loaded.model.log_prob(image.to(loaded.model.device))
@@ -584,7 +517,7 @@ def _no_density_reason(home: str, run_id: str, updated_at: float) -> str:
 def no_density_reason(record: RunRecord) -> str:
     """What an implicit run answers when asked for log p(x) of a test image (its refusal), or
     an empty string if it answered with a number."""
-    return _no_density_reason(data.store_home(), record.run_id, record.updated_at)
+    return _no_density_reason(record)
 
 
 def loss_terms(run_id: str, names) -> pd.DataFrame:

@@ -12,7 +12,6 @@ import shlex
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import streamlit as st
 
 from genzoo.dashboard import data
 from genzoo.registry import restoration
@@ -60,15 +59,13 @@ def degradation(name: str, strength: float) -> str:
     return str(Degradation(KINDS[name], float(strength)))
 
 
-def _reference(home: str, record: RunRecord, loaded):
-    return restoration.reference_or_none(data._store(home), data.registry(), record,
+def _reference(record: RunRecord, loaded):
+    return restoration.reference_or_none(data.store(), data.registry(), record,
                                          loaded.data, train=False)
 
 
-@st.cache_data(show_spinner="Restoring…", max_entries=256)
-def _example(home: str, run_id: str, updated_at: float, index: int, spec: str, w: float,
-             seed: int) -> dict:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Restoring…", max_entries=256)
+def _example(loaded, index: int, spec: str, w: float, seed: int) -> dict:
     test = loaded.data.test
     if not 0 <= index < len(test):
         raise BadData(f"test image {index} does not exist: the {loaded.data.name} test "
@@ -79,7 +76,7 @@ def _example(home: str, run_id: str, updated_at: float, index: int, spec: str, w
               "restored": out["restored"][w], "clean": clean}
     levels = loaded.data.levels
     psnr = {k: float(restoration.psnr(v, clean, levels)[0]) for k, v in images.items()}
-    reference = _reference(home, loaded.record, loaded)
+    reference = _reference(loaded.record, loaded)
     classes = ({k: int(reference.predict(v)[0]) for k, v in images.items()}
                if reference is not None else None)
     label = int(loaded.data.test_labels[index]) if loaded.data.test_labels is not None else None
@@ -92,8 +89,7 @@ def example(record: RunRecord, index: int, spec: str, w: float, seed: int) -> di
     (degraded, the baseline, restored, clean: (C, H, W) arrays), each one's ``psnr`` (dB)
     against the clean image, the reference classifier's ``classes`` (None when it is not
     cached), the image's ``label`` and ``levels`` (cached)."""
-    return _example(data.store_home(), record.run_id, record.updated_at, int(index), str(spec),
-                    float(w), int(seed))
+    return _example(record, int(index), str(spec), float(w), int(seed))
 
 
 def image_caption(shown: dict, name: str) -> str:
@@ -118,12 +114,11 @@ def image_figure(image: np.ndarray, levels: int, title: str) -> go.Figure:
     return fig
 
 
-@st.cache_data(show_spinner="Sweeping w over the test split…", max_entries=64)
-def _sweep(home: str, run_id: str, updated_at: float, spec: str, seed: int) -> pd.DataFrame:
-    loaded = data._loaded_run(home, run_id, updated_at)
+@data.cached_by_run(show_spinner="Sweeping w over the test split…", max_entries=64)
+def _sweep(loaded, spec: str, seed: int) -> pd.DataFrame:
     clean, levels = loaded.data.test, loaded.data.levels
     out = restoration.restorations(loaded.model, clean, spec, ws=SWEEP, seed=seed)
-    reference = _reference(home, loaded.record, loaded)
+    reference = _reference(loaded.record, loaded)
     truth = loaded.data.test_labels.numpy() if reference is not None else None
     rows = []
     for method, images in [("degraded input", out["degraded"]),
@@ -139,7 +134,7 @@ def _sweep(home: str, run_id: str, updated_at: float, spec: str, seed: int) -> p
 def sweep(record: RunRecord, spec: str, seed: int) -> pd.DataFrame:
     """Mean PSNR (and accuracy, where the classifier is cached) over the test split for the
     degraded input, the baseline and the restoration at each w of :data:`SWEEP` (cached)."""
-    return _sweep(data.store_home(), record.run_id, record.updated_at, str(spec), int(seed))
+    return _sweep(record, str(spec), int(seed))
 
 
 def sweep_figure(frame: pd.DataFrame, spec: str, w: float) -> go.Figure:
@@ -159,10 +154,9 @@ def sweep_figure(frame: pd.DataFrame, spec: str, w: float) -> go.Figure:
     return fig
 
 
-@st.cache_data(show_spinner="Measuring every degradation on the test split…", max_entries=32)
-def _table(home: str, run_id: str, updated_at: float, w: float, seed: int) -> pd.DataFrame:
-    loaded = data._loaded_run(home, run_id, updated_at)
-    reference = _reference(home, loaded.record, loaded)
+@data.cached_by_run(show_spinner="Measuring every degradation on the test split…", max_entries=32)
+def _table(loaded, w: float, seed: int) -> pd.DataFrame:
+    reference = _reference(loaded.record, loaded)
     return restoration.restoration_table(
         loaded.model, loaded.data.test, loaded.data.test_labels, reference,
         ws=(0.0,) if w == 0 else (0.0, w), seed=seed)
@@ -171,7 +165,7 @@ def _table(home: str, run_id: str, updated_at: float, w: float, seed: int) -> pd
 def table(record: RunRecord, w: float, seed: int) -> pd.DataFrame:
     """:func:`genzoo.registry.restoration.restoration_table` of the run on its whole test split,
     at w = 0 and ``w``, rounded for reading (PSNR to 0.01 dB, accuracy to 0.001) (cached)."""
-    frame = _table(data.store_home(), record.run_id, record.updated_at, float(w), int(seed))
+    frame = _table(record, float(w), int(seed))
     return frame.round({c: 2 if c.startswith("PSNR") else 3 for c in frame.columns[1:]})
 
 

@@ -7,14 +7,14 @@ blind spot, the gated PixelCNN's fix, PixelRNN's row and diagonal fields).
 
 import streamlit as st
 
-from genzoo.dashboard import data, widgets
+from genzoo.dashboard import data, formulas, widgets
 from genzoo.registry.errors import GenzooError
 from genzoo.registry.masks import MASK_NAMES, MASKS
 
 reg = data.registry()
 
 st.title("Completion and receptive fields")
-st.latex(data.CHAIN_RULE)
+st.latex(formulas.CHAIN_RULE)
 st.caption("An autoregressive model draws each pixel from p(x_i | x_<i) in raster order, so it "
            "can fill in the hidden part of an image: each hidden pixel is drawn given every "
            "pixel before it, known or already drawn.")

@@ -8,7 +8,7 @@ variation are known, a table shows how strongly each latent dimension tracks eac
 
 import streamlit as st
 
-from genzoo.dashboard import data, latent_data, widgets
+from genzoo.dashboard import data, formulas, latent_data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -18,14 +18,14 @@ st.markdown("Latent-variable models explain an image by a code z: **p(x) = ∫ p
             " The likelihood is intractable, so the VAE maximizes a lower bound (the ELBO), "
             "with a gradient through the sampling step by the reparameterization trick, and the "
             "Gaussian KL in closed form:")
-formulas = st.columns(2)
-formulas[0].latex(latent_data.ELBO)
-formulas[0].latex(latent_data.REPARAMETERIZATION)
-formulas[1].latex(latent_data.GAUSSIAN_KL)
-formulas[1].latex(latent_data.IWAE)
+columns = st.columns(2)
+columns[0].latex(formulas.ELBO_BOUND)
+columns[0].latex(formulas.REPARAMETERIZATION)
+columns[1].latex(formulas.GAUSSIAN_KL_AS_CODED)
+columns[1].latex(formulas.IWAE)
 st.markdown("The VQ-VAE's code is a grid of codebook indices; its loss (straight-through "
             "gradient for the quantization, sg = stop-gradient):")
-st.latex(latent_data.VQ_LOSS)
+st.latex(formulas.VQ_LOSS)
 
 runs = latent_data.latent_runs(reg, data.completed_runs())
 if not runs:

@@ -12,7 +12,7 @@ import shlex
 
 import streamlit as st
 
-from genzoo.dashboard import data, density2d_data, latent_data
+from genzoo.dashboard import data, density2d_data, formulas, latent_data
 from genzoo.dashboard import lecture_data as lecture
 from genzoo.registry.errors import GenzooError
 
@@ -93,7 +93,7 @@ if showing(0):
     st.subheader("K-means clustering")
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.KMEANS_OBJECTIVE)
+        st.latex(formulas.KMEANS_OBJECTIVE)
         k = st.slider("Clusters k", 2, 20, 10, key="kmeans-k")
         km = lecture.kmeans_digits(k)
         metrics = st.columns(3)
@@ -115,7 +115,7 @@ if showing(0):
     pca = lecture.pca_digits()
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.PCA_RECONSTRUCTION)
+        st.latex(formulas.PCA_RECONSTRUCTION)
         components = st.slider("Components k", 1, len(pca["ratio"]), 10, key="pca-k")
         recon = lecture.pca_reconstructions(components)
         metrics = st.columns(2)
@@ -139,7 +139,7 @@ if showing(1):
     st.subheader("1-d density estimation")
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.KDE_FORMULA)
+        st.latex(formulas.KDE_FORMULA)
         bandwidth = st.slider("Bandwidth h (levels)", 0.2, 10.0, 2.0, step=0.1, key="kde1-h")
         density = lecture.density_1d(bandwidth)
         metrics = st.columns(2)
@@ -176,10 +176,10 @@ if showing(1):
         columns[0].caption(f"No estimate can average below {truth['entropy'] / 2:.3f} bits/dim "
                            "(the true entropy per coordinate).")
         with columns[1]:
-            st.latex(lecture.KDE_2D_FORMULA)
+            st.latex(formulas.KDE_2D_FORMULA)
             st.metric("KDE, held-out", f"{kde['bits_per_dim']:.3f} bits/dim")
         with columns[2]:
-            st.latex(lecture.GMM_FORMULA)
+            st.latex(formulas.GMM_FORMULA)
             st.metric("Gaussian mixture, held-out", f"{gmm['bits_per_dim']:.3f} bits/dim")
         st.caption("Each estimate is evaluated at every cell of the grid and normalized there, "
                    "so its held-out score is in the unit the models on this toy report (see the "
@@ -194,7 +194,7 @@ if showing(2):
         st.markdown("Given training data, generate new samples from the same distribution. "
                     "Objectives: learn p_model(x) that approximates p_data(x), and sample new x "
                     "from it.")
-        st.latex(lecture.P_MODEL)
+        st.latex(formulas.P_MODEL)
     with right:
         st.markdown("Formulated as density estimation:\n"
                     "- **Explicit density**: define and solve for p_model(x), tractable (the "
@@ -211,7 +211,7 @@ if showing(2):
 if showing(3):
     header(3)
     st.subheader("The AR(p) model of a time series")
-    st.latex(lecture.AR_FORMULA)
+    st.latex(formulas.AR_FORMULA)
     record = lecture.newest_run(reg, records, ("ar",), kind="series")
     bundle = None
     if record is not None:
@@ -244,12 +244,12 @@ if showing(3):
     record = lecture.newest_run(reg, records, data.ar_image_models(reg))
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.CHAIN_RULE)
+        st.latex(formulas.CHAIN_RULE)
         st.markdown("The likelihood of an image x is the product of 1-d distributions: the "
                     "probability of the i'th pixel value given all previous pixels, each a "
                     "neural network's output. Training maximizes the likelihood of the "
                     "training data; the common unit is")
-        st.latex(lecture.BITS_PER_DIM)
+        st.latex(formulas.BITS_PER_DIM)
     with right:
         if record is None:
             no_run("PixelCNN", lecture.TRAIN_COMMANDS["autoregressive"])
@@ -327,8 +327,8 @@ if showing(4):
     st.subheader("An intractable density with latent z")
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.LATENT_LIKELIHOOD)
-        st.latex(lecture.POSTERIOR)
+        st.latex(formulas.LATENT_LIKELIHOOD)
+        st.latex(formulas.POSTERIOR)
         st.markdown("A simple Gaussian prior p(z) and a decoder network p(x|z): no dependencies "
                     "among pixels given z, so all pixels are generated at once. But the "
                     "integral, and with it the posterior, is intractable. Sampling the prior "
@@ -342,13 +342,13 @@ if showing(4):
                        f"with k = {int(estimates['k'].min())} the estimates spread over "
                        f"{fewest.max() - fewest.min():.1f} nats. Monte Carlo estimation from "
                        "the prior is too high variance; the encoder's q(z|x) below fixes that.")
-    st.latex(lecture.PRIOR_MONTE_CARLO)
+    st.latex(formulas.PRIOR_MONTE_CARLO)
 
     st.subheader("The evidence lower bound")
-    st.latex(lecture.ELBO_DERIVATION)
+    st.latex(formulas.ELBO_DERIVATION)
     st.caption("The last KL involves the intractable posterior, but it is ≥ 0: the first two "
                "terms are a tractable lower bound we can take the gradient of and optimize.")
-    st.latex(lecture.ELBO)
+    st.latex(formulas.ELBO)
     left, right = st.columns([2, 3])
     with left:
         st.markdown("The decoder reconstructs the input (first term); the encoder makes the "
@@ -385,7 +385,7 @@ if showing(4):
     st.subheader("The reparameterization trick")
     left, right = st.columns([2, 3])
     with left:
-        st.latex(lecture.REPARAMETERIZATION)
+        st.latex(formulas.REPARAMETERIZATION)
         st.markdown("Sampling z ~ q(z|x) is not differentiable; sampling ε first (an input to "
                     "the graph) and computing z makes μ and σ part of the computation graph.")
         mu, sigma = mu_sigma_sliders("reparam")
@@ -402,7 +402,7 @@ if showing(4):
         st.plotly_chart(lecture.reparameterization_figure(reparam, mu, sigma), key="reparam")
 
     st.subheader("The KL term in closed form")
-    st.latex(lecture.GAUSSIAN_KL)
+    st.latex(formulas.GAUSSIAN_KL)
     left, right = st.columns([2, 3])
     with left:
         st.markdown("Between the encoder's Gaussian and the prior the KL has an analytical "
@@ -442,7 +442,7 @@ if showing(5):
     columns = st.columns(2)
     for column, (name, points) in zip(columns, lecture.GAUSSIAN_VS_VQ.items()):
         column.markdown(f"**{name}**" + "".join(f"\n- {point}" for point in points))
-    st.latex(lecture.VQ_LOSS)
+    st.latex(formulas.VQ_LOSS)
     left, right = st.columns([2, 3])
     with left:
         st.markdown("Discrete, with a codebook: each encoder output z_e(x) is replaced by its "
@@ -496,8 +496,8 @@ if showing(6):
     header(6)
     st.caption("This lecture's slides end with the VAE; the GAN part follows Goodfellow et al. "
                "2014 (eq. 1) and the gan plugin.")
-    st.latex(lecture.GAN_MINIMAX)
-    st.latex(lecture.GAN_LOSSES)
+    st.latex(formulas.GAN_MINIMAX)
+    st.latex(formulas.GAN_LOSSES)
     gan = lecture.newest_run(reg, records, ("gan",))
     left, right = st.columns([2, 3])
     with left:

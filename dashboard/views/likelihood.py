@@ -2,13 +2,13 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data, likelihood_data, widgets
+from genzoo.dashboard import data, formulas, likelihood_data, widgets
 
 reg = data.registry()
 records = data.completed_runs()
 
 st.title("Likelihood")
-st.latex(data.BITS_PER_DIM)
+st.latex(formulas.BITS_PER_DIM)
 st.caption("Every image model puts a probability on the same discrete pixel values, so its "
            "negative log-likelihood per dimension, in bits, compares directly across families. "
            "Exact models give the true value; bound models (ELBO, IWAE-K) an upper bound on it; "

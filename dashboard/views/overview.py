@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import compare_data, data, overview_data, widgets
+from genzoo.dashboard import compare_data, data, formulas, overview_data, widgets
 from genzoo.registry.spec import TAXONOMY
 
 reg = data.registry()
@@ -18,7 +18,7 @@ for name, error in data.broken_plugins(reg):
     st.warning(f"Plugin **{name}** is broken and was skipped: {error}")
 
 st.subheader("Explicit, tractable density: the chain rule")
-st.latex(data.CHAIN_RULE)
+st.latex(formulas.CHAIN_RULE)
 st.caption("Autoregressive models (AR, FVBN, PixelRNN/PixelCNN) factor the likelihood into 1-d "
            "conditionals, so p(x) is exact, and sampling is one value at a time.")
 

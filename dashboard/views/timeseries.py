@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import access, data, widgets
+from genzoo.dashboard import access, data, formulas, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -11,7 +11,7 @@ records = data.completed_runs()
 st.title("Time series")
 st.markdown("The lecture's autoregressive model: each value is a linear function of the "
             "previous p values plus white noise. By the chain rule its likelihood is exact.")
-st.latex(data.AR_FORMULA)
+st.latex(formulas.AR_FORMULA)
 
 for name, error in data.broken_plugins(reg):
     if name == "genzoo.ar":

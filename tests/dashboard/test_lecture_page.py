@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genzoo.dashboard import lecture_data
+from genzoo.dashboard import formulas, lecture_data
 from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
@@ -110,7 +110,7 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
 
     # every formula the lecture gives, in its notation, with or without runs
     shown = latex(at)
-    for name, formula in lecture_data.LECTURE_FORMULAS.items():
+    for name, formula in formulas.LECTURE_FORMULAS.items():
         assert formula in shown, name
     joined = "\n".join(shown)
     for piece in (r"X_t = c + \phi_1 X_{t-1} + \phi_2 X_{t-2} + \dots + \phi_p X_{t-p}",

@@ -85,3 +85,35 @@ def test_samples_page_wraps_many_models_into_rows(app, own_store):
     filled = [sum(bool(column.children) for column in row.children.values()) for row in rows]
     assert sum(filled) == len(models) + 1 and len(rows) == -(-(len(models) + 1) // 5), filled
     assert len(at.image) == len(models) + 1  # every model and the real images still drawn
+
+
+def test_cached_by_run_keeps_one_cache_per_function_and_recomputes_a_changed_run(monkeypatch):
+    """data.cached_by_run (issue 20, part 2): two decorated functions never share a cache,
+    and a run whose update time changed is computed again."""
+    from types import SimpleNamespace
+
+    from genzoo.dashboard import data
+
+    calls = []
+    monkeypatch.setattr(data, "_loaded_run",
+                        lambda home, run_id, updated_at: SimpleNamespace(run=(run_id, updated_at)))
+
+    @data.cached_by_run(show_spinner=False)
+    def first(loaded, n):
+        calls.append("first")
+        return ("first", loaded.run, n)
+
+    @data.cached_by_run(show_spinner=False)
+    def second(loaded, n):
+        calls.append("second")
+        return ("second", loaded.run, n)
+
+    record = SimpleNamespace(run_id="cache-test-run", updated_at=1.0)
+    assert first(record, 3) == ("first", ("cache-test-run", 1.0), 3)
+    assert second(record, 3) == ("second", ("cache-test-run", 1.0), 3)
+    assert first(record, 3) == ("first", ("cache-test-run", 1.0), 3)  # cached
+    assert calls == ["first", "second"]
+    record.updated_at = 2.0  # the run trained on
+    assert first(record, 3)[1] == ("cache-test-run", 2.0) and calls[-1] == "first"
+    first.clear()
+    second.clear()
