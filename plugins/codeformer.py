@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.plugins.vqvae import VQVAE, VQVAEConfig, VQVAEPriorConfig, encoder
+from genzoo.plugins._vqvae import VQVAE, VQVAEConfig, VQVAEPriorConfig, encoder
 from genzoo.registry import Claim, DataInfo, GenerativeModel, ModelSpec, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.degrade import parse_ranges, random_degradation

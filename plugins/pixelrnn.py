@@ -42,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.plugins.pixelcnn import MaskedConv2d, output_head
+from genzoo.plugins._pixelcnn import MaskedConv2d, output_head
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.autoregressive import AutoregressiveImageModel, CategoricalPixels
 from genzoo.registry.config import bounded
