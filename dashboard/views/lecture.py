@@ -12,7 +12,7 @@ import shlex
 
 import streamlit as st
 
-from genzoo.dashboard import data, density2d_data, formulas, latent_data
+from genzoo.dashboard import data, density2d_data, formulas, latent_data, timeseries_data
 from genzoo.dashboard import lecture_data as lecture
 from genzoo.registry.errors import GenzooError
 
@@ -216,7 +216,7 @@ if showing(3):
     bundle = None
     if record is not None:
         try:
-            bundle = data.forecast_bundle(record)
+            bundle = timeseries_data.forecast_bundle(record)
             st.latex(lecture.fitted_ar_latex(bundle["info"]))
             st.caption(f"Above: the lecture's model; below it, the same fitted to "
                        f"{record.dataset} by run `{record.run_id}` (least squares, closed form).")
@@ -235,10 +235,10 @@ if showing(3):
         if record is None:
             no_run("AR(p)", lecture.TRAIN_COMMANDS["ar"])
         elif bundle is not None:
-            st.plotly_chart(data.forecast_figure(
+            st.plotly_chart(timeseries_data.forecast_figure(
                 bundle, title=f"AR({bundle['info'].get('p')}) on {record.dataset}: forecast of "
                               "the held-out years",
-                y_label=data.series_unit(record.dataset)), key="ar-forecast")
+                y_label=timeseries_data.series_unit(record.dataset)), key="ar-forecast")
 
     st.subheader("Fully visible belief network: the chain rule")
     record = lecture.newest_run(reg, records, data.ar_image_models(reg))

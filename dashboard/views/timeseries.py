@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import access, data, formulas, widgets
+from genzoo.dashboard import access, data, formulas, timeseries_data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -25,9 +25,9 @@ else:
     st.caption("Each model is fitted on the training split; its forecast starts where that split "
                "ends, with 80% and 95% intervals, and the held-out test values are drawn on top.")
     bundles = []
-    for record in data.series_runs(reg, records, dataset_name):
+    for record in timeseries_data.series_runs(reg, records, dataset_name):
         try:
-            bundles.append(data.forecast_bundle(record))
+            bundles.append(timeseries_data.forecast_bundle(record))
         except GenzooError as exc:
             st.error(f"cannot load run {record.run_id}: {exc}; {data.retrain_hint(record)}")
     columns = st.columns(max(1, min(2, len(bundles))))
@@ -36,9 +36,9 @@ else:
             if bundle["forecast"] is None:
                 st.info(f"{bundle['model']} has no forecast(): only its table row is shown.")
                 continue
-            st.plotly_chart(data.forecast_figure(
+            st.plotly_chart(timeseries_data.forecast_figure(
                 bundle, title=f"{bundle['model']} forecast",
-                y_label=data.series_unit(dataset_name)), key=f"fc-{bundle['run_id']}")
+                y_label=timeseries_data.series_unit(dataset_name)), key=f"fc-{bundle['run_id']}")
             score = data.format_metric(bundle["metrics"].get("test_nats_per_obs"), "nats/obs")
             st.caption(f"run `{bundle['run_id']}` · test {score} · double-click the plot to "
                        "see the whole series")
@@ -47,7 +47,7 @@ else:
         st.caption("Test nats/obs: negative log-likelihood of each held-out value given the "
                    "values before it (lower is better). AR coefficients, σ² and llf follow "
                    "statsmodels AutoReg conventions.")
-        widgets.table(data.series_table(bundles), f"genzoo-series-{dataset_name}")
+        widgets.table(timeseries_data.series_table(bundles), f"genzoo-series-{dataset_name}")
 
 st.header("Upload a CSV", divider="gray")
 st.markdown("Fit the closed-form AR(p) (least squares, instant) to one numeric column of your "
@@ -57,26 +57,26 @@ if access.read_only():
     st.info(f"Uploads are off: {access.read_only_reason()}.")
 else:
     upload = st.file_uploader("CSV file", type=["csv"],
-                              help=f"at most {data.UPLOAD_MAX_BYTES // 2**20} MB, "
-                                   f"{data.UPLOAD_MAX_COLUMNS} columns and "
-                                   f"{data.UPLOAD_MAX_ROWS:,} rows")
+                              help=f"at most {timeseries_data.UPLOAD_MAX_BYTES // 2**20} MB, "
+                                   f"{timeseries_data.UPLOAD_MAX_COLUMNS} columns and "
+                                   f"{timeseries_data.UPLOAD_MAX_ROWS:,} rows")
 if upload is not None:
     payload = upload.getvalue()
-    numeric = data.csv_numeric_columns(payload)
+    numeric = timeseries_data.csv_numeric_columns(payload)
     left, middle, right = st.columns(3)
     column = left.selectbox("Column", numeric) if numeric else None
     p = int(middle.number_input("Order p", min_value=1, max_value=50, value=2, step=1))
     horizon = int(right.number_input("Forecast steps", min_value=1, max_value=500, value=20))
     try:
-        fit = data.fit_upload(payload, upload.name, column, p, horizon)
+        fit = timeseries_data.fit_upload(payload, upload.name, column, p, horizon)
     except (GenzooError, access.ReadOnly) as exc:
         st.error(str(exc))
     else:
-        st.plotly_chart(data.forecast_figure(fit, title=f"AR({p}) on {fit['dataset']}",
+        st.plotly_chart(timeseries_data.forecast_figure(fit, title=f"AR({p}) on {fit['dataset']}",
                                              y_label=fit["column"]), key="fc-upload")
         info = fit["info"]
-        widgets.table(data.series_table([fit]).drop(columns=["run id", "test nats/obs"]),
+        widgets.table(timeseries_data.series_table([fit]).drop(columns=["run id", "test nats/obs"]),
                       "genzoo-ar-fit-upload")
         st.caption(f"{fit['n']:,} values; fitted on all of them (nobs = {info.get('nobs')})"
-                   + (f"; drawn at an even stride, {data.PLOT_MAX_POINTS:,} points"
+                   + (f"; drawn at an even stride, {timeseries_data.PLOT_MAX_POINTS:,} points"
                       if fit.get("downsampled") else "") + ".")

@@ -1,7 +1,8 @@
 """Every dashboard page, driven through Streamlit's AppTest on a store with the demo runs.
 
 The CSV upload is driven through the page's real ``st.file_uploader`` (AppTest can set its
-value), so the page, ``data.csv_numeric_columns`` and ``data.fit_csv_ar`` are tested together.
+value), so the page, ``timeseries_data.csv_numeric_columns`` and ``timeseries_data.fit_csv_ar``
+are tested together.
 """
 
 from __future__ import annotations

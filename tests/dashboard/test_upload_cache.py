@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from genzoo.dashboard import data
+from genzoo.dashboard import timeseries_data
 
 
 def walk(rows: int, seed: int = 0) -> bytes:
@@ -15,26 +15,27 @@ def walk(rows: int, seed: int = 0) -> bytes:
 
 def test_a_rerun_with_the_same_payload_fits_nothing_again(monkeypatch):
     calls = []
-    fit = data.fit_csv_ar
+    fit = timeseries_data.fit_csv_ar
 
     def counted(*args, **kwargs):
         calls.append(args[1])
         return fit(*args, **kwargs)
 
-    monkeypatch.setattr(data, "fit_csv_ar", counted)
-    data.fit_upload.clear()
+    monkeypatch.setattr(timeseries_data, "fit_csv_ar", counted)
+    timeseries_data.fit_upload.clear()
     payload = walk(500)
-    first = data.fit_upload(payload, "walk.csv", None, 2, 20)
-    again = data.fit_upload(payload, "walk.csv", None, 2, 20)
+    first = timeseries_data.fit_upload(payload, "walk.csv", None, 2, 20)
+    again = timeseries_data.fit_upload(payload, "walk.csv", None, 2, 20)
     assert calls == ["walk.csv"] and again["info"] == first["info"]
-    data.fit_upload(walk(500, seed=1), "walk.csv", None, 2, 20)  # another payload: fitted
+    # another payload: fitted
+    timeseries_data.fit_upload(walk(500, seed=1), "walk.csv", None, 2, 20)
     assert calls == ["walk.csv", "walk.csv"]
 
 
 def test_no_trace_of_a_long_series_exceeds_the_cap():
-    fit = data.fit_csv_ar(walk(50_000), "long.csv", column=None, p=3, horizon=20)
+    fit = timeseries_data.fit_csv_ar(walk(50_000), "long.csv", column=None, p=3, horizon=20)
     assert fit["n"] == 50_000 and fit["info"]["nobs"] == 50_000 - 3  # fitted on every value
-    figure = data.forecast_figure(fit, title="long", y_label="value")
-    assert max(len(trace.x) for trace in figure.data) <= data.PLOT_MAX_POINTS
+    figure = timeseries_data.forecast_figure(fit, title="long", y_label="value")
+    assert max(len(trace.x) for trace in figure.data) <= timeseries_data.PLOT_MAX_POINTS
     series = figure.data[0]
     assert series.x[0] == 0 and series.x[-1] == 49_999  # the whole span, at a stride

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genzoo.dashboard import access, data
+from genzoo.dashboard import access, timeseries_data
 from genzoo.registry.errors import BadData
 
 from page_helpers import texts
@@ -23,33 +23,33 @@ def csv(rows: int, columns: int = 2) -> bytes:
 def test_a_million_columns_are_refused_from_the_header_alone():
     payload = (",".join(f"c{i}" for i in range(10**6)) + "\n" + ",".join(["1"] * 10**6)).encode()
     with pytest.raises(BadData, match=r"wide.csv: 1,000,000 columns, at most 200"):
-        data.check_upload(payload, "wide.csv")
-    assert data.csv_numeric_columns(payload) == []
+        timeseries_data.check_upload(payload, "wide.csv")
+    assert timeseries_data.csv_numeric_columns(payload) == []
 
 
 def test_too_many_rows_and_too_many_bytes_are_refused(monkeypatch):
     with pytest.raises(BadData, match=r"long.csv: 200,001 rows, at most 200,000"):
-        data.check_upload(b"t,value\n" + b"1,2\n" * 200_001, "long.csv")
-    monkeypatch.setattr(data, "UPLOAD_MAX_BYTES", 1000)
+        timeseries_data.check_upload(b"t,value\n" + b"1,2\n" * 200_001, "long.csv")
+    monkeypatch.setattr(timeseries_data, "UPLOAD_MAX_BYTES", 1000)
     with pytest.raises(BadData, match=r"big.csv: .* MB is more than an upload may hold"):
-        data.fit_csv_ar(csv(200), "big.csv", column=None, p=2)
+        timeseries_data.fit_csv_ar(csv(200), "big.csv", column=None, p=2)
 
 
 def test_a_long_series_is_fitted_on_every_value_and_drawn_at_a_stride():
-    fit = data.fit_csv_ar(csv(20_000), "walk.csv", column=None, p=2)
+    fit = timeseries_data.fit_csv_ar(csv(20_000), "walk.csv", column=None, p=2)
     assert fit["n"] == 20_000 and fit["column"] == "value" and fit["downsampled"]
-    assert len(fit["y_train"]) <= data.PLOT_MAX_POINTS and fit["y_train"][-1] == \
+    assert len(fit["y_train"]) <= timeseries_data.PLOT_MAX_POINTS and fit["y_train"][-1] == \
         pytest.approx(np.cumsum(np.random.default_rng(0).normal(size=20_000))[-1], abs=1e-3)
-    figure = data.forecast_figure(fit, title="t", y_label="value")
-    assert all(len(trace.x) <= data.PLOT_MAX_POINTS + 500 for trace in figure.data)
-    short = data.fit_csv_ar(csv(300), "short.csv", column=None, p=2)
+    figure = timeseries_data.forecast_figure(fit, title="t", y_label="value")
+    assert all(len(trace.x) <= timeseries_data.PLOT_MAX_POINTS + 500 for trace in figure.data)
+    short = timeseries_data.fit_csv_ar(csv(300), "short.csv", column=None, p=2)
     assert not short["downsampled"] and len(short["y_train"]) == 300
 
 
 def test_a_read_only_dashboard_takes_no_upload(app, empty_store, monkeypatch):
     monkeypatch.setenv("GENZOO_READ_ONLY", "1")
     with pytest.raises(access.ReadOnly):
-        data.fit_csv_ar(csv(100), "x.csv", column=None, p=2)
+        timeseries_data.fit_csv_ar(csv(100), "x.csv", column=None, p=2)
     at = app("timeseries")
     assert not at.exception
     assert "Uploads are off" in texts(at.info)

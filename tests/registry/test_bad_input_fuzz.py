@@ -646,15 +646,15 @@ UPLOAD_NAMES = st.one_of(
 def test_dashboard_upload_returns_a_fit_or_a_genzoo_error(content, filename, p, horizon, pick):
     """The Time series page's upload: ``csv_numeric_columns`` never raises, and ``fit_csv_ar``
     returns a fit or raises a one-line :class:`GenzooError`, never another exception."""
-    from genzoo.dashboard import data
+    from genzoo.dashboard import timeseries_data
 
     COUNTS["dashboard[upload]"] += 1
-    numeric = data.csv_numeric_columns(content)
+    numeric = timeseries_data.csv_numeric_columns(content)
     assert isinstance(numeric, list) and all(isinstance(c, str) for c in numeric)
     # the page offers the numeric columns in a select box (first one by default), or none
     column = numeric[min(pick, len(numeric) - 1)] if numeric else None
     try:
-        fit = data.fit_csv_ar(content, filename, column=column, p=p, horizon=horizon,
+        fit = timeseries_data.fit_csv_ar(content, filename, column=column, p=p, horizon=horizon,
                               reg=REGISTRY)
     except GenzooError as exc:
         OUTCOMES[f"dashboard[upload] {type(exc).__name__}"] += 1
@@ -771,18 +771,18 @@ def test_demo_refuses_a_scale_before_training_anything(world, tmp_path, scale):
 
 
 def test_dashboard_upload_with_a_long_or_odd_name_fits(world):
-    from genzoo.dashboard import data
+    from genzoo.dashboard.timeseries_data import fit_csv_ar
 
     payload = world.series.read_bytes()
     # found: OSError "File name too long" (the upload was written under its own name)
-    fit = data.fit_csv_ar(payload, "名" * 100 + ".csv", column="value", p=2, reg=REGISTRY)
+    fit = fit_csv_ar(payload, "名" * 100 + ".csv", column="value", p=2, reg=REGISTRY)
     assert fit["n"] == 60 and fit["column"] == "value"
     # a ':' in the name once shifted the column name ("b.csv:value")
-    assert data.fit_csv_ar(payload, "a:b.csv", column="value", p=2, reg=REGISTRY)["column"] \
+    assert fit_csv_ar(payload, "a:b.csv", column="value", p=2, reg=REGISTRY)["column"] \
         == "value"
     # found: an error naming "\n.csv" came out on two lines
     with pytest.raises(GenzooError) as caught:
-        data.fit_csv_ar(b"", "\n.csv", column=None, p=2, reg=REGISTRY)
+        fit_csv_ar(b"", "\n.csv", column=None, p=2, reg=REGISTRY)
     assert "\n" not in str(caught.value) and "is empty" in str(caught.value)
 
 

@@ -66,7 +66,7 @@ def test_a_bad_value_in_the_default_column_names_it_and_the_way_out(tmp_path):
 
 
 def test_the_dashboard_offers_the_series_before_the_index(tmp_path):
-    from genzoo.dashboard.data import csv_numeric_columns
+    from genzoo.dashboard.timeseries_data import csv_numeric_columns
 
     path = write(tmp_path / "up.csv", "year,spots", zip(range(1700, 1800), noisy(100)))
     assert csv_numeric_columns(open(path, "rb").read()) == ["spots", "year"]
