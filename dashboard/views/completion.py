@@ -7,7 +7,7 @@ blind spot, the gated PixelCNN's fix, PixelRNN's row and diagonal fields).
 
 import streamlit as st
 
-from genzoo.dashboard import data, formulas, widgets
+from genzoo.dashboard import completion_data, data, formulas, widgets
 from genzoo.registry.errors import GenzooError
 from genzoo.registry.masks import MASK_NAMES, MASKS
 
@@ -22,7 +22,7 @@ st.caption("An autoregressive model draws each pixel from p(x_i | x_<i) in raste
 # -- completion -----------------------------------------------------------------------------
 
 st.header("Completion")
-runs = data.completion_runs(reg, data.completed_runs())
+runs = completion_data.completion_runs(reg, data.completed_runs())
 if not runs:
     widgets.no_runs_yet("completed runs of autoregressive image models")
 else:
@@ -37,7 +37,7 @@ else:
     samples = int(controls[4].number_input("Samples", min_value=1, max_value=8, value=4,
                                            step=1))
     try:
-        done = data.completion(record, mask, seed, index, samples)
+        done = completion_data.completion(record, mask, seed, index, samples)
     except GenzooError as exc:  # a stale checkpoint or a mask too big for the image
         st.error(f"cannot complete with run {record.run_id}: {exc}")
     else:
@@ -60,16 +60,16 @@ else:
 # -- receptive fields -----------------------------------------------------------------------
 
 st.header("Receptive fields")
-st.markdown(data.RF_EXPLANATION)
-models = data.ar_image_models(reg)
+st.markdown(completion_data.RF_EXPLANATION)
+models = completion_data.ar_image_models(reg)
 if not models:
     st.info("No autoregressive image model is registered.")
     st.stop()
-datasets = data.image_dataset_names(reg)
+datasets = completion_data.image_dataset_names(reg)
 controls = st.columns([4, 2, 2, 2])
 chosen = controls[0].multiselect("Models", models, default=models)
 dataset_name = controls[1].selectbox("Image shape of", datasets,
-                                     index=data.default_index(datasets, data.RF_DATASET))
+                                     index=data.default_index(datasets, completion_data.RF_DATASET))
 height, width = data.dataset(dataset_name).info.shape[-2:]
 row = controls[2].slider("Row", 0, height - 1, height // 2, key=f"rf-row-{dataset_name}")
 col = controls[3].slider("Column", 0, width - 1, width // 2, key=f"rf-col-{dataset_name}")
@@ -85,11 +85,11 @@ for start in range(0, len(chosen), 3):
     for column, name in zip(st.columns(3), chosen[start:start + 3]):
         with column:
             try:
-                rf = data.receptive_field(name, dataset_name, row, col, latest.get(name))
+                rf = completion_data.receptive_field(name, dataset_name, row, col, latest.get(name))
             except GenzooError as exc:
                 st.error(f"{name}: {exc}")
                 continue
-            st.plotly_chart(data.receptive_field_figure(rf["field"], row, col, name),
+            st.plotly_chart(completion_data.receptive_field_figure(rf["field"], row, col, name),
                             key=f"rf-{name}")
             later = ("none of the later ones" if rf["later"] == 0 else
                      f"and {rf['later']} later ones: it sees the future, a bug")

@@ -12,7 +12,14 @@ import shlex
 
 import streamlit as st
 
-from genzoo.dashboard import data, density2d_data, formulas, latent_data, timeseries_data
+from genzoo.dashboard import (
+    completion_data,
+    data,
+    density2d_data,
+    formulas,
+    latent_data,
+    timeseries_data,
+)
 from genzoo.dashboard import lecture_data as lecture
 from genzoo.registry.errors import GenzooError
 
@@ -241,7 +248,7 @@ if showing(3):
                 y_label=timeseries_data.series_unit(record.dataset)), key="ar-forecast")
 
     st.subheader("Fully visible belief network: the chain rule")
-    record = lecture.newest_run(reg, records, data.ar_image_models(reg))
+    record = lecture.newest_run(reg, records, completion_data.ar_image_models(reg))
     left, right = st.columns([2, 3])
     with left:
         st.latex(formulas.CHAIN_RULE)

@@ -88,9 +88,9 @@ def test_receptive_field_target_dataset_and_trained_weights(app, demo_store):
 
 
 def test_pixelcnn_field_has_the_blind_spot(demo_store):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import completion_data
 
-    rf = data.receptive_field("pixelcnn", "shapes", 8, 8)
+    rf = completion_data.receptive_field("pixelcnn", "shapes", 8, 8)
     field = rf["field"]
     assert field.shape == (16, 16) and rf["later"] == 0
     assert field[7, 7] > 0 and field[8, 7] > 0  # just above, just left
@@ -109,11 +109,11 @@ def test_empty_store_still_shows_receptive_fields(app, empty_store):
 
 @pytest.mark.parametrize("mask", ["top-half", "random:0.5"])
 def test_completion_function_keeps_known_pixels(demo_store, mask):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import completion_data
 
     record = next(r for r in RunStore(demo_store).list_runs(status="completed")
                   if r.model == "pixelcnn" and r.dataset == "digits")
-    done = data.completion(record, mask, 0, 3, 2)
+    done = completion_data.completion(record, mask, 0, 3, 2)
     assert done["kept"] and done["masked"].ndim == 3  # RGB: hidden pixels in a colour
     masked, *completions, original = np.load(io.BytesIO(done["npy"]))
     assert len(completions) == 2 and (masked == -1).sum() == done["hidden"]

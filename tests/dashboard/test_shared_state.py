@@ -95,7 +95,7 @@ def test_cached_by_run_keeps_one_cache_per_function_and_recomputes_a_changed_run
     from genzoo.dashboard import data
 
     calls = []
-    monkeypatch.setattr(data, "_loaded_run",
+    monkeypatch.setattr(data, "run_at",
                         lambda home, run_id, updated_at: SimpleNamespace(run=(run_id, updated_at)))
 
     @data.cached_by_run(show_spinner=False)
