@@ -15,18 +15,15 @@ import functools
 import math
 import os
 import shlex
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-import torch
 
-from genzoo.registry import outputs
 from genzoo.registry.metrics import PARAMETERS
-from genzoo.registry.outputs import check_samples, image_grid, png_bytes, spreadsheet_safe
+from genzoo.registry.outputs import spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import is_csv_path, load_dataset, load_run
 from genzoo.registry.spec import TAXONOMY, ModelSpec
@@ -424,40 +421,14 @@ def dataset(name: str, options: dict | None = None):
     return _dataset(name, tuple(sorted((options or {}).items())))
 
 
-def grid_scale(n: int, height: int, width: int, target_px: int = 320) -> int:
-    """Pixel repeat factor that makes a square grid of ``n`` images about ``target_px`` wide."""
-    return outputs.grid_scale(height, width, columns=math.ceil(math.sqrt(n)),
-                              target_px=target_px)
 
 
-def _grid(images: torch.Tensor, levels: int) -> dict:
-    _, _, height, width = images.shape
-    array = image_grid(images, levels, scale=grid_scale(len(images), height, width))
-    return {"grid": array, "png": png_bytes(array)}
 
 
-@cached_by_run(show_spinner="Sampling…", max_entries=256)
-def _image_samples(loaded, seed: int, n: int) -> dict:
-    generator = torch.Generator().manual_seed(seed)
-    started = time.perf_counter()
-    with torch.no_grad():
-        images = loaded.model.sample(n, generator=generator)
-    seconds = time.perf_counter() - started
-    images = check_samples(loaded.spec.name, images, n, loaded.data.info).cpu()
-    return {**_grid(images, loaded.data.levels), "ms_per_image": 1000 * seconds / max(n, 1)}
 
 
-def image_samples(record: RunRecord, seed: int, n: int) -> dict:
-    """``n`` samples of a run drawn with ``seed``: ``{grid, png, ms_per_image}`` (cached)."""
-    return _image_samples(record, int(seed), int(n))
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def real_images(dataset_name: str, seed: int, n: int) -> dict:
-    """``n`` test images of a dataset, chosen with ``seed``: ``{grid, png}``."""
-    data = dataset(dataset_name)
-    pick = torch.randperm(len(data.test), generator=torch.Generator().manual_seed(seed))[:n]
-    return _grid(data.test[pick], data.levels)
 
 
 def first_stages(reg: Registry) -> set[str]:

@@ -18,6 +18,7 @@ from genzoo.dashboard import (
     density2d_data,
     formulas,
     latent_data,
+    samples_data,
     timeseries_data,
 )
 from genzoo.dashboard import lecture_data as lecture
@@ -295,7 +296,7 @@ if showing(3):
     with right:
         if record is not None:
             try:
-                samples = data.image_samples(record, 0, 16)
+                samples = samples_data.image_samples(record, 0, 16)
                 st.image(samples["grid"], width=SAMPLES_PX, caption=(
                     f"16 samples of {record.model} ({samples['ms_per_image']:.1f} ms/image "
                     "here)"))
@@ -432,7 +433,7 @@ if showing(4):
     st.subheader("Generating data")
     if vae_model is not None:
         try:
-            samples = data.image_samples(vae, 0, 16)
+            samples = samples_data.image_samples(vae, 0, 16)
             st.image(samples["grid"], width=SAMPLES_PX, caption=(
                 "z ~ N(0, I) from the prior, then the decoder network "
                 f"({samples['ms_per_image']:.2f} ms/image: one pass for all)."))
@@ -490,7 +491,7 @@ if showing(5):
                 st.code(f"genzoo train vqvae-prior --parent {shlex.quote(vq.run_id)} --seconds 60",
                         language="bash")
             else:
-                samples = data.image_samples(prior, 0, 16)
+                samples = samples_data.image_samples(prior, 0, 16)
                 st.image(samples["grid"], width=SAMPLES_PX, caption=(
                     f"Generations with PixelCNN (run `{prior.run_id}`): codes from the prior, "
                     f"then the decoder; bound {data.test_score(prior)}."))
@@ -528,7 +529,7 @@ if showing(6):
         try:
             left, right = st.columns([2, 3])
             with left:
-                samples = data.image_samples(gan, 0, 16)
+                samples = samples_data.image_samples(gan, 0, 16)
                 st.image(samples["grid"], width=SAMPLES_PX, caption=(
                     f"16 samples of run `{gan.run_id}`: one pass of G "
                     f"({samples['ms_per_image']:.2f} ms/image)."))

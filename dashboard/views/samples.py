@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from genzoo.dashboard import data, widgets
+from genzoo.dashboard import data, samples_data, widgets
 from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
@@ -37,7 +37,7 @@ def draw_model(model: str) -> None:
     record = latest[model]
     st.subheader(model)
     try:
-        drawn = data.image_samples(record, seed, count)
+        drawn = samples_data.image_samples(record, seed, count)
     except GenzooError as exc:  # a stale checkpoint must not take the other models down
         st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
         return
@@ -51,7 +51,7 @@ def draw_model(model: str) -> None:
 
 def draw_real() -> None:
     st.subheader("real test images")
-    real = data.real_images(dataset_name, seed, count)
+    real = samples_data.real_images(dataset_name, seed, count)
     st.image(real["png"], width="stretch")
     st.caption(f"{count} images of the {dataset_name} test split, picked with seed {seed}")
     widgets.png_download(real["png"], f"{dataset_name}-test-seed{seed}-n{count}.png",

@@ -184,11 +184,12 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
 
 
 def test_same_seed_same_samples_and_another_seed_differs(demo_store):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import samples_data
 
     record = demo_runs(demo_store)["independent"]
-    first, again = data.image_samples(record, 0, 8), data.image_samples(record, 0, 8)
-    other = data.image_samples(record, 1, 8)
+    first = samples_data.image_samples(record, 0, 8)
+    again = samples_data.image_samples(record, 0, 8)
+    other = samples_data.image_samples(record, 1, 8)
     assert first["png"] == again["png"] and first["png"] != other["png"]
     assert first["png"].startswith(b"\x89PNG")
 

@@ -114,12 +114,12 @@ def test_samples_that_break_the_contract_are_refused_where_they_are_used(install
     assert result.exit_code == 2 and "float32 images" in result.stderr, result.output
     assert "integer levels" in result.stderr and not out.exists()
 
-    from genzoo.dashboard import data  # the Samples page's draw: an error, not a black grid
+    from genzoo.dashboard import samples_data
     from genzoo.registry.errors import GenzooError
     from genzoo.registry.store import RunStore
 
     with pytest.raises(GenzooError, match="float32 images"):
-        data.image_samples(RunStore().get(run_id), 0, 4)
+        samples_data.image_samples(RunStore().get(run_id), 0, 4)
 
 
 def test_a_model_named_like_a_formula_is_refused_and_the_rest_load(installed):
