@@ -18,11 +18,10 @@ st.markdown("Latent-variable models explain an image by a code z: **p(x) = ∫ p
             " The likelihood is intractable, so the VAE maximizes a lower bound (the ELBO), "
             "with a gradient through the sampling step by the reparameterization trick, and the "
             "Gaussian KL in closed form:")
-columns = st.columns(2)
-columns[0].latex(formulas.ELBO_BOUND)
-columns[0].latex(formulas.REPARAMETERIZATION)
-columns[1].latex(formulas.GAUSSIAN_KL_AS_CODED)
-columns[1].latex(formulas.IWAE)
+# one to a line: side by side, the ELBO and the KL were cut off at the column's edge
+for formula in (formulas.ELBO_BOUND, formulas.REPARAMETERIZATION, formulas.GAUSSIAN_KL_AS_CODED,
+                formulas.IWAE):
+    st.latex(formula)
 st.markdown("The VQ-VAE's code is a grid of codebook indices; its loss (straight-through "
             "gradient for the quantization, sg = stop-gradient):")
 st.latex(formulas.VQ_LOSS)

@@ -35,8 +35,9 @@ st.subheader("Conformance with the model contract")
 st.caption("Each check builds a model from its default config on small synthetic data and tests "
            "one promise of `GenerativeModel`; a failure says what to fix. The test suite runs the "
            "same checks on every registered model, and a plugin author can run them on theirs. A "
-           "check that does not apply to a model passes (normalization is checked for exact "
-           "densities only, log_prob not for an implicit model).")
+           "check that does not apply to a model is shown n/a with the reason, never as a pass "
+           "(normalization applies to exact densities only, log_prob not to an implicit "
+           "model).")
 st.dataframe(plugins_data.checks_frame(), hide_index=True)
 
 running = plugins_data.checks_running()
