@@ -33,7 +33,7 @@ else:
     if (summary["seeds"] > 1).any():
         st.caption("Bars are the mean over seeds (newest run per seed); error bars one std.")
     if (table["quantity"] == "p(x | y)").any():
-        st.caption(data.GIVEN_LABEL_NOTE)
+        st.caption(likelihood_data.GIVEN_LABEL_NOTE)
 for reason in shared.no_likelihood.values():
     st.info(reason)
 

@@ -262,7 +262,7 @@ def test_likelihood_bars_carry_error_bars_over_seeds(app, monkeypatch, tmp_path,
 
 
 def test_likelihood_summary_averages_seeds():
-    from genzoo.dashboard.data import likelihood_summary
+    from genzoo.dashboard.likelihood_data import likelihood_summary
 
     frame = pd.DataFrame({"run id": ["a3", "a2", "a1", "b1"], "model": ["m", "m", "m", "n"],
                           "bound": ["exact", "exact", "exact", "elbo"],
@@ -279,7 +279,7 @@ def test_likelihood_summary_averages_seeds():
 
 
 def test_every_registered_baseline_is_a_line_and_the_models_are_bars(registry):
-    from genzoo.dashboard.data import baseline_bits, likelihood_figure
+    from genzoo.dashboard.likelihood_data import baseline_bits, likelihood_figure
 
     summary = pd.DataFrame({"model": ["pixelcnn", "gmm", "independent", "vae"],
                             "bound": ["exact", "exact", "exact", "elbo"],

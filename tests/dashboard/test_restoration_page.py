@@ -134,12 +134,12 @@ def test_empty_store_gives_both_commands(app, empty_store):
 
 def test_a_vqvae_without_bound_points_to_its_prior_not_to_codeformer(homes):
     """codeformer registers before vqvae-prior, but only the prior gives the vqvae a bound."""
-    from genzoo.dashboard import data
+    from genzoo.dashboard import likelihood_data
     from genzoo.registry.plugins import get_registry
     from genzoo.registry.store import RunStore
 
     records = RunStore(homes["full"]).list_runs()
-    reasons = data.no_likelihood_models(get_registry(environ={"GENZOO_PLUGINS": ""}), records,
-                                        "digits")
+    reasons = likelihood_data.no_likelihood_models(
+        get_registry(environ={"GENZOO_PLUGINS": ""}), records, "digits")
     assert f"`genzoo train vqvae-prior --parent {homes['vqvae']}`" in reasons["vqvae"]
     assert "implicit model" in reasons["codeformer"]

@@ -39,9 +39,9 @@ def counting(monkeypatch, module, name) -> list:
 
 
 def test_likelihood_figures_are_built_once_for_every_session(app, own_store, monkeypatch):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import data, likelihood_data
 
-    bars = counting(monkeypatch, data, "likelihood_figure")
+    bars = counting(monkeypatch, likelihood_data, "likelihood_figure")
     curves = counting(monkeypatch, data, "loss_figure")
     parts = counting(monkeypatch, data, "loss_parts_figure")
     first, second = app("likelihood"), app("likelihood")  # two visitors

@@ -60,7 +60,7 @@ def test_a_conditional_run_reports_the_marginal_and_keeps_p_x_given_y_apart(regi
     assert out["bits_per_dim_given_label"] == pytest.approx(given, rel=1e-6)
 
     # the Likelihood page: two labels, two bars, never one mean
-    from genzoo.dashboard import data as dashboard_data
+    from genzoo.dashboard import likelihood_data as dashboard_data
 
     plain = start_run(registry, RunStore(), "gated-pixelcnn", "digits", steps=5,
                       overrides={"hidden": "8", "layers": "2"},
@@ -95,7 +95,7 @@ def test_a_conditional_run_stored_before_the_split_is_read_as_p_x_given_y_until_
     legacy = store.get(record.run_id).metrics
     assert "test_bits_per_dim" not in legacy and legacy["test_bits_per_dim_given_label"] == given
     assert "genzoo eval" in legacy["conditional_note"]
-    from genzoo.dashboard import data as dashboard_data
+    from genzoo.dashboard import likelihood_data as dashboard_data
 
     rows = dashboard_data.likelihood_scores(store.get(record.run_id))
     assert [quantity for _, _, quantity, _ in rows] == ["p(x | y)"]
