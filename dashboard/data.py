@@ -1,4 +1,8 @@
-"""The dashboard's logic: cached loaders, table builders and figures. Pages call these and draw.
+"""The dashboard's core: what every page shares. The registry, the runs store and its run
+lists, the cached run loader (:func:`run_at`, :func:`loaded_run`) and :func:`cached_by_run` for
+a page's computation over one run, units and formatting, and the training curves that the
+Likelihood and Train pages both draw. Each page's own tables and figures are in its
+``<page>_data.py``; its drawing in ``views/<page>.py``; the formulas in ``formulas.py``.
 
 Nothing here trains. Pages only read the runs store (``$GENZOO_HOME``); a model is rebuilt from
 its checkpoint to sample or forecast, and the closed-form AR fit of an uploaded CSV is the one
@@ -21,19 +25,14 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from genzoo.registry.metrics import PARAMETERS
 from genzoo.registry.outputs import spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
 from genzoo.registry.runs import is_csv_path, load_dataset, load_run
-from genzoo.registry.spec import TAXONOMY, ModelSpec
 from genzoo.registry.store import RunRecord, RunStore, default_home
 
 DEMO_COMMAND = "genzoo demo"
 LEVELS = (0.8, 0.95)
 
-# The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
-LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-VAE",
-                    "implicit": "GAN"}
 # Units of the loss terms models log (a term not listed is drawn without a unit).
 PART_UNITS = {"loss": "nats/dim", "bits_per_dim": "bits/dim", "recon": "nats/image",
               "recon_bits_per_dim": "bits/dim", "kl": "nats/image", "codebook": "squared distance",
@@ -204,65 +203,14 @@ def test_score(record: RunRecord) -> str:
 # -- overview -----------------------------------------------------------------------------------
 
 
-def branch_order() -> list[str]:
-    """The taxonomy's branches in the lecture's order (tractable, approximate, implicit)."""
-    return list(TAXONOMY.values())
 
 
-def taxonomy_frame(reg: Registry) -> pd.DataFrame:
-    """One row per registered model with its place in the taxonomy, grouped by branch."""
-    rows = [{"branch": spec.branch, "model": spec.name, "family": spec.family,
-             "density": spec.density, "sampling": spec.sampling, "data": spec.data,
-             "paper": spec.paper, "plugin": reg.plugin_of("models", spec.name) or "—"}
-            for spec in reg.models.values()]
-    columns = ["branch", "model", "family", "density", "sampling", "data", "paper", "plugin"]
-    frame = pd.DataFrame(rows, columns=columns)
-    rank = {branch: i for i, branch in enumerate(branch_order())}
-    frame["_rank"] = frame["branch"].map(rank)
-    return frame.sort_values(["_rank", "model"]).drop(columns="_rank").reset_index(drop=True)
 
 
-def taxonomy_figure(reg: Registry) -> go.Figure:
-    """The lecture's tree, generative models -> branch -> family -> model, drawn from the
-    registry (a plugin's model appears in its branch by being installed)."""
-    root = "generative models"
-    ids, labels, parents, hover = [root], [root], [""], [""]
-    for branch in branch_order():
-        ids.append(branch)
-        labels.append(branch)
-        parents.append(root)
-        hover.append(LECTURE_EXAMPLES[next(d for d, b in TAXONOMY.items() if b == branch)])
-    for spec in sorted(reg.models.values(), key=lambda s: (s.family, s.name)):
-        family = f"{spec.branch}/{spec.family}"
-        if family not in ids:
-            ids.append(family)
-            labels.append(spec.family)
-            parents.append(spec.branch)
-            hover.append("")
-        ids.append(f"{family}/{spec.name}")
-        labels.append(spec.name)
-        parents.append(family)
-        hover.append(f"{spec.paper}<br>sampling: {spec.sampling} · data: {spec.data}")
-    fig = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, customdata=hover,
-                               hovertemplate="<b>%{label}</b><br>%{customdata}<extra></extra>",
-                               root_color="lightgrey", tiling=dict(pad=3),
-                               maxdepth=4))
-    fig.update_layout(title="The lecture's taxonomy, from the registered models", height=420,
-                      margin=dict(t=50, b=10, l=10, r=10))
-    return fig
 
 
-def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
-    return sorted((s for s in reg.models.values() if s.density == density), key=lambda s: s.name)
 
 
-def measured(records: list[RunRecord], metric: str) -> RunRecord | None:
-    """The newest completed run that has a number for ``metric``, preferring runs on pictures
-    to runs on 2-d points (sampling two "pixels" says little about sequential sampling)."""
-    having = [r for r in records if r.status == "completed"
-              and (r.metrics or {}).get(metric) is not None]
-    pictures = [r for r in having if r.dataset not in _points_datasets()]
-    return next(iter(pictures or having), None)
 
 
 def is_points(dataset_name: str) -> bool:
@@ -283,64 +231,8 @@ def higher_is_better(reg: Registry, metric: str) -> bool | None:
     return spec.higher_is_better if spec else None
 
 
-def compare_to_others(reg: Registry, metric: str, record: RunRecord,
-                      all_records: list[RunRecord]) -> str:
-    """How ``record``'s number ranks among every model's newest run on the same dataset: the
-    ratio to the best for speeds and sizes, otherwise its rank and the best model's number."""
-    higher = higher_is_better(reg, metric)
-    if higher is None:
-        return ""
-    newest: dict[str, float] = {}
-    for r in all_records:  # newest first
-        value = (r.metrics or {}).get(metric)
-        if (r.status == "completed" and r.dataset == record.dataset and r.model not in newest
-                and isinstance(value, (int, float)) and math.isfinite(value)):
-            newest[r.model] = float(value)
-    if len(newest) < 2 or record.model not in newest:
-        return ""
-    ranked = sorted(newest.items(), key=lambda kv: -kv[1] if higher else kv[1])
-    best_model, best = ranked[0]
-    own = newest[record.model]
-    rank = [m for m, _ in ranked].index(record.model) + 1
-    if best_model == record.model:
-        return f"best of {len(ranked)} models on {record.dataset}"
-    if reg.metric(metric).ratio and best > 0 and own > 0:
-        ratio = best / own if higher else own / best
-        word = "larger" if metric == PARAMETERS else "slower"
-        return f"{ratio:,.1f}x {word} than the best, {best_model}"
-    unit = metric_unit(reg, metric)
-    return (f"{rank} of {len(ranked)} on {record.dataset}; best: {best_model} "
-            f"{format_metric(best, unit)}")
 
 
-def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord],
-                 all_records: list[RunRecord] | None = None) -> pd.DataFrame:
-    """The model's pros and cons, each next to the measured number that tests it (if any), and
-    how that number compares with the other models' on the same dataset.
-
-    ``records`` are this model's runs, newest first; the newest completed run with the metric
-    gives the number. ``all_records`` (every model's runs) gives the comparison.
-    """
-    rows = []
-    for kind, claims in (("pro", spec.pros), ("con", spec.cons)):
-        for claim in claims:
-            compared = ""
-            if claim.metric is None:
-                value, run = "qualitative", ""
-            else:
-                record = measured(records, claim.metric)
-                if record is None:
-                    value, run = "not measured yet", ""
-                else:
-                    value = format_metric(record.metrics[claim.metric],
-                                          metric_unit(reg, claim.metric))
-                    run = f"{record.run_id} ({record.dataset})"
-                    compared = compare_to_others(reg, claim.metric, record, all_records or [])
-            rows.append({"": kind, "claim": claim.text, "measured": value,
-                         "against the others": compared, "tested by": claim.metric or "—",
-                         "run": run})
-    return pd.DataFrame(rows, columns=["", "claim", "measured", "against the others",
-                                       "tested by", "run"])
 
 
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -354,9 +246,6 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
                                        "steps", "train seconds", "seed", "tags", "error"])
 
 
-def orphan_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
-    """Runs of models that no loaded plugin provides (uninstalled or broken)."""
-    return [r for r in records if r.model not in reg.models]
 
 
 # -- samples ------------------------------------------------------------------------------------

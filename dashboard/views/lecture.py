@@ -18,6 +18,7 @@ from genzoo.dashboard import (
     density2d_data,
     formulas,
     latent_data,
+    overview_data,
     samples_data,
     timeseries_data,
 )
@@ -211,7 +212,7 @@ if showing(2):
                     "- **Implicit density**: learn a model that samples from p_model(x) without "
                     "defining it (GAN).")
     st.subheader("Taxonomy of the registered models")
-    st.dataframe(data.taxonomy_frame(reg), hide_index=True,
+    st.dataframe(overview_data.taxonomy_frame(reg), hide_index=True,
                  column_order=["branch", "model", "family", "density", "sampling", "data"])
 
 # -- autoregressive models ----------------------------------------------------------------------

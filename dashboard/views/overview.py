@@ -43,8 +43,8 @@ widgets.table(tables.taxonomy, "genzoo-taxonomy")
 
 for density, branch in TAXONOMY.items():
     st.header(branch.capitalize(), divider="gray")
-    st.caption(f"In the lecture: {data.LECTURE_EXAMPLES[density]}")
-    specs = data.models_in_branch(reg, density)
+    st.caption(f"In the lecture: {overview_data.LECTURE_EXAMPLES[density]}")
+    specs = overview_data.models_in_branch(reg, density)
     if not specs:
         st.markdown("_No model of this branch is registered yet._")
     for spec in specs:

@@ -122,7 +122,7 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
 
 
 def test_claims_rank_a_number_against_every_model_on_the_same_dataset(registry):
-    from genzoo.dashboard.data import compare_to_others
+    from genzoo.dashboard.overview_data import compare_to_others
     from genzoo.registry.store import RunRecord
 
     def run(model, dataset="digits", **metrics):

@@ -63,9 +63,9 @@ def test_likelihood_figures_are_built_once_for_every_session(app, own_store, mon
 
 
 def test_overview_tables_are_built_once_for_every_session(app, own_store, monkeypatch):
-    from genzoo.dashboard import data
+    from genzoo.dashboard import overview_data
 
-    claims = counting(monkeypatch, data, "claims_frame")
+    claims = counting(monkeypatch, overview_data, "claims_frame")
     first = app("overview")
     built = len(claims)
     assert built >= 1
