@@ -433,7 +433,30 @@ class _OneHotStepper(CachedStepper):
         return h
 
 
-class VQVAEPrior(GenerativeModel):
+class OnFrozenVQVAE:
+    """Mixin of a second stage built on a trained VQ-VAE (the prior over its codes, CodeFormer):
+    ``self.vqvae`` is a frozen copy of the parent run's VQ-VAE that stays in eval mode while the
+    rest trains. Put it before the model's base class."""
+
+    def train(self, mode: bool = True):
+        """The second stage trains; the VQ-VAE stays frozen in eval mode."""
+        super().train(mode)
+        self.vqvae.eval()
+        return self
+
+    def copy_parent_vqvae(self, parent: GenerativeModel, stage: str) -> None:
+        """Copy the trained VQ-VAE's weights (codebook and buffers included) into ``vqvae``; a
+        one-line error names ``stage`` when the parent is no VQ-VAE or does not fit."""
+        if not isinstance(parent, VQVAE):
+            raise GenzooError(f"{stage} builds on a vqvae run, got a {type(parent).__name__}")
+        try:
+            self.vqvae.load_state_dict(parent.state_dict())
+        except RuntimeError:
+            raise GenzooError("the parent VQ-VAE does not match parent_config (different "
+                              "codebook or layer sizes)") from None
+
+
+class VQVAEPrior(OnFrozenVQVAE, GenerativeModel):
     """A frozen VQ-VAE and a PixelCNN prior p(z) over its code grid: a full generative model."""
 
     bound_name = "elbo"
@@ -447,21 +470,9 @@ class VQVAEPrior(GenerativeModel):
         self.prior = CodePixelCNN(config.pixelcnn(), codes, onehot=config.code_input == "onehot")
         self.train()
 
-    def train(self, mode: bool = True):
-        """The prior trains; the VQ-VAE stays frozen in eval mode."""
-        super().train(mode)
-        self.vqvae.eval()
-        return self
-
     def attach_parent(self, parent: GenerativeModel) -> None:
         """Copy the trained VQ-VAE's weights (codebook and buffers included) into ``vqvae``."""
-        if not isinstance(parent, VQVAE):
-            raise GenzooError(f"vqvae-prior builds on a vqvae run, got a {type(parent).__name__}")
-        try:
-            self.vqvae.load_state_dict(parent.state_dict())
-        except RuntimeError:
-            raise GenzooError("the parent VQ-VAE does not match parent_config (different "
-                              "codebook or layer sizes)") from None
+        self.copy_parent_vqvae(parent, "vqvae-prior")
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """Adam over the prior's parameters only: the VQ-VAE is frozen."""

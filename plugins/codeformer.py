@@ -52,7 +52,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genzoo.plugins._vqvae import VQVAE, VQVAEConfig, VQVAEPriorConfig, encoder
+from genzoo.plugins._vqvae import VQVAE, OnFrozenVQVAE, VQVAEConfig, VQVAEPriorConfig, encoder
 from genzoo.registry import Claim, DataInfo, GenerativeModel, ModelSpec, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.degrade import parse_ranges, random_degradation
@@ -105,7 +105,7 @@ class CodeFormerConfig(ModelConfig):
                 raise BadConfig(f"{name} must be 0 or more, got {getattr(self, name)}")
 
 
-class CodeFormer(RestorationModel):
+class CodeFormer(OnFrozenVQVAE, RestorationModel):
     """A frozen VQ-VAE, a fine-tuned copy of its encoder, a code-predicting transformer, CFT."""
 
     baseline_name = "nearest-code lookup"
@@ -133,22 +133,10 @@ class CodeFormer(RestorationModel):
         self.ranges = parse_ranges(config.degradations)
         self.train()
 
-    def train(self, mode: bool = True):
-        """The restoration parts train; the VQ-VAE stays frozen in eval mode."""
-        super().train(mode)
-        self.vqvae.eval()
-        return self
-
     def attach_parent(self, parent: GenerativeModel) -> None:
         """Copy the trained VQ-VAE into ``vqvae``, and its encoder into E_L (the starting point
         that fine-tuning moves from)."""
-        if not isinstance(parent, VQVAE):
-            raise GenzooError(f"codeformer builds on a vqvae run, got a {type(parent).__name__}")
-        try:
-            self.vqvae.load_state_dict(parent.state_dict())
-        except RuntimeError:
-            raise GenzooError("the parent VQ-VAE does not match parent_config (different "
-                              "codebook or layer sizes)") from None
+        self.copy_parent_vqvae(parent, "codeformer")
         self.lq_encoder.load_state_dict(parent.encoder.state_dict())
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
