@@ -28,7 +28,6 @@ from genzoo.registry.masks import (
 from genzoo.registry.outputs import image_grid
 from genzoo.registry.plugins import Registry
 from genzoo.registry.runs import build_model
-from genzoo.registry.spec import ModelSpec
 from genzoo.registry.store import RunRecord
 
 RF_DATASET = "shapes"  # 16x16: big enough that PixelCNN's blind spot shows, fast to compute
@@ -49,11 +48,6 @@ RF_EXPLANATION = (
     "7x7 first layer: 28 of 64 positions on 8x8, 180 of 256 on 16x16).")
 
 
-def is_ar_image(spec: ModelSpec) -> bool:
-    """Whether a registered model is an autoregressive image model (it can complete images)."""
-    return can_complete(spec)
-
-
 def ar_image_models(reg: Registry) -> list[str]:
     """Every registered autoregressive image model, in registry order."""
     return completing_models(reg)
@@ -69,7 +63,7 @@ def completion_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
     """Completed runs of registered autoregressive image models on registered picture
     datasets (a 2-d point has no half to complete), newest first."""
     return [r for r in records if r.status == "completed" and r.model in reg.models
-            and is_ar_image(reg.models[r.model]) and r.dataset in reg.datasets
+            and can_complete(reg.models[r.model]) and r.dataset in reg.datasets
             and not core.is_points(r.dataset)]
 
 

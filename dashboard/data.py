@@ -200,17 +200,7 @@ def test_score(record: RunRecord) -> str:
     return "—"
 
 
-# -- overview -----------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
+# -- what the registry says of datasets and metrics ------------------------------------------------
 
 
 def is_points(dataset_name: str) -> bool:
@@ -231,10 +221,6 @@ def higher_is_better(reg: Registry, metric: str) -> bool | None:
     return spec.higher_is_better if spec else None
 
 
-
-
-
-
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Run id, dataset, status and held-out score of each run, newest first."""
     rows = [{"run id": r.run_id, "model": r.model,
@@ -246,9 +232,7 @@ def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
                                        "steps", "train seconds", "seed", "tags", "error"])
 
 
-
-
-# -- samples ------------------------------------------------------------------------------------
+# -- loaded runs and their caches ------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=32)
@@ -298,16 +282,6 @@ def dataset(name: str, options: dict | None = None):
     return _dataset(name, tuple(sorted((options or {}).items())))
 
 
-
-
-
-
-
-
-
-
-
-
 def first_stages(reg: Registry) -> set[str]:
     """Models another registered model is trained on (a VQ-VAE under its prior): their own
     samples are not the pipeline's, so sample-quality tables score the second stage instead."""
@@ -322,23 +296,7 @@ def image_models_with_runs(reg: Registry, records: list[RunRecord], dataset_name
     return {name: latest[name] for name in reg.models if name in latest}  # registry order
 
 
-# -- likelihood ---------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+# -- training curves (the Likelihood and Train pages) ----------------------------------------------
 
 
 def loss_curve(run_id: str) -> pd.DataFrame:
@@ -390,66 +348,6 @@ def csv_bytes(frame: pd.DataFrame, index: bool = False) -> bytes:
     return spreadsheet_safe(frame).to_csv(index=index).encode()
 
 
-# -- time series --------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- an uploaded CSV ----------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- completion and receptive fields ------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
 def run_label(record: RunRecord) -> str:
     """How a run reads in a picker: model, dataset, held-out score and id."""
     return f"{record.model} on {record.dataset} · {test_score(record)} · {record.run_id}"
-
-
-
-
-
-
-
-
-
-
-
-

@@ -704,4 +704,3 @@ def density_maps_figure(maps: list[tuple[str, np.ndarray]], zmax: float) -> go.F
     fig.update_layout(title="2-d density estimates next to the true density", height=400,
                       margin=dict(t=80, b=40, l=40, r=20), showlegend=False)
     return fig
-

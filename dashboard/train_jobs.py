@@ -337,4 +337,3 @@ def progress(record: RunRecord | None, points: list[dict]) -> tuple[float | None
     if record.target_steps:
         return min(1.0, step / record.target_steps), f"step {step:,} of {record.target_steps:,}"
     return None, f"step {step:,}"
-

@@ -99,7 +99,6 @@ class VAEConfig(ModelConfig):
         resolve_decoder(self.decoder, 2)  # the name; the levels are checked with the data
 
 
-
 def resolve_arch(arch: str, shape: tuple[int, int, int]) -> str:
     """``auto`` -> ``mlp`` for tiny images (2-d points), ``conv`` otherwise."""
     if arch != "auto":

@@ -658,7 +658,14 @@ def explore(run_id, view, count, index, second, output):
     import torch
 
     from . import explore as views
-    from .outputs import check_output_path, grid_scale, image_grid, write_output, write_pictures
+    from .outputs import (
+        check_output_path,
+        grid_scale,
+        image_grid,
+        npy_bytes,
+        png_bytes,
+        write_output,
+    )
     from .runs import load_run
 
     wanted = {"factors": ".csv", "codes": ".npy"}.get(view, ".png")
@@ -680,8 +687,7 @@ def explore(run_id, view, count, index, second, output):
         table = views.factor_table(model, codes, data.test_factors)
         replaced = write_output(path, table.to_csv().encode())
     elif view == "codes":
-        replaced = write_pictures(path, array=lambda: views.encode_all(model, data.test),
-                                  picture=None)
+        replaced = write_output(path, npy_bytes(views.encode_all(model, data.test)))
     else:
         columns = None
         if view == "reconstruct":
@@ -697,8 +703,8 @@ def explore(run_id, view, count, index, second, output):
         else:  # manifold
             pictures, columns = views.manifold(model), 12
         scale = grid_scale(*pictures.shape[-2:], least=2)
-        replaced = write_pictures(path, array=None, picture=lambda: image_grid(
-            pictures, data.levels, columns=columns, scale=scale))
+        replaced = write_output(path, png_bytes(image_grid(pictures, data.levels,
+                                                           columns=columns, scale=scale)))
     click.echo(f"wrote the {view} view of {run_id} to {path}{_replaced(replaced)}")
 
 
