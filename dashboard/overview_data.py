@@ -58,7 +58,10 @@ def _overview_tables(home: str, models: tuple[str, ...], state: tuple, _reg: Reg
 
 
 # The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
-LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN", "bound": "VAE, VQ-VAE",
+LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN; change of variables (flows: exact "
+                             "on dequantized values, a bound on discrete data)",
+                    "bound": "VAE, VQ-VAE; diffusion (a hierarchical VAE whose encoder is "
+                             "fixed noise); Boltzmann machines (Markov chain)",
                     "implicit": "GAN"}
 
 
@@ -69,11 +72,13 @@ def branch_order() -> list[str]:
 
 def taxonomy_frame(reg: Registry) -> pd.DataFrame:
     """One row per registered model with its place in the taxonomy, grouped by branch."""
-    rows = [{"branch": spec.branch, "model": spec.name, "family": spec.family,
+    rows = [{"branch": spec.branch, "leaf": spec.leaf, "model": spec.name,
+             "family": spec.family,
              "density": spec.density, "sampling": spec.sampling, "data": spec.data,
              "paper": spec.paper, "plugin": reg.plugin_of("models", spec.name) or "—"}
             for spec in reg.models.values()]
-    columns = ["branch", "model", "family", "density", "sampling", "data", "paper", "plugin"]
+    columns = ["branch", "leaf", "model", "family", "density", "sampling", "data", "paper",
+               "plugin"]
     frame = pd.DataFrame(rows, columns=columns)
     rank = {branch: i for i, branch in enumerate(branch_order())}
     frame["_rank"] = frame["branch"].map(rank)
@@ -81,8 +86,9 @@ def taxonomy_frame(reg: Registry) -> pd.DataFrame:
 
 
 def taxonomy_figure(reg: Registry) -> go.Figure:
-    """The lecture's tree, generative models -> branch -> family -> model, drawn from the
-    registry (a plugin's model appears in its branch by being installed)."""
+    """The lecture's tree, generative models -> branch -> leaf -> family -> model, drawn from
+    the registry (a plugin's model appears in its branch by being installed); a model with no
+    leaf (a baseline) hangs its family from the branch."""
     root = "generative models"
     ids, labels, parents, hover = [root], [root], [""], [""]
     for branch in branch_order():
@@ -90,12 +96,20 @@ def taxonomy_figure(reg: Registry) -> go.Figure:
         labels.append(branch)
         parents.append(root)
         hover.append(LECTURE_EXAMPLES[next(d for d, b in TAXONOMY.items() if b == branch)])
-    for spec in sorted(reg.models.values(), key=lambda s: (s.family, s.name)):
-        family = f"{spec.branch}/{spec.family}"
+    for spec in sorted(reg.models.values(), key=lambda s: (s.leaf, s.family, s.name)):
+        parent = spec.branch
+        if spec.leaf:
+            parent = f"{spec.branch}/{spec.leaf}"
+            if parent not in ids:
+                ids.append(parent)
+                labels.append(spec.leaf)
+                parents.append(spec.branch)
+                hover.append("")
+        family = f"{parent}/{spec.family}"
         if family not in ids:
             ids.append(family)
             labels.append(spec.family)
-            parents.append(spec.branch)
+            parents.append(parent)
             hover.append("")
         ids.append(f"{family}/{spec.name}")
         labels.append(spec.name)
@@ -104,14 +118,17 @@ def taxonomy_figure(reg: Registry) -> go.Figure:
     fig = go.Figure(go.Treemap(ids=ids, labels=labels, parents=parents, customdata=hover,
                                hovertemplate="<b>%{label}</b><br>%{customdata}<extra></extra>",
                                root_color="lightgrey", tiling=dict(pad=3),
-                               maxdepth=4))
+                               maxdepth=5))
     fig.update_layout(title="The lecture's taxonomy, from the registered models", height=420,
                       margin=dict(t=50, b=10, l=10, r=10))
     return fig
 
 
 def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
-    return sorted((s for s in reg.models.values() if s.density == density), key=lambda s: s.name)
+    """The models under the branch of ``density`` in the tree (a flow's leaf puts it under the
+    tractable branch although it reports a bound)."""
+    return sorted((s for s in reg.models.values() if s.branch == TAXONOMY[density]),
+                  key=lambda s: s.name)
 
 
 def measured(records: list[RunRecord], metric: str) -> RunRecord | None:

@@ -300,6 +300,7 @@ def register_models(register):
     """The classic AR(p) and its neural counterpart."""
     register(ModelSpec(
         name="ar", model_class=AR, config_class=ARConfig,
+        leaf="fully visible belief net",
         family="autoregressive time series", density="exact", sampling="sequential",
         data="series", paper="Box & Jenkins 1970; the lecture's AR(p)",
         summary="X_t = c + sum_i phi_i X_{t-i} + eps_t, fitted by least squares "
@@ -311,6 +312,7 @@ def register_models(register):
               Claim("Sequential generation: one step at a time", None))))
     register(ModelSpec(
         name="neural-ar", model_class=NeuralAR, config_class=NeuralARConfig,
+        leaf="fully visible belief net",
         family="autoregressive time series", density="exact", sampling="sequential",
         data="series", paper="an MLP autoregression (a neural AR(p) with Gaussian output)",
         summary="an MLP of the last p values gives the mean and variance of the next",

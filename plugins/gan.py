@@ -289,6 +289,7 @@ def register_models(register):
     """The GAN of Goodfellow et al. with DCGAN's architecture (an MLP for 2-d points)."""
     register(ModelSpec(
         name="gan", model_class=GAN, config_class=GANConfig,
+        leaf="direct",
         family="GAN", density="implicit", sampling="parallel", data="image",
         paper="Goodfellow et al. 2014, Generative Adversarial Nets; architecture: Radford, Metz "
               "& Chintala 2016, DCGAN",

@@ -253,6 +253,7 @@ def register_models(register):
     """The gated PixelCNN: the lecture's "improving PixelCNN performance"."""
     register(ModelSpec(
         name="gated-pixelcnn", model_class=GatedPixelCNN, config_class=GatedPixelCNNConfig,
+        leaf="fully visible belief net",
         family="autoregressive image (PixelCNN)", density="exact", sampling="sequential",
         data="image",
         paper="van den Oord et al. 2016, Conditional Image Generation with PixelCNN Decoders",

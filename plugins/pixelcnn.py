@@ -28,6 +28,7 @@ def register_models(register):
     """The plain PixelCNN, baseline of the autoregressive image family."""
     register(ModelSpec(
         name="pixelcnn", model_class=PixelCNN, config_class=PixelCNNConfig,
+        leaf="fully visible belief net",
         family="autoregressive image (PixelCNN)", density="exact", sampling="sequential",
         data="image", paper="van den Oord et al. 2016, Pixel Recurrent Neural Networks (sec. 3.5)",
         summary="Masked convolutions compute every p(x_i | x_<i) in one pass; a softmax over "

@@ -251,6 +251,7 @@ def register_models(register):
     """PixelCNN++, the improved PixelCNN of the lecture."""
     register(ModelSpec(
         name="pixelcnn++", model_class=PixelCNNpp, config_class=PixelCNNppConfig,
+        leaf="fully visible belief net",
         family="autoregressive image (PixelCNN)", density="exact", sampling="sequential",
         data="image",
         paper="Salimans et al. 2017, PixelCNN++: Improving the PixelCNN with Discretized "

@@ -235,6 +235,7 @@ def register_models(register):
     """The two PixelRNN layers of the paper: Row LSTM and Diagonal BiLSTM."""
     register(ModelSpec(
         name="pixelrnn-row", model_class=RowLSTMPixelRNN, config_class=RowLSTMConfig,
+        leaf="fully visible belief net",
         family="autoregressive image (PixelRNN)", density="exact", sampling="sequential",
         data="image", paper=f"{_PAPER} (sec. 3.1, Row LSTM)",
         summary="An LSTM steps down the image row by row; each pixel's context is a triangle "
@@ -248,6 +249,7 @@ def register_models(register):
     register(ModelSpec(
         name="pixelrnn-diag", model_class=DiagonalBiLSTMPixelRNN,
         config_class=DiagonalBiLSTMConfig,
+        leaf="fully visible belief net",
         family="autoregressive image (PixelRNN)", density="exact", sampling="sequential",
         data="image", paper=f"{_PAPER} (sec. 3.2, Diagonal BiLSTM)",
         summary="Two LSTMs sweep the image's diagonals from both sides; each pixel sees every "

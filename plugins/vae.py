@@ -336,6 +336,7 @@ def register_models(register):
     """The VAE of Kingma & Welling, with the importance-weighted bound of Burda et al."""
     register(ModelSpec(
         name="vae", model_class=VAE, config_class=VAEConfig,
+        leaf="variational",
         family="latent variable", density="bound", sampling="parallel", data="image",
         paper="Kingma & Welling 2014, Auto-Encoding Variational Bayes; IWAE bound: Burda et "
               "al. 2016, Importance Weighted Autoencoders",

@@ -28,6 +28,7 @@ def register_models(register):
     """The VQ-VAE (stage one) and the PixelCNN prior over its codes (stage two)."""
     register(ModelSpec(
         name="vqvae", model_class=VQVAE, config_class=VQVAEConfig, family="latent variable",
+        leaf="variational",
         density="bound", sampling="parallel", data="image", paper=_PAPER,
         summary="An encoder's outputs snap to the nearest of K learned codes; a decoder "
                 "reconstructs from the code grid. Needs a prior over codes for a bound.",
@@ -39,8 +40,8 @@ def register_models(register):
               Claim("Codebook lookup with KNN becomes unreliable at low resolutions", None)]))
     register(ModelSpec(
         name="vqvae-prior", model_class=VQVAEPrior, config_class=VQVAEPriorConfig,
-        family="latent variable", density="bound", sampling="sequential", data="image",
-        paper=_PAPER + " (sec. 3.3: PixelCNN prior)", parent="vqvae",
+        leaf="variational", family="latent variable", density="bound", sampling="sequential",
+        data="image", paper=_PAPER + " (sec. 3.3: PixelCNN prior)", parent="vqvae",
         summary="A PixelCNN fitted to a trained VQ-VAE's codes: samples codes one at a time, "
                 "then decodes; the ELBO is log p(x | z_q) + log p(z_q).",
         pros=[Claim("Explicit bound on the likelihood (ELBO)", "test_bits_per_dim"),

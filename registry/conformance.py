@@ -174,17 +174,28 @@ def check_log_prob(spec: ModelSpec) -> None:
 
 
 def check_normalized(spec: ModelSpec) -> None:
-    """An exact density sums (images) or integrates (series) to 1.
+    """An exact density sums (images) or integrates (series) to 1; a bound sums to at most 1.
 
-    Images: every one of the 16 binary 2x2 images is scored and the probabilities summed.
-    Series: the density of the last observation, given the ones before it, is integrated on
-    a fine grid.
+    Images: every one of the 16 binary 2x2 images is scored and the probabilities summed. A
+    lower bound on log p(x) (an ELBO, a dequantization bound, a diffusion model's bound) gives
+    probabilities below the true ones, so they sum to at most 1: more would mean the "bound"
+    is above the likelihood somewhere. Series: the density of the last observation, given the
+    ones before it, is integrated on a fine grid.
     """
     if spec.data == "image":
         model, _ = make_model(spec, TINY_IMAGE_INFO)
+        if not has_likelihood(model, spec):
+            return  # log_prob refuses (checked by 'log_prob'): there is nothing to sum
         images = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 1, 2, 2)
         with torch.no_grad():
             total = float(torch.logsumexp(model.log_prob(images).double(), 0).exp())
+        if spec.density == "bound":
+            _expect(total <= 1.0 + 1e-4,
+                    f"the bound is above the likelihood: exp(log_prob) of all 16 binary 2x2 "
+                    f"images sums to {total:.6f}, more than 1 (a lower bound on log p(x) must "
+                    "give probabilities that sum to at most 1: check that the decoder is a "
+                    "distribution over the levels and that every term of the bound is counted)")
+            return
         _expect(abs(total - 1.0) < 1e-4,
                 f"the likelihood does not normalize: the probabilities of all 16 binary 2x2 "
                 f"images sum to {total:.6f}, not 1 (check the masking, that the softmax runs "
@@ -288,10 +299,14 @@ def _needs_a_density(spec: ModelSpec) -> str | None:
     return None
 
 
-def _needs_an_exact_density(spec: ModelSpec) -> str | None:
-    if spec.density != "exact":
-        return (f"only an exact density must sum to 1; this model's density is "
-                f"{spec.density!r}")
+def _needs_a_summable_density(spec: ModelSpec) -> str | None:
+    if spec.density == "implicit":
+        return "an implicit-density model has no probabilities to sum"
+    if spec.density == "bound" and spec.data != "image":
+        return "a bound on a series density is not integrated (only exact series densities are)"
+    if not spec.model_class.bound_available:
+        return ("the model declares no bound of its own (bound_available = False): its "
+                "log_prob refuses")
     return None
 
 
@@ -314,7 +329,7 @@ CHECKS = (
     Check("sample", check_sample),
     Check("sample_deterministic", check_sample_deterministic),
     Check("log_prob", check_log_prob, _needs_a_density),
-    Check("normalized", check_normalized, _needs_an_exact_density),
+    Check("normalized", check_normalized, _needs_a_summable_density),
     Check("state_round_trip", check_state_round_trip),
     Check("claims", check_claims),
 )

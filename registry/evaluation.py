@@ -12,9 +12,9 @@ import math
 
 import torch
 
+from .bounds import ImportanceWeightedBound
 from .data import ImageData, SeriesData
 from .errors import BadConfig
-from .latent import GaussianLatentModel
 from .model import GenerativeModel
 from .series import context_length
 from .spec import ModelSpec
@@ -36,9 +36,10 @@ def check_iwae(spec: ModelSpec, model: GenerativeModel, k: int) -> None:
     if spec.density == "exact":
         raise BadConfig(f"{spec.name!r} has an exact likelihood: there is no bound for --iwae to "
                         "tighten")
-    if not isinstance(model, GaussianLatentModel):
+    if not isinstance(model, ImportanceWeightedBound):
         raise BadConfig(f"{spec.name!r} offers no importance-weighted bound (--iwae applies to "
-                        "models with an encoder q(z|x), like the vae)")
+                        "models that integrate something out by sampling it: the vae's code, "
+                        "a flow's dequantization noise)")
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from typing import ClassVar, Literal
 
 import torch
 
+from .bounds import ImportanceWeightedBound
 from .model import GenerativeModel
 
 LatentKind = Literal["continuous", "discrete"]
@@ -46,11 +47,12 @@ class LatentVariableModel(GenerativeModel):
         return self.decode(self.encode(x))
 
 
-class GaussianLatentModel(LatentVariableModel):
+class GaussianLatentModel(LatentVariableModel, ImportanceWeightedBound):
     """A latent-variable model with the lecture's Gaussian pieces: an encoder
     q(z|x) = N(mu, diag sigma^2), a standard normal prior p(z) = N(0, I) and a decoder p(x|z),
     so its ELBO splits into E_q[log p(x|z)] - D_KL(q(z|x) || p(z)) with the KL in closed form.
-    Lecture mode's ELBO split and ``genzoo eval --iwae K`` work on it."""
+    Lecture mode's ELBO split works on it, and ``genzoo eval --iwae K`` through its
+    ``iwae_log_prob`` (:class:`~genzoo.registry.bounds.ImportanceWeightedBound`)."""
 
     latent_kind: ClassVar[LatentKind] = "continuous"
 
@@ -61,9 +63,3 @@ class GaussianLatentModel(LatentVariableModel):
     @abc.abstractmethod
     def recon_log_prob(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """log p(x|z) in nats, summed over each image's dimensions: (N,)."""
-
-    @abc.abstractmethod
-    def iwae_log_prob(self, x: torch.Tensor, k: int,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """The importance-weighted bound with ``k`` samples of q(z|x) (Burda et al. 2016), in
-        nats per image: (N,); ``k = 1`` is the ELBO."""

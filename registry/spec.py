@@ -34,6 +34,19 @@ TAXONOMY = {
     "implicit": "implicit density",
 }
 
+# The leaves of the lecture's tree (Goodfellow's taxonomy) and the branch each hangs from. A leaf
+# decides the branch where it differs from the density kind: a flow's density is exact on
+# dequantized values, so it hangs under "change of variables" (tractable) although on discrete
+# data it reports a bound.
+LEAVES = {
+    "fully visible belief net": "exact",
+    "change of variables": "exact",
+    "variational": "bound",
+    "Markov chain": "bound",
+    "direct": "implicit",
+    "Markov chain sampler": "implicit",
+}
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -72,12 +85,21 @@ class ModelSpec:
     # A baseline (independent pixels, a Gaussian mixture) is a yardstick, not one of the
     # lecture's models: the dashboard draws it as a reference line next to the models' bars.
     baseline: bool = False
+    # The leaf of the lecture's tree the model hangs from (a key of LEAVES), "" for none (a
+    # baseline): the Overview's tree draws branch -> leaf -> family -> model.
+    leaf: str = ""
 
     def __post_init__(self):
         check_name("model", self.name)
         if self.density not in TAXONOMY:
             raise ValueError(f"model {self.name!r}: density must be one of {sorted(TAXONOMY)}, "
                              f"not {self.density!r}")
+        if self.leaf and self.leaf not in LEAVES:
+            raise ValueError(f"model {self.name!r}: leaf must be one of {sorted(LEAVES)} or "
+                             f"empty, not {self.leaf!r}")
+        if self.leaf and (LEAVES[self.leaf] == "implicit") != (self.density == "implicit"):
+            raise ValueError(f"model {self.name!r}: leaf {self.leaf!r} and density "
+                             f"{self.density!r} disagree on whether the density is implicit")
         if self.sampling not in ("parallel", "sequential"):
             raise ValueError(f"model {self.name!r}: sampling must be 'parallel' or 'sequential'")
         if self.data not in ("image", "series"):
@@ -94,8 +116,8 @@ class ModelSpec:
 
     @property
     def branch(self) -> str:
-        """The lecture's taxonomy branch this model belongs to."""
-        return TAXONOMY[self.density]
+        """The lecture's taxonomy branch this model belongs to: its leaf's, else its density's."""
+        return TAXONOMY[LEAVES[self.leaf] if self.leaf else self.density]
 
     def to_json(self, plugin: str | None = None) -> dict:
         return {"name": self.name, "family": self.family, "density": self.density,
@@ -103,7 +125,7 @@ class ModelSpec:
                 "paper": self.paper, "summary": self.summary,
                 "pros": [c.to_json() for c in self.pros],
                 "cons": [c.to_json() for c in self.cons], "parent": self.parent,
-                "baseline": self.baseline}
+                "baseline": self.baseline, "leaf": self.leaf}
 
 
 @dataclass(frozen=True)

@@ -208,9 +208,10 @@ def test_overview_puts_made_and_nade_in_the_tractable_branch(app, made_installed
         assert taxonomy.loc[name, "branch"] == TRACTABLE
         assert taxonomy.loc[name, "plugin"] == "genzoo-made"
     parents = tree_parents(at)
-    family = f"{TRACTABLE}/fully visible belief network (FVBN)"
+    leaf = f"{TRACTABLE}/fully visible belief net"
+    family = f"{leaf}/fully visible belief network (FVBN)"
     assert parents[f"{family}/made"] == family and parents[f"{family}/nade"] == family
-    assert parents[family] == TRACTABLE
+    assert parents[family] == leaf and parents[leaf] == TRACTABLE
     subheaders = texts(at.subheader)
     assert "made — fully visible belief network (FVBN)" in subheaders
     assert "nade — fully visible belief network (FVBN)" in subheaders

@@ -53,14 +53,15 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     assert r"\prod_{i=1}^{n} p(x_i \mid x_1, \dots, x_{i-1})" in texts(at.latex)
     taxonomy = at.dataframe[0].value
     assert set(taxonomy["model"]) >= {"independent", "pixelcnn", "ar", "neural-ar"}
-    assert list(taxonomy.columns[:2]) == ["branch", "model"]
+    assert list(taxonomy.columns[:3]) == ["branch", "leaf", "model"]
     assert at.download_button[0].label == "Download CSV"  # the taxonomy table as a file
     branches = taxonomy.set_index("model")["branch"]
     assert set(branches[["independent", "pixelcnn", "ar", "neural-ar"]]) == {
         "explicit density: tractable"}
     headers = texts(at.header)
     assert "Explicit density: tractable" in headers and "Implicit density" in headers
-    # the tree: every registered model under its branch, through its family
+    # the tree: every registered model under its branch, through its leaf (if it has one) and
+    # its family
     (tree,) = [c for c in charts(at) if c["data"][0]["type"] == "treemap"]
     trace = tree["data"][0]
     parent_of = dict(zip(trace["ids"], trace["parents"]))
@@ -69,7 +70,10 @@ def test_overview_builds_taxonomy_claims_and_runs(app, demo_store):
     for spec in get_registry().models.values():
         (node,) = [i for i in trace["ids"] if i.endswith(f"/{spec.name}")
                    and i.startswith(spec.branch + "/")]
-        assert parent_of[parent_of[node]] == spec.branch
+        family = parent_of[node]
+        assert family.endswith("/" + spec.family)
+        above = parent_of[family]
+        assert above == (f"{spec.branch}/{spec.leaf}" if spec.leaf else spec.branch)
         assert parent_of[spec.branch] == "generative models"
 
     frames = [d.value for d in at.dataframe[1:]]

@@ -221,6 +221,27 @@ def test_failures_say_what_to_fix(model_class, check, says):
         assert text in message, message
 
 
+def test_a_bound_above_the_likelihood_fails_and_a_bound_below_it_passes():
+    """A bound model's probabilities over the 16 binary 2x2 images sum to at most 1: a "bound"
+    half a nat above the exact likelihood sums to e^0.5 and fails; the exact likelihood less
+    half a nat (a true lower bound) passes."""
+    (check,) = [c for c in CHECKS if c.name == "normalized"]
+
+    class Loose(IndependentPixels):
+        def log_prob(self, x):
+            return super().log_prob(x) - 0.5
+
+    def bound_spec(model_class):
+        return ModelSpec(name=model_class.__name__.lower(), model_class=model_class,
+                         config_class=IndependentConfig, family="test", density="bound",
+                         sampling="parallel", data="image")
+
+    assert check.applies(bound_spec(Unnormalized))
+    with pytest.raises(ContractViolation, match="above the likelihood: .* sums to 1.648721"):
+        check.run(bound_spec(Unnormalized))
+    check.run(bound_spec(Loose))
+
+
 def test_an_exception_in_model_code_names_where_it_was_raised():
     from genzoo.registry.conformance import run_checks
 
@@ -371,9 +392,11 @@ def test_checks_that_do_not_apply_are_reported_na_not_passed():
     vae = run("check-plugin", "vae")
     rows = {line.split()[1]: line.split()[2] for line in vae.stdout.splitlines()
             if line.startswith("vae ")}
-    assert rows["normalized"] == "n/a" and rows["log_prob"] == "pass"
-    assert f"{len(CHECKS) - 1} of {len(CHECKS) - 1} checks passed (1 did not apply" \
-        in vae.stdout
+    # a bound sums to at most 1: checked on the vae, n/a only where there is no bound at all
+    assert rows["normalized"] == "pass" and rows["log_prob"] == "pass"
+    assert f"{len(CHECKS)} of {len(CHECKS)} checks passed" in vae.stdout
+    (normalized,) = [c for c in CHECKS if c.name == "normalized"]
+    assert "bound_available = False" in normalized.not_applicable(BUILTINS.model("vqvae"))
 
 
 def test_parametrize_yields_only_the_checks_that_apply():

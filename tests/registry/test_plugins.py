@@ -207,3 +207,25 @@ def test_a_hook_naming_an_argument_genzoo_does_not_pass_is_refused_in_one_line(t
     assert error.startswith("failed to load: PluginValidationError")
     assert "{'device'}" in error and "\n" not in error
     assert "pixelcnn" in registry.models
+
+
+def test_a_leaf_places_a_model_in_the_lecture_tree_and_a_wrong_leaf_is_refused():
+    """A flow reports a bound on discrete data but hangs under the tractable branch's change of
+    variables; a leaf that is not in the lecture's tree, or one that disagrees with the density
+    on implicitness, is refused when the spec is built."""
+    from genzoo.plugins.independent import IndependentConfig, IndependentPixels
+    from genzoo.registry.spec import LEAVES, TAXONOMY, ModelSpec
+
+    def spec(**fields):
+        base = dict(name="m", model_class=IndependentPixels, config_class=IndependentConfig,
+                    family="f", density="bound", sampling="parallel", data="image")
+        return ModelSpec(**{**base, **fields})
+
+    assert spec().branch == TAXONOMY["bound"]
+    assert spec(leaf="change of variables").branch == TAXONOMY["exact"]
+    assert spec(leaf="variational").branch == TAXONOMY["bound"]
+    assert set(LEAVES.values()) == set(TAXONOMY)
+    with pytest.raises(ValueError, match="leaf must be one of"):
+        spec(leaf="flows")
+    with pytest.raises(ValueError, match="disagree on whether the density is implicit"):
+        spec(leaf="direct")

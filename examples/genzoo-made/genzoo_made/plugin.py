@@ -23,6 +23,7 @@ def register_models(register):
     """MADE and NADE: exact likelihood, sequential sampling."""
     register(ModelSpec(
         name="made", model_class=MADE, config_class=MADEConfig, family=FAMILY,
+        leaf="fully visible belief net",
         density="exact", sampling="sequential", data="image",
         paper="Germain et al. 2015, MADE: Masked Autoencoder for Distribution Estimation",
         summary="An MLP whose weight masks make output d depend only on x_<d: every "
@@ -36,6 +37,7 @@ def register_models(register):
                     "the image", "parameters")]))
     register(ModelSpec(
         name="nade", model_class=NADE, config_class=NADEConfig, family=FAMILY,
+        leaf="fully visible belief net",
         density="exact", sampling="sequential", data="image",
         paper="Larochelle & Murray 2011, The Neural Autoregressive Distribution Estimator",
         summary="One hidden layer per pixel with shared weights, h_d = sigmoid(c + W x_<d), "
