@@ -23,7 +23,9 @@ DEFAULT_GRID = 32
 TRAIN_COMMAND = "genzoo train pixelcnn --dataset 8-gaussians --seconds 30"
 SCATTER_POINTS = 1000  # samples of an implicit model drawn over the true density
 COLOR_SCALE = "Viridis"
-KIND_LABELS = {"exact": "exact density", "bound": "lower bound: exp(ELBO), mass below 1",
+KIND_LABELS = {"exact": "exact density",
+               "integrated": "exact continuous density, integrated over each cell",
+               "bound": "lower bound: exp(bound), mass below 1",
                "samples": "histogram of samples (no density)"}
 
 

@@ -556,7 +556,15 @@ def _score(value) -> str:
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--label", type=int, default=None,
               help="Class to draw (a model trained with --set conditional=true).")
-def sample(run_id, count, output, seed, label):
+@click.option("--steps", type=int, default=None, metavar="K",
+              help="A diffusion model's sampler with K of its T steps (DDIM); default: all T, "
+                   "ancestral.")
+@click.option("--eta", type=float, default=0.0, show_default=True,
+              help="With --steps: the noise of each DDIM step (0 deterministic, 1 ancestral).")
+@click.option("--temperature", type=float, default=None, metavar="T",
+              help="A flow's sampling temperature: z ~ N(0, T^2 I) (Glow; T < 1 trades "
+                   "diversity for quality).")
+def sample(run_id, count, output, seed, label, steps, eta, temperature):
     """Draw samples from RUN_ID and write them to a file."""
     import torch
 
@@ -568,14 +576,41 @@ def sample(run_id, count, output, seed, label):
     if label is not None:
         _check_conditional(loaded, run_id)
         context["labels"] = label
+    draw = _sampler(loaded, run_id, steps, eta, temperature)
     generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
-    samples = check_samples(loaded.spec.name, loaded.model.sample(count, generator=generator,
-                                                                  **context),
+    samples = check_samples(loaded.spec.name, draw(count, generator=generator, **context),
                             count, loaded.data.info)
     replaced = write_samples(samples, output, kind=loaded.data.kind,
                              levels=loaded.data.info.levels)
     which = f" of class {label}" if label is not None else ""
-    click.echo(f"wrote {count} samples{which} from {run_id} to {output}{_replaced(replaced)}")
+    how = f" with {steps} DDIM steps (eta {eta:g})" if steps is not None else ""
+    click.echo(f"wrote {count} samples{which} from {run_id}{how} to {output}"
+               f"{_replaced(replaced)}")
+
+
+def _sampler(loaded, run_id: str, steps: int | None, eta: float, temperature: float | None):
+    """The model's ``sample``, or its few-step sampler (``--steps``) or tempered one
+    (``--temperature``), each refused in one line where the model has no such thing."""
+    import functools
+
+    from .diffusion import StepSampler, check_steps
+    from .flow import FlowModel, check_temperature
+
+    model, name = loaded.model, loaded.spec.name
+    if steps is None and eta != 0.0:
+        raise BadConfig("--eta sets the noise of a few-step sampler: give --steps K with it")
+    if temperature is not None and not isinstance(model, FlowModel):
+        raise BadConfig(f"--temperature applies to normalizing flows (realnvp, glow); run "
+                        f"{run_id} is a {name}")
+    if steps is not None:
+        if not isinstance(model, StepSampler):
+            raise BadConfig(f"--steps applies to models that sample through a chain of steps "
+                            f"(a diffusion model such as ddpm); run {run_id} is a {name}")
+        check_steps(model, steps, eta)
+        return functools.partial(model.sample_steps, steps=steps, eta=eta)
+    if temperature is not None:
+        return functools.partial(model.sample, temperature=check_temperature(temperature))
+    return model.sample
 
 
 def _check_conditional(loaded, run_id: str) -> None:

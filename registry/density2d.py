@@ -7,9 +7,14 @@ depends on its branch of the taxonomy:
 
 - exact (``independent``, ``pixelcnn``, ``gmm``, ...): q(c) = exp(log_prob(c)) for every cell c.
   It sums to 1; we check it (a model that claims exactness and fails is reported, not drawn).
-- bound (``vae``): exp(ELBO(c)) for every cell: below the true model probability, so the map
-  sums to less than 1. The missing mass is the bound's slack: -log2(mass) bits per point is a
-  lower bound on what the looseness costs on average, the mean gap log2 p_model(c) -
+- integrated (a normalizing flow, ``realnvp``, ``glow``): its density is exact on the
+  continuous plane, so the probability of a cell is that density integrated over the cell
+  (:func:`genzoo.registry.bounds.cell_log_probs`, a 16 x 16 midpoint rule per cell); the cells
+  sum to 1 up to the rule's error, which we check. Its dequantization bound (its bits/dim) is
+  below this, by Jensen.
+- bound (``vae``, ``ddpm``): exp(ELBO(c)) for every cell: below the true model probability,
+  so the map sums to less than 1. The missing mass is the bound's slack: -log2(mass) bits per
+  point is a lower bound on what the looseness costs on average, the mean gap log2 p_model(c) -
   ELBO(c) / ln 2 under the model's own p_model (Jensen: E[-log2(exp(ELBO) / p_model)] >=
   -log2 E[exp(ELBO) / p_model] = -log2(mass)); the looseness costs at least that much.
 - implicit (a GAN), or a bound model that cannot score on its own (a VQ-VAE without its prior):
@@ -39,6 +44,7 @@ import math
 import numpy as np
 import torch
 
+from .bounds import ContinuousDensityModel, cell_log_probs
 from .data import ImageData
 from .errors import BadData, GenzooError
 from .model import GenerativeModel
@@ -46,8 +52,11 @@ from .spec import ModelSpec
 
 DEFAULT_SAMPLES = 200_000  # histogram of an implicit model: about 200 draws per cell at G=32
 MASS_TOLERANCE = 1e-3  # an exact model's cells must sum to 1 within this
-KINDS = {"exact": "exact density", "bound": "lower bound (exp ELBO)",
-         "samples": "histogram of samples"}
+# an integrated density's cells, by a 16 x 16 midpoint rule each: the rule's error on a smooth
+# density is far below this
+INTEGRATED_TOLERANCE = 2e-2
+KINDS = {"exact": "exact density", "integrated": "continuous density integrated over each cell",
+         "bound": "lower bound (exp ELBO)", "samples": "histogram of samples"}
 
 
 def check_points(data) -> int:
@@ -89,9 +98,12 @@ def empirical_density(points: torch.Tensor, grid: int) -> np.ndarray:
 
 
 def density_kind(model: GenerativeModel, spec: ModelSpec) -> str:
-    """``exact``, ``bound`` or ``samples``: what :func:`model_density` will compute."""
+    """``exact``, ``integrated``, ``bound`` or ``samples``: what :func:`model_density` will
+    compute."""
     if spec.density == "implicit" or not model.bound_available:
         return "samples"
+    if isinstance(model, ContinuousDensityModel):
+        return "integrated"
     return spec.density
 
 
@@ -101,8 +113,9 @@ def model_density(model: GenerativeModel, spec: ModelSpec, data, *,
                   batch_size: int = 4096) -> tuple[np.ndarray, str]:
     """A model's distribution on the data's grid, (G, G) indexed [x, y], and its kind.
 
-    Kinds: ``exact`` (exp log_prob, checked to sum to 1), ``bound`` (exp ELBO, sums to less
-    than 1) or ``samples`` (histogram of ``n_samples`` draws with ``seed``).
+    Kinds: ``exact`` (exp log_prob, checked to sum to 1), ``integrated`` (a continuous density
+    integrated over each cell, checked to sum to 1), ``bound`` (exp ELBO, sums to less than 1)
+    or ``samples`` (histogram of ``n_samples`` draws with ``seed``).
     """
     grid = check_points(data)
     if tuple(model.data.shape) != (1, 1, 2) or model.data.levels != grid:
@@ -116,13 +129,18 @@ def model_density(model: GenerativeModel, spec: ModelSpec, data, *,
                  for start in range(0, n_samples, batch_size * 16)]
         return empirical_density(torch.cat(draws), grid), kind
     cells = grid_cells(grid)
-    log_q = torch.cat([model.log_prob(cells[i:i + batch_size].to(model.device)).double().cpu()
-                       for i in range(0, len(cells), batch_size)])
+    if kind == "integrated":
+        log_q = cell_log_probs(model, cells).cpu()
+    else:
+        log_q = torch.cat([model.log_prob(cells[i:i + batch_size].to(model.device)).double().cpu()
+                           for i in range(0, len(cells), batch_size)])
     density = log_q.exp().numpy().reshape(grid, grid)
     mass = float(density.sum())
-    if kind == "exact" and abs(mass - 1.0) > MASS_TOLERANCE:
-        raise GenzooError(f"model {spec.name!r} declares an exact density, but its probabilities "
-                          f"over the {grid}x{grid} grid sum to {mass:.6f}, not 1")
+    tolerance = {"exact": MASS_TOLERANCE, "integrated": INTEGRATED_TOLERANCE}.get(kind)
+    if tolerance is not None and abs(mass - 1.0) > tolerance:
+        raise GenzooError(f"model {spec.name!r} declares a density that sums to 1 ({KINDS[kind]}),"
+                          f" but its probabilities over the {grid}x{grid} grid sum to "
+                          f"{mass:.6f}")
     return density, kind
 
 

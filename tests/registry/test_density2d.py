@@ -12,6 +12,7 @@ import torch
 from genzoo.plugins.gmm import GaussianMixtureModel, GMMConfig
 from genzoo.plugins.toy2d import load_toy
 from genzoo.registry import density2d
+from genzoo.registry.bounds import ContinuousDensityModel
 from genzoo.registry.config import build_config
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.plugins import get_registry
@@ -161,3 +162,37 @@ def test_point_datasets_are_declared_by_their_spec(registry):
     assert declared == {"8-gaussians", "moons", "ring", "checkerboard"}
     for name in [*declared, "digits", "shapes"]:
         assert load_dataset(registry, name).points == registry.dataset(name).points, name
+
+
+class Ramp(ContinuousDensityModel):
+    """p(v) = prod_d 2 v_d / L^2 on [0, L)^2: a continuous density whose cell masses are known,
+    P(cell k) = prod_d (2 k_d + 1) / L^2, and whose midpoint rule is exact (it is linear per
+    dimension); its log_prob is deliberately a loose bound (half a nat below)."""
+
+    def __init__(self, data):
+        super().__init__(build_config(GMMConfig), data)
+        self.levels = data.levels
+
+    def continuous_log_density(self, v):
+        return (torch.log(2.0 * v.flatten(1).double()) - 2.0 * math.log(self.levels)).sum(1)
+
+    def log_prob(self, x):
+        return torch.log((2.0 * x.flatten(1).double() + 1.0) / self.levels ** 2).sum(1) - 0.5
+
+    def loss(self, batch):
+        return {"loss": torch.zeros(())}
+
+    def sample(self, n, generator=None):
+        return torch.zeros(n, 1, 1, 2, dtype=torch.int64)
+
+
+def test_a_continuous_density_is_integrated_over_each_cell_not_bounded(registry, gaussians):
+    """A flow's map is its density integrated over each cell (kind 'integrated', summing to
+    1), not exp of its dequantization bound (which would sum to e^-0.5 here)."""
+    model = Ramp(gaussians.info)
+    density, kind = density2d.model_density(model, registry.model("gmm"), gaussians)
+    assert kind == "integrated" and density2d.KINDS[kind].startswith("continuous density")
+    levels = gaussians.levels
+    per_axis = (2.0 * np.arange(levels) + 1.0) / levels ** 2
+    np.testing.assert_allclose(density, np.outer(per_axis, per_axis), rtol=1e-6)
+    assert abs(density.sum() - 1.0) < 1e-9
