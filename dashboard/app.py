@@ -32,6 +32,7 @@ navigation = st.navigation({
         st.Page(PAGES / "completion.py", title="Completion and receptive fields",
                 icon=":material/blur_on:"),
         st.Page(PAGES / "restoration.py", title="Restoration", icon=":material/healing:"),
+        st.Page(PAGES / "diffusion.py", title="Diffusion", icon=":material/grain:"),
         st.Page(PAGES / "density2d.py", title="2-d densities", icon=":material/blur_circular:"),
         st.Page(PAGES / "timeseries.py", title="Time series", icon=":material/show_chart:"),
     ],

@@ -78,3 +78,30 @@ LECTURE_FORMULAS = {
     "ELBO derivation": ELBO_DERIVATION, "ELBO": ELBO, "reparameterization": REPARAMETERIZATION,
     "Gaussian KL": GAUSSIAN_KL, "VQ-VAE loss": VQ_LOSS, "GAN minimax": GAN_MINIMAX,
 }
+
+# -- beyond this lecture: the course's next chapters (flows, diffusion) --------------------------
+CHANGE_OF_VARIABLES = (r"z = f(x), \qquad \log p_X(x) = \log p_Z\big(f(x)\big) + "
+                       r"\log \left| \det \frac{\partial f(x)}{\partial x} \right|")
+DEQUANTIZATION_BOUND = (r"\log P(x) \;\ge\; \mathbb{E}_{u \sim q(u \mid x)}\left[\log "
+                        r"p\left(\frac{x + u}{L}\right) - \log q(u \mid x)\right] - D \log L, "
+                        r"\qquad u \in [0, 1)^D")
+DIFFUSION_FORWARD = (r"q(x_t \mid x_0) = \mathcal{N}\!\left(x_t;\; \sqrt{\bar\alpha_t}\, x_0,\; "
+                     r"(1 - \bar\alpha_t)\, I\right), \qquad \bar\alpha_t = "
+                     r"\prod_{s=1}^{t} (1 - \beta_s)")
+DIFFUSION_ELBO = (r"-\log p_\theta(x_0) \;\le\; \underbrace{D_{KL}\big(q(x_T \mid x_0) \,\|\, "
+                  r"p(x_T)\big)}_{L_T} + \sum_{t=2}^{T} \underbrace{D_{KL}\big(q(x_{t-1} \mid "
+                  r"x_t, x_0) \,\|\, p_\theta(x_{t-1} \mid x_t)\big)}_{L_{t-1}} "
+                  r"\underbrace{- \log p_\theta(x_0 \mid x_1)}_{L_0}")
+L_SIMPLE = (r"L_{\text{simple}} = \mathbb{E}_{t, x_0, \epsilon}\left[\big\| \epsilon - "
+            r"\epsilon_\theta\big(\sqrt{\bar\alpha_t}\, x_0 + \sqrt{1 - \bar\alpha_t}\, "
+            r"\epsilon,\; t\big) \big\|^2\right]")
+DDIM_STEP = (r"x_{t-1} = \sqrt{\bar\alpha_{t-1}}\; \hat x_0 + \sqrt{1 - \bar\alpha_{t-1} - "
+             r"\sigma_t^2}\; \epsilon_\theta(x_t, t) + \sigma_t z, \qquad \hat x_0 = "
+             r"\frac{x_t - \sqrt{1 - \bar\alpha_t}\, \epsilon_\theta(x_t, t)}{\sqrt{\bar\alpha_t}}")
+
+# The course's next chapters, beyond the lecture's own formulas.
+BEYOND_FORMULAS = {
+    "change of variables": CHANGE_OF_VARIABLES, "dequantization bound": DEQUANTIZATION_BOUND,
+    "diffusion forward process": DIFFUSION_FORWARD, "diffusion ELBO": DIFFUSION_ELBO,
+    "L_simple": L_SIMPLE, "DDIM step": DDIM_STEP,
+}

@@ -37,7 +37,8 @@ PARTS = (("warm-up", "1 · Unsupervised warm-up", "Supervised vs unsupervised le
          ("autoregressive", "4 · PixelRNN/PixelCNN", "Autoregressive models (PixelRNN/PixelCNN)"),
          ("vae", "5 · VAE", "Variational autoencoders (VAE)"),
          ("vqvae", "6 · VQ-VAE", "VQ-VAE"),
-         ("gan", "7 · GAN", "Generative adversarial networks (GAN)"))
+         ("gan", "7 · GAN", "Generative adversarial networks (GAN)"),
+         ("beyond", "8 · Flows and diffusion", "Beyond this lecture: flows and diffusion"))
 
 # Pros and cons as the lecture's slides list them (GANs: the gan plugin's, see gan_claims).
 LECTURE_CLAIMS = {
@@ -66,6 +67,8 @@ TRAIN_COMMANDS = {
     "vae": "genzoo train vae --dataset digits --seconds 120",
     "vqvae": "genzoo train vqvae --dataset digits --seconds 90",
     "gan": "genzoo train gan --dataset digits --seconds 120",
+    "flow": "genzoo train realnvp --dataset digits --seconds 120",
+    "diffusion": "genzoo train ddpm --dataset digits --seconds 120",
 }
 SAMPLING_MODELS = ("pixelcnn", "vae", "vqvae-prior", "gan")  # one per family, for the speed table
 
@@ -390,10 +393,21 @@ def sampling_frame(reg: Registry, records: list[RunRecord]) -> pd.DataFrame:
 def gan_claims(reg: Registry) -> dict[str, tuple[str, ...]]:
     """The GAN's pros and cons as the gan plugin registers them (this part of the lecture's
     slides stops before GANs), or none if it is not loaded."""
-    if "gan" not in reg.models:
+    return registered_claims(reg, "gan")
+
+
+def registered_claims(reg: Registry, name: str) -> dict[str, tuple[str, ...]]:
+    """A model's pros and cons as its plugin registers them, or none if it is not loaded."""
+    if name not in reg.models:
         return {"pros": (), "cons": ()}
-    spec = reg.models["gan"]
+    spec = reg.models[name]
     return {"pros": tuple(c.text for c in spec.pros), "cons": tuple(c.text for c in spec.cons)}
+
+
+def models_of_kind(reg: Registry, base: type) -> tuple[str, ...]:
+    """Registered models whose class is a ``base`` (a FlowModel, a DiffusionModel), by name."""
+    return tuple(sorted(name for name, spec in reg.models.items()
+                        if issubclass(spec.model_class, base)))
 
 
 # -- live views of runs -------------------------------------------------------------------------

@@ -23,7 +23,9 @@ from genzoo.dashboard import (
     timeseries_data,
 )
 from genzoo.dashboard import lecture_data as lecture
+from genzoo.registry.diffusion import DiffusionModel
 from genzoo.registry.errors import GenzooError
+from genzoo.registry.flow import FlowModel
 
 SAMPLES_PX = 320  # width of a grid of samples: big enough to read 8x8 digits, not a wall
 
@@ -546,6 +548,58 @@ if showing(6):
     claims(**lecture.gan_claims(reg))
     st.caption("Pros and cons as the gan plugin registers them; the Overview page sets each "
                "next to the number that tests it.")
+
+
+# -- beyond this lecture: flows and diffusion ----------------------------------------------------
+
+
+def beyond_family(what: str, models: tuple[str, ...], command: str, explain: str) -> None:
+    """A family of the course's next chapters beside its newest run: samples and its bound."""
+    record = lecture.newest_run(reg, records, models)
+    left, right = st.columns([2, 3])
+    right.markdown(explain)
+    if record is None:
+        with left:
+            no_run(what, command)
+    else:
+        try:
+            samples = samples_data.image_samples(record, 0, 16)
+            left.image(samples["grid"], width=SAMPLES_PX, caption=(
+                f"16 samples of run `{record.run_id}` ({record.model}, "
+                f"{samples['ms_per_image']:.2f} ms/image); {data.test_score(record)}."))
+        except GenzooError as exc:
+            cannot_load(record, exc)
+    for name in models:
+        st.markdown(f"**{name}**")
+        claims(**lecture.registered_claims(reg, name))
+
+
+if showing(7):
+    header(7)
+    st.caption("The lecture's first slides name four families of modern generative models: VAE, "
+               "GAN, flow-based models (\"invertible transform of distributions\") and diffusion "
+               "models (\"gradually add Gaussian noise and then reverse\"). The last two, on the "
+               "same data and in the same unit as the rest.")
+    st.subheader("Flows: the change of variables")
+    st.latex(formulas.CHANGE_OF_VARIABLES)
+    st.latex(formulas.DEQUANTIZATION_BOUND)
+    beyond_family("flow", lecture.models_of_kind(reg, FlowModel), lecture.TRAIN_COMMANDS["flow"],
+                  "An invertible network f maps an image to a code z of the same size with a "
+                  "simple density; the Jacobian's log-determinant accounts for how f stretches "
+                  "space, so log p(x) is exact, and sampling is one pass of f⁻¹. On discrete "
+                  "pixels the density is over dequantized values x + u: the number reported is "
+                  "a bound (uniform noise u; a learned q(u | x) tightens it). Under the "
+                  "taxonomy's change-of-variables branch of explicit density.")
+    st.subheader("Diffusion: a VAE with T layers of latents and a fixed encoder")
+    st.latex(formulas.DIFFUSION_FORWARD)
+    st.latex(formulas.DIFFUSION_ELBO)
+    beyond_family("diffusion", lecture.models_of_kind(reg, DiffusionModel),
+                  lecture.TRAIN_COMMANDS["diffusion"],
+                  "The encoder q(x_t | x_{t-1}) only adds noise; a network learns the reverse "
+                  "steps. Its bound has one KL term per step, like a VAE's ELBO: tight only when "
+                  "every term is counted. Sampling runs the chain backwards, T network passes "
+                  "per image; DDIM skips steps at a cost in quality. The Diffusion page shows "
+                  "the forward process, the reverse chain and where the bits go.")
 
 
 # -- previous and next, as in a lecture ---------------------------------------------------------

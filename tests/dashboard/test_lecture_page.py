@@ -112,6 +112,10 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
     shown = latex(at)
     for name, formula in formulas.LECTURE_FORMULAS.items():
         assert formula in shown, name
+    # and the course's next chapters: the change of variables and the diffusion ELBO
+    for formula in (formulas.CHANGE_OF_VARIABLES, formulas.DEQUANTIZATION_BOUND,
+                    formulas.DIFFUSION_FORWARD, formulas.DIFFUSION_ELBO):
+        assert formula in shown
     joined = "\n".join(shown)
     for piece in (r"X_t = c + \phi_1 X_{t-1} + \phi_2 X_{t-2} + \dots + \phi_p X_{t-p}",
                   r"p(x) = \prod_{i=1}^{n} p(x_i \mid x_1, \dots, x_{i-1})",
@@ -168,9 +172,9 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
 
     # every live section says what to train instead of failing
     commands = [code.value for code in at.code]
-    for key in ("ar", "autoregressive", "vae", "vqvae", "gan"):
+    for key in ("ar", "autoregressive", "vae", "vqvae", "gan", "flow", "diffusion"):
         assert lecture_data.TRAIN_COMMANDS[key] in commands, key
-    assert texts(at.info).count(str(empty_store)) == 5  # each names the store it read
+    assert texts(at.info).count(str(empty_store)) == 7  # each names the store it read
     assert not [t for t in charts_by_title(at) if t.startswith(("The ELBO", "The two players"))]
 
 
