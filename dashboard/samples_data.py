@@ -11,9 +11,12 @@ import time
 import streamlit as st
 import torch
 
-from genzoo.dashboard.data import cached_by_run, dataset
+from genzoo.dashboard.data import cached_by_run, dataset, loaded_run
 from genzoo.registry import outputs
+from genzoo.registry.diffusion import StepSampler
+from genzoo.registry.flow import FlowModel
 from genzoo.registry.outputs import check_samples, image_grid, png_bytes
+from genzoo.registry.samplers import sampler
 from genzoo.registry.store import RunRecord
 
 
@@ -30,19 +33,37 @@ def _grid(images: torch.Tensor, levels: int) -> dict:
 
 
 @cached_by_run(show_spinner="Sampling…", max_entries=256)
-def _image_samples(loaded, seed: int, n: int) -> dict:
+def _image_samples(loaded, seed: int, n: int, steps: int | None,
+                   temperature: float | None) -> dict:
+    draw = sampler(loaded.model, steps=steps, temperature=temperature,
+                   what=f"run {loaded.record.run_id}")
     generator = torch.Generator().manual_seed(seed)
     started = time.perf_counter()
     with torch.no_grad():
-        images = loaded.model.sample(n, generator=generator)
+        images = draw(n, generator=generator)
     seconds = time.perf_counter() - started
     images = check_samples(loaded.spec.name, images, n, loaded.data.info).cpu()
     return {**_grid(images, loaded.data.levels), "ms_per_image": 1000 * seconds / max(n, 1)}
 
 
-def image_samples(record: RunRecord, seed: int, n: int) -> dict:
-    """``n`` samples of a run drawn with ``seed``: ``{grid, png, ms_per_image}`` (cached)."""
-    return _image_samples(record, int(seed), int(n))
+def image_samples(record: RunRecord, seed: int, n: int, *, steps: int | None = None,
+                  temperature: float | None = None) -> dict:
+    """``n`` samples of a run drawn with ``seed``: ``{grid, png, ms_per_image}`` (cached);
+    ``steps`` for a diffusion model's few-step sampler, ``temperature`` for a flow's."""
+    return _image_samples(record, int(seed), int(n), None if steps is None else int(steps),
+                          None if temperature is None else float(temperature))
+
+
+def sampler_options(record: RunRecord) -> dict:
+    """What the run's sampler can be asked besides a seed: ``{"max_steps": T}`` for a model
+    that samples through a chain of steps (a diffusion model), ``{"temperature": True}`` for a
+    flow, ``{}`` otherwise."""
+    model = loaded_run(record).model
+    if isinstance(model, StepSampler):
+        return {"max_steps": int(model.max_sampling_steps)}
+    if isinstance(model, FlowModel):
+        return {"temperature": True}
+    return {}
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

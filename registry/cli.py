@@ -570,13 +570,15 @@ def sample(run_id, count, output, seed, label, steps, eta, temperature):
 
     from .outputs import check_samples, write_samples
     from .runs import load_run
+    from .samplers import sampler
 
     loaded = load_run(run_id, _store(), _registry())
     context = {}
     if label is not None:
         _check_conditional(loaded, run_id)
         context["labels"] = label
-    draw = _sampler(loaded, run_id, steps, eta, temperature)
+    draw = sampler(loaded.model, steps=steps, eta=eta, temperature=temperature,
+                   what=f"run {run_id} ({loaded.spec.name})")
     generator = torch.Generator(device=loaded.model.device).manual_seed(seed)
     samples = check_samples(loaded.spec.name, draw(count, generator=generator, **context),
                             count, loaded.data.info)
@@ -586,31 +588,6 @@ def sample(run_id, count, output, seed, label, steps, eta, temperature):
     how = f" with {steps} DDIM steps (eta {eta:g})" if steps is not None else ""
     click.echo(f"wrote {count} samples{which} from {run_id}{how} to {output}"
                f"{_replaced(replaced)}")
-
-
-def _sampler(loaded, run_id: str, steps: int | None, eta: float, temperature: float | None):
-    """The model's ``sample``, or its few-step sampler (``--steps``) or tempered one
-    (``--temperature``), each refused in one line where the model has no such thing."""
-    import functools
-
-    from .diffusion import StepSampler, check_steps
-    from .flow import FlowModel, check_temperature
-
-    model, name = loaded.model, loaded.spec.name
-    if steps is None and eta != 0.0:
-        raise BadConfig("--eta sets the noise of a few-step sampler: give --steps K with it")
-    if temperature is not None and not isinstance(model, FlowModel):
-        raise BadConfig(f"--temperature applies to normalizing flows (realnvp, glow); run "
-                        f"{run_id} is a {name}")
-    if steps is not None:
-        if not isinstance(model, StepSampler):
-            raise BadConfig(f"--steps applies to models that sample through a chain of steps "
-                            f"(a diffusion model such as ddpm); run {run_id} is a {name}")
-        check_steps(model, steps, eta)
-        return functools.partial(model.sample_steps, steps=steps, eta=eta)
-    if temperature is not None:
-        return functools.partial(model.sample, temperature=check_temperature(temperature))
-    return model.sample
 
 
 def _check_conditional(loaded, run_id: str) -> None:

@@ -33,17 +33,36 @@ PER_ROW = 5  # more to a row leaves each grid too small to see (12 models: 50 px
 REAL = None  # the cell of real test images, after the models'
 
 
+def sampler_controls(model: str, record) -> dict:
+    """A diffusion model's step count (DDIM below T) or a flow's temperature, in its cell."""
+    options = samples_data.sampler_options(record)
+    if "max_steps" in options:
+        top = options["max_steps"]
+        steps = int(st.number_input(f"Steps (of T = {top})", 1, top, top, key=f"steps-{model}",
+                                    help="T: ancestral sampling; fewer: DDIM (η = 0), faster "
+                                         "at a cost in quality"))
+        return {"steps": None if steps == top else steps}
+    if options.get("temperature"):
+        temperature = st.slider("Temperature", 0.1, 1.5, 1.0, step=0.05, key=f"temp-{model}",
+                                help="z ~ N(0, T² I): below 1, less diverse and cleaner (Glow)")
+        return {"temperature": None if temperature == 1.0 else temperature}
+    return {}
+
+
 def draw_model(model: str) -> None:
     record = latest[model]
     st.subheader(model)
     try:
-        drawn = samples_data.image_samples(record, seed, count)
+        chosen = sampler_controls(model, record)
+        drawn = samples_data.image_samples(record, seed, count, **chosen)
     except GenzooError as exc:  # a stale checkpoint must not take the other models down
         st.error(f"cannot sample run {record.run_id}: {exc}; {data.retrain_hint(record)}")
         return
     st.image(drawn["png"], width="stretch")  # encoded once, when sampled
+    how = (f", {chosen['steps']} DDIM steps" if chosen.get("steps") else
+           f", temperature {chosen['temperature']:g}" if chosen.get("temperature") else "")
     st.caption(f"run `{record.run_id}` · {data.test_score(record)} · "
-               f"{reg.model(model).sampling} sampling, "
+               f"{reg.model(model).sampling} sampling{how}, "
                f"{drawn['ms_per_image']:.2f} ms/image (batch {count})")
     widgets.png_download(drawn["png"], f"{record.run_id}-seed{seed}-n{count}.png",
                          key=f"png-{model}")
