@@ -25,7 +25,8 @@ DEMO_TAG = "demo"
 DIGITS_SECONDS = 30.0  # every image model's budget on digits: equal, so the table is fair
 SERIES_SECONDS = 5.0  # neural-ar overfits sunspots past ~1,500 steps (val 13.4 nats/obs at 4,467)
 TOY_SECONDS = 10.0
-TOY_MODELS = ("gmm", "pixelcnn", "vae", "gan")  # one per branch of the taxonomy that draws a map
+# one per branch of the taxonomy that draws a map, and a flow (its density integrated per cell)
+TOY_MODELS = ("gmm", "pixelcnn", "vae", "gan", "realnvp")
 CHECKED_FILE = "comparisons/demo-loadable.json"  # runs found loadable, by code fingerprint
 
 

@@ -19,8 +19,12 @@ STORE_RUNS = (
     ("vqvae-prior", "digits", None, 0.75, {}, "vqvae"),  # ... and its bound
     ("codeformer", "digits", None, 1.5, {}, "vqvae"),  # restoration by code lookup
     ("gan", "digits", None, 1.5, {}, None),  # the implicit branch: samples, no likelihood
+    # the course's next chapters: a diffusion model (its page) and a flow (z = f(x))
+    ("ddpm", "digits", None, 1.5, {"timesteps": "40", "channels": "8", "depth": "1"}, None),
+    ("realnvp", "digits", None, 1.0, {"hidden": "16", "couplings": "1"}, None),
     ("gmm", "8-gaussians", 0, None, {}, None),  # the 2-d densities page: a closed-form fit ...
     ("pixelcnn", "8-gaussians", None, 0.5, {}, None),  # ... and the chain rule over (x, y)
+    ("realnvp", "8-gaussians", None, 1.0, {"hidden": "16"}, None),  # a continuous density
     ("ar", "sunspots", 0, None, {"p": "9"}, None),
     ("neural-ar", "sunspots", 75, None, {"p": "9"}, None),
 )
