@@ -15,6 +15,7 @@ import torch
 
 from genzoo.dashboard import data
 from genzoo.registry import explore
+from genzoo.registry.flow import FlowModel
 from genzoo.registry.latent import LatentVariableModel
 from genzoo.registry.outputs import grid_scale, image_grid
 from genzoo.registry.plugins import Registry
@@ -29,6 +30,11 @@ def latent_runs(reg: Registry, records: list[RunRecord]) -> list[RunRecord]:
     return [r for r in records if r.status == "completed" and r.model in reg.models
             and issubclass(reg.models[r.model].model_class, LatentVariableModel)
             and r.dataset in reg.datasets]
+
+
+def code_formula(model) -> str:
+    """How the page writes an image's code: z = f(x) for a flow, the posterior mean otherwise."""
+    return "z = f(x)" if isinstance(model, FlowModel) else "z = μ(x)"
 
 
 def _model_and_data(loaded):

@@ -22,6 +22,10 @@ st.markdown("Latent-variable models explain an image by a code z: **p(x) = ∫ p
 for formula in (formulas.ELBO_BOUND, formulas.REPARAMETERIZATION, formulas.GAUSSIAN_KL_AS_CODED,
                 formulas.IWAE):
     st.latex(formula)
+st.markdown("A normalizing flow's code is z = f(x) itself, of the data's own size: f is "
+            "invertible, so decoding is exact (up to dequantization), and the density follows "
+            "by the change of variables:")
+st.latex(formulas.CHANGE_OF_VARIABLES)
 st.markdown("The VQ-VAE's code is a grid of codebook indices; its loss (straight-through "
             "gradient for the quantization, sg = stop-gradient):")
 st.latex(formulas.VQ_LOSS)
@@ -60,7 +64,8 @@ if continuous:
     span = float(controls[3].number_input("Span (σ)", 0.5, 5.0, 3.0, step=0.5))
     if dims:
         st.image(latent_data.traversal(record, index, dims, steps, span),
-                 caption=f"Each row moves one dimension of z = μ(x) of test image {index} from "
+                 caption=f"Each row moves one dimension of {latent_data.code_formula(model)} of "
+                         f"test image {index} from "
                          f"-{span:g} to +{span:g} prior standard deviations, the others held.")
     if tuple(model.latent_shape) == (2,):
         st.subheader("The 2-d latent manifold")

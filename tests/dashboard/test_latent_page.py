@@ -78,3 +78,17 @@ def test_vqvae_run_shows_codebook_usage_and_an_image_code_grid(app, latent_store
     assert grid["data"][0]["type"] == "heatmap"
     factors = next(f for t, f in figures.items() if t.startswith("How strongly"))
     assert factors["data"][0]["y"][0] == "PC1"  # principal axes of the one-hot code grid
+
+
+def test_a_flow_is_explored_through_its_invertible_code(app, demo_store):
+    """A flow's code is z = f(x), of the data's own size: the explorer walks it like a VAE's."""
+    (flow,) = [r for r in RunStore(demo_store).list_runs(status="completed")
+               if r.model == "realnvp" and r.dataset == "digits"]
+    at = app(PAGE)
+    pick_run(at, flow.run_id)
+    assert_clean(at)
+    assert "a continuous code of shape (64,)" in texts(at.caption)
+    assert {"Reconstructions", "Traversals", "Interpolation"} <= set(texts(at.header).splitlines())
+    from genzoo.dashboard import formulas
+
+    assert formulas.CHANGE_OF_VARIABLES in texts(at.latex)
