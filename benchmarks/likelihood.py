@@ -49,7 +49,9 @@ def main():
                      # nats per image: the unit of the binarized-MNIST literature
                      "test_nats_per_image": statistics.mean(scores) * dims * math.log(2),
                      "std": statistics.stdev(scores) if len(scores) > 1 else 0.0,
-                     "steps": statistics.mean(steps), "bound": record.metrics["bound"]})
+                     "steps": statistics.mean(steps), "bound": record.metrics["bound"],
+                     "run_id": record.run_id, "parameters": record.metrics.get("parameters"),
+                     "val_bits_per_dim": record.metrics.get("val_bits_per_dim")})
         print(rows[-1])
     device = describe_device(resolve_device(args.device))
     lines = [f"{args.dataset}, {args.seconds:.0f} s of training per run, {device}", "",
