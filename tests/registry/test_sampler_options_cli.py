@@ -8,7 +8,9 @@ import pytest
 
 from cli_helpers import run, train
 
-TINY_DDPM = ["--set", "timesteps=12", "--set", "channels=8", "--set", "depth=1"]
+# fixed posterior variances: with them, DDIM with eta 1 on all T steps is ancestral sampling
+TINY_DDPM = ["--set", "timesteps=12", "--set", "channels=8", "--set", "depth=1", "--set",
+             "objective=simple"]
 TINY_FLOW = ["--set", "hidden=8", "--set", "couplings=1"]
 
 
