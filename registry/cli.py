@@ -180,7 +180,7 @@ def models(as_json):
     if as_json:
         _emit(rows)
         return
-    _table(rows, ["name", "family", "density", "sampling", "data", "plugin"])
+    _table(rows, ["name", "leaf", "family", "density", "sampling", "data", "plugin"])
 
 
 @cli.command()
