@@ -25,7 +25,7 @@ SCATTER_POINTS = 1000  # samples of an implicit model drawn over the true densit
 COLOR_SCALE = "Viridis"
 KIND_LABELS = {"exact": "exact density",
                "integrated": "exact continuous density, integrated over each cell",
-               "bound": "lower bound: exp(bound), mass below 1",
+               "bound": "lower bound: exp(ELBO), mass below 1",
                "samples": "histogram of samples (no density)"}
 
 

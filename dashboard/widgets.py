@@ -9,12 +9,29 @@ import streamlit as st
 
 from genzoo.dashboard import data
 from genzoo.dashboard.tables import SharedTable
+from genzoo.registry.errors import GenzooError
 
 
 def no_runs_yet(what: str = "runs") -> None:
     """Say that the store has nothing of ``what`` yet, and show the command that fixes it."""
     st.info(data.no_runs_message(what))
     st.code(data.DEMO_COMMAND, language="bash")
+
+
+def pick_run(runs: list, what: str, command: str):
+    """A run picker over ``runs`` and its loaded model: ``(record, model)``. With no runs, says
+    so (``what``) with the ``command`` that trains one; a run that no longer loads is named in
+    one line. Either way the page stops there."""
+    if not runs:
+        no_runs_yet(what)
+        st.code(command, language="bash")
+        st.stop()
+    record = st.selectbox("Run", runs, format_func=data.run_label)
+    try:
+        return record, data.loaded_run(record).model
+    except GenzooError as exc:
+        st.error(f"cannot load run {record.run_id}: {exc}; {data.retrain_hint(record)}")
+        st.stop()
 
 
 def table(frame: pd.DataFrame | SharedTable, file_name: str, **dataframe_options) -> None:

@@ -35,11 +35,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genzoo.registry import Claim, ModelSpec, hookimpl
+from genzoo.registry import ModelSpec, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig
 
-from ._flow_model import DequantizedFlow, FlowConfig
+from ._flow_model import FLOW_CONS, FLOW_PROS, DequantizedFlow, FlowConfig
 from ._flows import ActNorm, AffineCoupling, InvConv1x1, MultiScaleFlow, Squeeze
 
 
@@ -108,11 +108,4 @@ def register_models(register):
         summary="Steps of actnorm, an invertible 1x1 convolution and an affine coupling on "
                 "squeezed levels, from dequantized images to N(0, I); samples at a temperature "
                 "T from z ~ N(0, T^2 I).",
-        pros=[Claim("Exact density of the dequantized data by the change of variables (on "
-                    "discrete images a bound over the dequantization noise)",
-                    "test_bits_per_dim"),
-              Claim("One-pass sampling and inference: x = f^-1(z), z = f(x)",
-                    "sample_ms_per_image_b64")],
-        cons=[Claim("A latent of the data's own size: no compression, no bottleneck", None),
-              Claim("Many parameters per bit: every layer must be invertible with a cheap "
-                    "Jacobian, which limits what each one can do", "parameters")]))
+        pros=FLOW_PROS, cons=FLOW_CONS))

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from genzoo.registry import Claim, ModelSpec, hookimpl
+from genzoo.registry import ModelSpec, hookimpl
 from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig
 
-from ._flow_model import DequantizedFlow, FlowConfig
+from ._flow_model import FLOW_CONS, FLOW_PROS, DequantizedFlow, FlowConfig
 from ._flows import AffineCoupling, MultiScaleFlow, Squeeze
 
 
@@ -99,11 +99,4 @@ def register_models(register):
         summary="An invertible map of affine coupling layers (checkerboard and channel masks, "
                 "squeezes, half the values factored out per scale) from dequantized images to "
                 "N(0, I): log p(x) = log p(z) + log|det df/dx|.",
-        pros=[Claim("Exact density of the dequantized data by the change of variables (on "
-                    "discrete images a bound over the dequantization noise)",
-                    "test_bits_per_dim"),
-              Claim("One-pass sampling and inference: x = f^-1(z), z = f(x)",
-                    "sample_ms_per_image_b64")],
-        cons=[Claim("A latent of the data's own size: no compression, no bottleneck", None),
-              Claim("Many parameters per bit: every layer must be invertible with a cheap "
-                    "Jacobian, which limits what each one can do", "parameters")]))
+        pros=FLOW_PROS, cons=FLOW_CONS))

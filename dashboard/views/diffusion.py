@@ -15,18 +15,9 @@ st.markdown("A diffusion model (Ho et al. 2020) adds Gaussian noise to an image 
             "is bounded like a VAE's, one KL term per step:")
 st.latex(formulas.DIFFUSION_ELBO)
 
-runs = diffusion_data.diffusion_runs(reg, data.completed_runs())
-if not runs:
-    widgets.no_runs_yet("completed runs of diffusion models (ddpm)")
-    st.code("genzoo train ddpm --dataset digits --seconds 120", language="bash")
-    st.stop()
-
-record = st.selectbox("Run", runs, format_func=data.run_label)
-try:
-    model = data.loaded_run(record).model
-except GenzooError as exc:
-    st.error(f"cannot load run {record.run_id}: {exc}; {data.retrain_hint(record)}")
-    st.stop()
+record, model = widgets.pick_run(diffusion_data.diffusion_runs(reg, data.completed_runs()),
+                                 "completed runs of diffusion models (ddpm)",
+                                 "genzoo train ddpm --dataset digits --seconds 120")
 total = model.num_timesteps
 n_test = len(data.dataset(record.dataset).test)
 st.caption(f"{record.model} on {record.dataset}: T = {total} steps; {data.test_score(record)}.")

@@ -9,7 +9,6 @@ variation are known, a table shows how strongly each latent dimension tracks eac
 import streamlit as st
 
 from genzoo.dashboard import data, formulas, latent_data, widgets
-from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
 
@@ -30,18 +29,10 @@ st.markdown("The VQ-VAE's code is a grid of codebook indices; its loss (straight
             "gradient for the quantization, sg = stop-gradient):")
 st.latex(formulas.VQ_LOSS)
 
-runs = latent_data.latent_runs(reg, data.completed_runs())
-if not runs:
-    widgets.no_runs_yet("completed runs of latent-variable models (vae, vqvae)")
-    st.code("genzoo train vae --dataset digits --seconds 120", language="bash")
-    st.stop()
-
-record = st.selectbox("Run", runs, format_func=data.run_label)
-try:
-    model = data.loaded_run(record).model
-except GenzooError as exc:
-    st.error(f"cannot load run {record.run_id}: {exc}; {data.retrain_hint(record)}")
-    st.stop()
+record, model = widgets.pick_run(
+    latent_data.latent_runs(reg, data.completed_runs()),
+    "completed runs of latent-variable models (vae, vqvae, realnvp, glow)",
+    "genzoo train vae --dataset digits --seconds 120")
 n_test = len(data.dataset(record.dataset).test)
 continuous = model.latent_kind == "continuous"
 st.caption(f"{record.model} on {record.dataset}: a {model.latent_kind} code of shape "

@@ -172,8 +172,12 @@ def test_samples_page_shows_a_grid_per_model_and_the_real_images(app, demo_store
     assert_clean(at)
     assert at.selectbox[0].value == "digits"
     assert at.selectbox[0].options == ["digits"]  # no 2-d point set among the pictures
-    assert sorted(at.multiselect[0].value) == ["codeformer", "gan", "independent", "pixelcnn",
-                                               "vae", "vqvae", "vqvae-prior"]
+    assert sorted(at.multiselect[0].value) == ["codeformer", "ddpm", "gan", "independent",
+                                               "pixelcnn", "realnvp", "vae", "vqvae",
+                                               "vqvae-prior"]
+    # a diffusion model's cell offers its step count, a flow's its temperature
+    assert at.number_input(key="steps-ddpm").value == 40
+    assert at.slider(key="temp-realnvp").value == 1.0
     assert [h.value for h in at.subheader][-1] == "real test images"
     assert {"independent", "pixelcnn", "vae", "gan"} <= {h.value for h in at.subheader}
     assert len(at.image) == len(at.multiselect[0].value) + 1  # every model and the real images
@@ -217,7 +221,10 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     assert "`genzoo train gmm --dataset digits`" in texts(at.caption)
 
     table = at.dataframe[0].value
-    assert set(table["model"]) == {"independent", "pixelcnn", "vae", "vqvae-prior"}
+    assert set(table["model"]) == {"independent", "pixelcnn", "vae", "vqvae-prior", "ddpm",
+                                   "realnvp"}
+    assert table.set_index("model").loc["ddpm", "bound"] == "vlb"
+    assert table.set_index("model").loc["realnvp", "bound"] == "dequant"
     assert table.set_index("model").loc["vae", "bound"] == "elbo"
     elbo = next(trace for trace in bars["data"] if trace["name"] == "elbo likelihood")
     assert list(elbo["x"]) == ["vae", "vqvae-prior"]  # bounds drawn apart from exact numbers
@@ -230,7 +237,9 @@ def test_likelihood_page_bars_floor_table_and_curves(app, demo_store):
     pixelcnn = demo_runs(demo_store)["pixelcnn"].run_id
     vae = demo_runs(demo_store)["vae"].run_id
     prior = demo_runs(demo_store)["vqvae-prior"].run_id
-    assert sorted(trace["name"] for trace in curves["data"]) == sorted([pixelcnn, vae, prior])
+    trained = [demo_runs(demo_store)[m].run_id for m in ("ddpm", "realnvp")]
+    assert sorted(trace["name"] for trace in curves["data"]) == sorted([pixelcnn, vae, prior,
+                                                                        *trained])
     assert "logged no training steps" in texts(at.caption)  # independent: closed form
 
     # the terms of the loss, one panel each, for a run that took steps
