@@ -110,3 +110,13 @@ def test_empty_store_says_how_to_make_a_run(app, empty_store):
     assert "genzoo train pixelcnn --dataset 8-gaussians --seconds 30" in [c.value for c in
                                                                           at.code]
     assert not at.dataframe
+
+
+def test_a_flows_map_is_its_density_integrated_over_each_cell(app, demo_store):
+    """The demo-like store's realnvp on 8-gaussians: drawn as its continuous density integrated
+    over each cell (summing to 1), not as exp of its dequantization bound."""
+    at = app(PAGE)
+    assert_clean(at)
+    table = at.dataframe[0].value.set_index("model")
+    assert table.loc["realnvp", "kind"] == "exact continuous density, integrated over each cell"
+    assert table.loc["realnvp", "mass on the grid"] == pytest.approx(1.0, abs=2e-2)
