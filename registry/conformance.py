@@ -184,8 +184,10 @@ def check_normalized(spec: ModelSpec) -> None:
     """
     if spec.data == "image":
         model, _ = make_model(spec, TINY_IMAGE_INFO)
-        if not has_likelihood(model, spec):
-            return  # log_prob refuses (checked by 'log_prob'): there is nothing to sum
+        # n/a was decided on the class's bound_available; an instance must agree with it
+        _expect(has_likelihood(model, spec),
+                "the model's class declares a bound (bound_available = True) but this instance "
+                "has none: set bound_available on the class, so the checks know what applies")
         images = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 1, 2, 2)
         with torch.no_grad():
             total = float(torch.logsumexp(model.log_prob(images).double(), 0).exp())
