@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT,
     tags TEXT NOT NULL DEFAULT '[]',
     settings TEXT NOT NULL DEFAULT '{}',
+    dataset_identity TEXT NOT NULL DEFAULT '{}',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -82,10 +83,12 @@ CREATE TABLE IF NOT EXISTS comparisons (
 STATUSES = ("created", "running", "completed", "failed", "interrupted", "cancelled")
 ACTIVE = ("created", "running")  # a process is (or should be) training these
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")  # one folder name, no path
-_JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags", "settings")
+_JSON_COLUMNS = ("dataset_options", "config", "data_info", "metrics", "tags", "settings",
+                 "dataset_identity")
 # Columns added after the first release, with their definitions: a store written by an older
 # genzoo gets them on first open (SQLite adds a column with its default to every row).
-_ADDED_COLUMNS = {"settings": "TEXT NOT NULL DEFAULT '{}'"}
+_ADDED_COLUMNS = {"settings": "TEXT NOT NULL DEFAULT '{}'",
+                  "dataset_identity": "TEXT NOT NULL DEFAULT '{}'"}
 
 
 @dataclass
@@ -111,6 +114,10 @@ class RunRecord:
     # How the run trains, beyond its config: ``precision`` (fp32 | bf16), ``compile`` (bool),
     # and ``compile_error`` when torch.compile failed and it fell back to eager.
     settings: dict = field(default_factory=dict)
+    # A dataset read from the user's files: its display ``name``, ``path``, ``format`` and the
+    # ``sha256`` of its content when the run trained (empty for a registered dataset), so a
+    # run whose data changed since can say so (:mod:`genzoo.registry.imagefiles`).
+    dataset_identity: dict = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
 
@@ -122,7 +129,7 @@ class RunRecord:
                 "target_steps": self.target_steps, "target_seconds": self.target_seconds,
                 "train_seconds": self.train_seconds, "dataset_options": self.dataset_options,
                 "error": self.error, "tags": self.tags, "settings": self.settings,
-                "created_at": self.created_at,
+                "dataset_identity": self.dataset_identity, "created_at": self.created_at,
                 "updated_at": self.updated_at}
 
 
@@ -134,7 +141,8 @@ def new_run_id(model: str, dataset: str) -> str:
     """A fresh id that a person can read, ``MODEL-DATASET-xxxxxx``, made to pass
     :func:`check_run_id` whatever the names hold: a CSV called ``my data (v2);$(id).csv`` gives
     ``MODEL-my-data-v2-id-xxxxxx``, and a long name is cut so that the id fits one folder name."""
-    stem = Path(dataset).stem if dataset.endswith(".csv") else dataset
+    is_path = dataset.endswith(".csv") or "/" in dataset or os.sep in dataset
+    stem = Path(dataset).stem if is_path else dataset  # a user's file or folder: its name
     suffix = uuid.uuid4().hex[:6]
     slug = "-".join(part for part in (slugify(model), slugify(stem)) if part)
     slug = re.sub(r"^[^A-Za-z0-9]+", "", slug) or "run"  # an id starts with a letter or digit
@@ -318,7 +326,8 @@ class RunStore:
                    data_info: dict, dataset_options: dict | None = None,
                    target_steps: int | None = None, target_seconds: float | None = None,
                    tags: list | None = None, run_id: str | None = None,
-                   settings: dict | None = None) -> RunRecord:
+                   settings: dict | None = None,
+                   dataset_identity: dict | None = None) -> RunRecord:
         """Record a new run (status ``created``) and make its checkpoint folder.
 
         ``run_id`` is chosen by the caller where it must know the id before the run exists
@@ -334,7 +343,8 @@ class RunStore:
                            device=device, status="created", target_steps=target_steps,
                            target_seconds=target_seconds, dataset_options=dataset_options or {},
                            data_info=data_info, tags=tags or [], settings=settings or {},
-                           created_at=now, updated_at=now)
+                           dataset_identity=dataset_identity or {}, created_at=now,
+                           updated_at=now)
         row = record.__dict__.copy()
         for key in _JSON_COLUMNS:
             row[key] = json.dumps(row[key])
