@@ -750,7 +750,8 @@ def runs(model, dataset, as_json):
               help="Trainings at once (default: one per core, at most 4).")
 def demo(scale, workers):
     """Train the demo comparisons the dashboard opens with (only runs not trained yet)."""
-    from .cli_queue import _report_comparison, _wait_for
+    from . import compare as cmp
+    from .cli_queue import _report_comparison
     from .demo import queue_demo
     from .pool import check_workers
 
@@ -762,7 +763,7 @@ def demo(scale, workers):
     names, queued = queue_demo(registry, store, scale=scale,
                                log=lambda m: click.echo(m, err=True))
     click.echo(f"[demo] {len(queued)} jobs queued in {', '.join(names)}", err=True)
-    _wait_for(store, names, workers, quiet=False)
+    cmp.wait_for(store, names, workers)
     for name in names:
         _report_comparison(registry, store, name, None, as_json=False)
 

@@ -109,7 +109,11 @@ class TrainRequest:
         if self.seconds is not None:
             args += ["--seconds", repr(float(self.seconds))]
         args += ["--device", self.device, "--seed", str(int(self.seed))]
-        for key, value in {**self.config, **self.dataset_options}.items():
+        from .runs import DATA_PREFIX
+
+        settings = {**self.config, **{f"{DATA_PREFIX}{key}": value  # the dataset's, said so
+                                      for key, value in self.dataset_options.items()}}
+        for key, value in settings.items():
             args += ["--set", f"{key}={value}"]
         for tag in self.tags:
             args += ["--tag", tag]
@@ -137,7 +141,7 @@ def check_request(registry: Registry, store: RunStore, request: TrainRequest, *,
     options)`` loads the dataset (the dashboard passes a cached loader).
     """
     from .devices import resolve_device
-    from .runs import check_compatible, load_dataset, split_settings
+    from .runs import DATA_PREFIX, check_compatible, load_dataset, split_settings
 
     check_budget(request.steps, request.seconds)
     resolve_device(request.device)
@@ -156,8 +160,9 @@ def check_request(registry: Registry, store: RunStore, request: TrainRequest, *,
                              parent_config=json.dumps(record.config, sort_keys=True))
     if not dataset:
         raise BadConfig(f"choose a dataset to train {spec.name!r} on")
-    overrides, data_settings = split_settings(registry, spec, dataset,
-                                              {**overrides, **request.dataset_options})
+    overrides, data_settings = split_settings(
+        registry, spec, dataset, {**overrides, **{f"{DATA_PREFIX}{key}": value for key, value
+                                                  in request.dataset_options.items()}})
     try:
         data = (load or load_dataset)(registry, dataset, {**options, **data_settings})
         check_compatible(spec, data)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
+from . import imagefiles
 from .checkpoints import load_latest
 from .config import build_config, config_fields, parse_value
 from .data import ImageData, SeriesData, load_csv_series, with_validation
-from .errors import BadConfig, BadData, CheckpointError, GenzooError
+from .errors import BadConfig, BadData, CheckpointError, GenzooError, NotFound
 from .model import DataInfo, GenerativeModel
 from .plugins import Registry
 from .spec import DatasetSpec, ModelSpec
@@ -22,10 +23,34 @@ def is_csv_path(name: str) -> bool:
     return name.lower().endswith(".csv") or Path(name).suffix.lower() == ".csv"
 
 
+def dataset_label(name: str) -> str:
+    """How a dataset reads on a page or in a table: a registered name as it is, a user's file or
+    folder by its own name (``/home/ana/data/flowers`` is ``flowers``; ``co2.csv`` stays)."""
+    return Path(name).name if "/" in name or is_csv_path(name) else name
+
+
+def is_image_path(registry: Registry, name: str) -> bool:
+    """True for dataset names that are a user's image files (a folder, ``.npy``/``.npz``, MNIST
+    idx, CIFAR-10 binary) rather than registered names (:mod:`genzoo.registry.imagefiles`)."""
+    return name not in registry.datasets and imagefiles.looks_like_image_files(name)
+
+
+def declared_options(registry: Registry, dataset: str | None) -> tuple[str, ...]:
+    """The ``--set`` options a dataset takes: its spec's, or those of a user's image files."""
+    if dataset is None:
+        return ()
+    if dataset in registry.datasets:
+        return registry.datasets[dataset].options
+    if is_csv_path(dataset):
+        return ("column",)
+    return imagefiles.IMAGE_OPTIONS if is_image_path(registry, dataset) else ()
+
+
 def load_dataset(registry: Registry, name: str, options: dict | None = None):
-    """A registered dataset by name, or a CSV file (``options["column"]`` picks the column),
-    always with train, validation and test splits (:func:`~genzoo.registry.data.with_validation`
-    carves the validation split from train where the loader gives none).
+    """A registered dataset by name, a CSV file (``options["column"]`` picks the column) or a
+    user's image files (``channels``, ``size``, ``levels``, ``images``, ``labels``), always with
+    train, validation and test splits (:func:`~genzoo.registry.data.with_validation` carves the
+    validation split from train where the loader gives none).
 
     Other options go to the dataset's ``load`` (those its spec declares, parsed to the type of
     their default): ``{"size": "32"}`` for ``shapes``.
@@ -33,6 +58,12 @@ def load_dataset(registry: Registry, name: str, options: dict | None = None):
     options = dict(options or {})
     if name not in registry.datasets and is_csv_path(name):
         return with_validation(load_csv_series(name, column=options.get("column")))
+    if is_image_path(registry, name):
+        unknown = sorted(set(options) - set(imagefiles.IMAGE_OPTIONS))
+        if unknown:
+            raise BadConfig(f"image files {name}: no option {unknown[0]!r}; their options: "
+                            f"{', '.join(imagefiles.IMAGE_OPTIONS)}")
+        return with_validation(imagefiles.load_image_files(name, **options))
     if options.get("column"):
         raise GenzooError(f"--column applies to CSV files only, not to dataset {name!r}")
     options.pop("column", None)
@@ -57,21 +88,35 @@ def dataset_options(spec: DatasetSpec, options: dict) -> dict:
     return parsed
 
 
+DATA_PREFIX, MODEL_PREFIX = "data.", "model."  # --set data.channels=1: the dataset's, not vae's
+
+
 def split_settings(registry: Registry, model_spec: ModelSpec, dataset: str | None,
                    settings: dict | None) -> tuple[dict, dict]:
     """``--set`` pairs split into model config overrides and dataset options.
 
     A key is the model's when its config has that field, the dataset's when the dataset
-    declares that option; a key both claim is an error rather than a guess.
+    declares that option. ``data.KEY`` and ``model.KEY`` say whose a key is; a bare key both
+    claim (``channels`` of a VAE on a user's images) is an error that says so, never a guess.
     """
     fields = config_fields(model_spec.config_class)
-    declared = (registry.datasets[dataset].options
-                if dataset is not None and dataset in registry.datasets else ())
+    declared = declared_options(registry, dataset)
     model_part, data_part = {}, {}
     for key, value in (settings or {}).items():
+        if key.startswith(DATA_PREFIX):
+            name = key[len(DATA_PREFIX):]
+            if name not in declared:
+                raise BadConfig(f"--set {key}: dataset {dataset!r} has no option {name!r}; "
+                                f"its options: {', '.join(declared) or 'none'}")
+            data_part[name] = value
+            continue
+        if key.startswith(MODEL_PREFIX):
+            model_part[key[len(MODEL_PREFIX):]] = value
+            continue
         if key in fields and key in declared:
             raise BadConfig(f"--set {key}: both a config field of {model_spec.name!r} and an "
-                            f"option of dataset {dataset!r}; rename one")
+                            f"option of dataset {dataset!r}; write --set {DATA_PREFIX}{key}=... "
+                            f"for the dataset's or --set {MODEL_PREFIX}{key}=... for the model's")
         (data_part if key in declared else model_part)[key] = value
     return model_part, data_part
 
@@ -103,7 +148,8 @@ class LoadedRun:
     data: ImageData | SeriesData
     step: int
     warnings: list[str]  # newer checkpoints that could not be read (an older one was used)
-    notes: list[str] = field(default_factory=list)  # about the checkpoint that was used
+    # about the checkpoint that was used, and the data: changed since the run trained on it
+    notes: list[str] = field(default_factory=list)
 
 
 def load_run(run_id: str, store: RunStore, registry: Registry, *,
@@ -111,7 +157,7 @@ def load_run(run_id: str, store: RunStore, registry: Registry, *,
     """Rebuild a run's model from its stored config and load its newest readable checkpoint."""
     record = store.get(run_id)
     spec = registry.model(record.model)
-    data = load_dataset(registry, record.dataset, record.dataset_options)
+    data = load_run_dataset(registry, record)
     config = build_config(spec.config_class, record.config, stored=True)
     model = build_model(spec, config, DataInfo.from_json(record.data_info))
     checkpoint, errors = load_latest(store.run_dir(run_id))
@@ -124,7 +170,34 @@ def load_run(run_id: str, store: RunStore, registry: Registry, *,
         raise CheckpointError(checkpoint_mismatch(checkpoint, model, spec)) from None
     model.to(device).eval()
     return LoadedRun(record=record, spec=spec, model=model, data=data, step=checkpoint.step,
-                     warnings=errors, notes=checkpoint.notes)
+                     warnings=errors, notes=[*data_changed(record), *checkpoint.notes])
+
+
+def load_run_dataset(registry: Registry, record: RunRecord):
+    """The dataset a run trained on; for a user's files that are gone, an error that names the
+    run and the path, not only the path."""
+    try:
+        return load_dataset(registry, record.dataset, record.dataset_options)
+    except NotFound as exc:
+        if not record.dataset_identity:
+            raise
+        raise NotFound(f"run {record.run_id!r} trained on {record.dataset}, which is not there "
+                       f"any more ({exc}); its numbers show on every page, but its model needs "
+                       "the data to load: put the files back at that path") from None
+
+
+def data_changed(record: RunRecord) -> list[str]:
+    """A warning when the user's files a run trained on hold other data now (their content
+    hash differs from the one recorded when it trained); nothing for registered datasets."""
+    recorded = (record.dataset_identity or {}).get("sha256")
+    if not recorded:
+        return []
+    now = imagefiles.dataset_identity(record.dataset)["sha256"]
+    if now == recorded:
+        return []
+    return [f"the data at {record.dataset} changed since run {record.run_id!r} trained on it "
+            f"(content hash {recorded[:12]} then, {now[:12]} now): its stored numbers are of "
+            "the old data, and evaluating it again measures it on the new"]
 
 
 def checkpoint_mismatch(checkpoint, model: GenerativeModel, spec: ModelSpec) -> str:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from . import distributed
+from . import distributed, imagefiles
 from .checkpoints import load_latest, save_checkpoint
 from .config import build_config, config_to_json
 from .devices import keep_on_device, resolve_device
@@ -50,8 +50,11 @@ from .runs import (
     build_model,
     check_compatible,
     checkpoint_mismatch,
+    data_changed,
+    is_image_path,
     load_dataset,
     load_run,
+    load_run_dataset,
     split_settings,
 )
 from .series import context_length
@@ -92,7 +95,8 @@ class LoopSettings:
     checkpoint_every: int = 250
     checkpoint_seconds: float = 30.0
     log_seconds: float = 0.5
-    progress: bool = True
+    # True: a bar on a terminal only; "always": in a notebook too (the Python API's)
+    progress: bool | str = True
 
 
 def sample_batch(model: GenerativeModel, train: torch.Tensor, batch_size: int,
@@ -184,7 +188,10 @@ def start_run(registry: Registry, store: RunStore, model_name: str, dataset: str
         closed_form = model.fit(data.train.to(torch_device))
     stored_dataset, dataset_options = _canonical_dataset(registry, dataset, data,
                                                          dataset_options)
+    identity = (imagefiles.dataset_identity(dataset)
+                if is_image_path(registry, dataset) else None)
     run = dict(model=model_name, dataset=stored_dataset, config=config_to_json(config),
+               dataset_identity=identity,
                seed=seed, device=str(torch_device), data_info=data.info.to_json(),
                dataset_options=dataset_options, target_steps=steps, target_seconds=seconds,
                tags=tags, run_id=run_id, settings={**settings_json, "nproc": world.size})
@@ -217,9 +224,12 @@ def _naming_the_column(data, dataset: str):
 def _canonical_dataset(registry: Registry, dataset: str, data, options: dict) -> tuple[str, dict]:
     """The name a run stores its dataset under, so that the same data is grouped as one.
 
-    A CSV path is stored absolute (the run reloads from anywhere); options that select a
-    registered variant are stored as its name (``shapes`` with ``size=32`` is ``shapes-32``).
+    A CSV path or a user's image files are stored absolute (the run reloads from anywhere);
+    options that select a registered variant are stored as its name (``shapes`` with
+    ``size=32`` is ``shapes-32``).
     """
+    if is_image_path(registry, dataset):
+        return str(Path(dataset).resolve()), dict(options)
     if dataset not in registry.datasets:  # a CSV: the column used is stored, chosen or not
         column = data.name.rsplit(":", 1)[1] if ":" in data.name else options.get("column")
         return str(Path(dataset).resolve()), {**options, **({"column": column} if column
@@ -250,7 +260,10 @@ def resume_run(registry: Registry, store: RunStore, run_id: str, *, steps: int |
     """
     record = store.get(run_id)
     spec = registry.model(record.model)
-    data = load_dataset(registry, record.dataset, record.dataset_options)
+    data = load_run_dataset(registry, record)
+    for changed in data_changed(record):  # a run is one training on one dataset
+        raise BadData(f"{changed}; resuming would go on training it on other data: start a "
+                      "new run instead")
     config = build_config(spec.config_class, record.config, stored=True)
     torch_device = resolve_device(device or record.device.split(":")[0])
     torch.manual_seed(record.seed)  # with no checkpoint yet, start from the seed's weights
@@ -549,8 +562,10 @@ def _progress_bar(enabled, target_steps, target_seconds, step, seconds, descript
         return None
     from tqdm.auto import tqdm
 
-    # disable=None: a bar on a terminal only, never a flood of redraws in a log file
-    common = {"desc": description, "leave": False, "disable": None, "mininterval": 0.5}
+    # disable=None: a bar on a terminal only, never a flood of redraws in a log file; a
+    # notebook's output is no terminal, so the API asks for its widget outright
+    common = {"desc": description, "leave": False, "mininterval": 0.5,
+              "disable": False if enabled == "always" else None}
     if target_seconds:
         return tqdm(total=target_seconds, initial=round(seconds, 1), unit="s",
                     bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}", **common)

@@ -200,7 +200,7 @@ def test_the_command_is_genzoo_train_with_the_run_id():
     assert argv[1:5] == ["-m", "genzoo.registry.cli", "train", "pixelcnn"]
     text = " ".join(argv[4:])
     assert text == ("pixelcnn --dataset digits --seconds 30.0 --device cpu --seed 3 "
-                    "--set hidden=8 --set size=16 --run-id r-1 --quiet")
+                    "--set hidden=8 --set data.size=16 --run-id r-1 --quiet")  # the dataset's
     tagged = TrainRequest("independent", "digits", steps=0, tags=["compare:x"]).argv("r-3")
     assert tagged[-5:] == ["--tag", "compare:x", "--run-id", "r-3", "--quiet"]
     staged = TrainRequest("vqvae-prior", None, steps=10, parent="vqvae-digits-1").argv("r-2")
