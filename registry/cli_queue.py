@@ -130,61 +130,8 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
         say(f"comparison {name}: {done['submitted']} {executor} jobs submitted, "
             f"{done['completed']} completed, {done['failed']} failed")
     else:
-        _wait_for(store, name, workers, quiet=as_json)
+        cmp.wait_for(store, name, workers, show=not as_json)
     _report_comparison(registry, store, name, out_dir, as_json)
-
-
-def _wait_for(store, names: str | list[str], workers: int, quiet: bool) -> None:
-    """Run a worker pool here until the comparisons are done (or follow the pool that already
-    serves the store), with a progress bar of jobs done, running and queued."""
-    import time
-
-    from tqdm.auto import tqdm
-
-    from . import compare as cmp
-    from .pool import PoolBusy, WorkerPool, pool_running
-
-    names = [names] if isinstance(names, str) else list(names)
-
-    def states():
-        return [cmp.progress(store, name, workers) for name in names]
-
-    def finished() -> bool:
-        return all(state.finished for state in states())
-
-    bar = tqdm(total=sum(s.total for s in states()), desc=", ".join(names), unit="job",
-               disable=True if quiet else None, leave=True)
-
-    def tick(_pool=None) -> bool:
-        now = states()
-        running, queued = sum(s.running for s in now), sum(s.queued for s in now)
-        failed = sum(s.failed for s in now)
-        left = sum(s.seconds_left or 0 for s in now)
-        bar.total = sum(s.total for s in now)
-        bar.n = bar.total - running - queued
-        bar.set_postfix_str(f"{running} running, {queued} queued"
-                            + (f", {failed} failed" if failed else "")
-                            + (f", ~{left:.0f} s left" if left else ""), refresh=False)
-        bar.refresh()
-        return running == 0 and queued == 0
-
-    try:
-        while not tick():
-            if pool_running(store):
-                time.sleep(1.0)  # another pool (a dashboard's) trains them: follow
-                continue
-            try:
-                WorkerPool(store, workers, log=(lambda line: None) if quiet else bar.write).run(
-                    until=finished, on_tick=tick)
-            except PoolBusy:
-                continue
-    except KeyboardInterrupt:
-        bar.close()
-        raise GenzooError(f"interrupted; every unfinished run of {', '.join(names)} keeps its "
-                          "checkpoint and its job is back in line: the same command continues "
-                          "it") from None
-    finally:
-        bar.close()
 
 
 def _report_comparison(registry, store, name: str, out_dir, as_json: bool) -> None:

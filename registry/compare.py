@@ -424,6 +424,61 @@ def results(registry: Registry, store: RunStore, name: str) -> list[dict]:
     return rows
 
 
+def wait_for(store: RunStore, names: str | list[str], workers: int,
+             show: bool | str = True) -> None:
+    """Run a worker pool here until the comparisons are done (or follow the pool that already
+    serves the store), with a progress bar of jobs done, running and queued: on a terminal
+    (``show=True``), also in a notebook (``"always"``), or none (``False``)."""
+    from tqdm.auto import tqdm
+
+    from .errors import GenzooError
+    from .pool import PoolBusy, WorkerPool, pool_running
+
+    quiet = not show
+    names = [names] if isinstance(names, str) else list(names)
+
+    def states():
+        return [progress(store, name, workers) for name in names]
+
+    def finished() -> bool:
+        return all(state.finished for state in states())
+
+    bar = tqdm(total=sum(s.total for s in states()), desc=", ".join(names), unit="job",
+               disable=True if quiet else (False if show == "always" else None),
+               leave=True)
+
+    def tick(_pool=None) -> bool:
+        now = states()
+        running, queued = sum(s.running for s in now), sum(s.queued for s in now)
+        failed = sum(s.failed for s in now)
+        left = sum(s.seconds_left or 0 for s in now)
+        bar.total = sum(s.total for s in now)
+        bar.n = bar.total - running - queued
+        bar.set_postfix_str(f"{running} running, {queued} queued"
+                            + (f", {failed} failed" if failed else "")
+                            + (f", ~{left:.0f} s left" if left else ""), refresh=False)
+        bar.refresh()
+        return running == 0 and queued == 0
+
+    try:
+        while not tick():
+            if pool_running(store):
+                time.sleep(1.0)  # another pool (a dashboard's) trains them: follow
+                continue
+            try:
+                WorkerPool(store, workers, log=(lambda line: None) if quiet else bar.write).run(
+                    until=finished, on_tick=tick)
+            except PoolBusy:
+                continue
+    except KeyboardInterrupt:
+        bar.close()
+        raise GenzooError(f"interrupted; every unfinished run of {', '.join(names)} keeps its "
+                          "checkpoint and its job is back in line: the same command continues "
+                          "it") from None
+    finally:
+        bar.close()
+
+
 def _status(group: list[Cell], records: list[RunRecord]) -> str:
     statuses = [r.status for r in records]
     if len(records) == len(group) and all(s == "completed" for s in statuses):
