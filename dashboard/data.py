@@ -18,16 +18,23 @@ from __future__ import annotations
 import functools
 import math
 import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from genzoo.registry.errors import GenzooError
 from genzoo.registry.outputs import spreadsheet_safe
 from genzoo.registry.plugins import Registry, get_registry
-from genzoo.registry.runs import is_csv_path, load_dataset, load_run
+from genzoo.registry.runs import (
+    data_changed,
+    dataset_label,
+    is_csv_path,
+    is_image_path,
+    load_dataset,
+    load_run,
+)
 from genzoo.registry.store import RunRecord, RunStore, default_home
 
 DEMO_COMMAND = "genzoo demo"
@@ -139,10 +146,13 @@ def latest_by_model(records: list[RunRecord]) -> dict[str, RunRecord]:
 
 
 def data_kind(reg: Registry, dataset: str) -> str | None:
-    """``image`` or ``series`` for a registered dataset; CSV files are series; None if unknown."""
+    """``image`` or ``series`` for a registered dataset; CSV files are series, a user's image
+    files images; None if unknown."""
     if dataset in reg.datasets:
         return reg.datasets[dataset].kind
-    return "series" if is_csv_path(dataset) else None
+    if is_csv_path(dataset):
+        return "series"
+    return "image" if is_image_path(reg, dataset) else None
 
 
 def datasets_with_runs(reg: Registry, records: list[RunRecord], kind: str) -> list[str]:
@@ -151,6 +161,31 @@ def datasets_with_runs(reg: Registry, records: list[RunRecord], kind: str) -> li
              and data_kind(reg, r.dataset) == kind}
     order = list(reg.datasets)
     return sorted(names, key=lambda n: (order.index(n) if n in order else len(order), n))
+
+
+@st.cache_data(show_spinner=False, ttl=30, max_entries=64)
+def _data_changed(home: str, run_id: str, updated_at: float, touched: float | None
+                  ) -> list[str]:
+    try:
+        return data_changed(store_at(home).get(run_id))
+    except GenzooError as exc:  # the files are gone: say so, as loading the run would
+        return [str(exc)]
+
+
+def _modified(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def data_changed_notes(records: list[RunRecord], dataset_name: str) -> list[str]:
+    """For a user's files: a note per run on ``dataset_name`` whose data changed since it
+    trained (their content hash differs now). Hashed again when the path's modification time
+    changes (a file), or after 30 seconds (a folder's files can change under the same time)."""
+    touched = _modified(dataset_name)
+    return [note for r in records if r.dataset == dataset_name and r.dataset_identity
+            for note in _data_changed(store_home(), r.run_id, r.updated_at, touched)]
 
 
 def picture_datasets(reg: Registry, records: list[RunRecord]) -> list[str]:
@@ -224,7 +259,7 @@ def higher_is_better(reg: Registry, metric: str) -> bool | None:
 def runs_frame(records: list[RunRecord]) -> pd.DataFrame:
     """Run id, dataset, status and held-out score of each run, newest first."""
     rows = [{"run id": r.run_id, "model": r.model,
-             "dataset": Path(r.dataset).name if is_csv_path(r.dataset) else r.dataset,
+             "dataset": dataset_label(r.dataset),
              "status": r.status, "test score": test_score(r), "steps": r.step,
              "train seconds": round(r.train_seconds, 2), "seed": r.seed,
              "tags": ", ".join(r.tags), "error": r.error or ""} for r in records]
@@ -350,4 +385,5 @@ def csv_bytes(frame: pd.DataFrame, index: bool = False) -> bytes:
 
 def run_label(record: RunRecord) -> str:
     """How a run reads in a picker: model, dataset, held-out score and id."""
-    return f"{record.model} on {record.dataset} · {test_score(record)} · {record.run_id}"
+    return (f"{record.model} on {dataset_label(record.dataset)} · {test_score(record)} · "
+            f"{record.run_id}")

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from genzoo.dashboard import data
-from genzoo.dashboard.data import format_metric, higher_is_better, metric_unit
+from genzoo.dashboard.data import dataset_label, format_metric, higher_is_better, metric_unit
 from genzoo.dashboard.tables import SharedTable
 from genzoo.registry.metrics import PARAMETERS
 from genzoo.registry.plugins import Registry
@@ -160,13 +160,13 @@ def compare_to_others(reg: Registry, metric: str, record: RunRecord,
     own = newest[record.model]
     rank = [m for m, _ in ranked].index(record.model) + 1
     if best_model == record.model:
-        return f"best of {len(ranked)} models on {record.dataset}"
+        return f"best of {len(ranked)} models on {dataset_label(record.dataset)}"
     if reg.metric(metric).ratio and best > 0 and own > 0:
         ratio = best / own if higher else own / best
         word = "larger" if metric == PARAMETERS else "slower"
         return f"{ratio:,.1f}x {word} than the best, {best_model}"
     unit = metric_unit(reg, metric)
-    return (f"{rank} of {len(ranked)} on {record.dataset}; best: {best_model} "
+    return (f"{rank} of {len(ranked)} on {dataset_label(record.dataset)}; best: {best_model} "
             f"{format_metric(best, unit)}")
 
 
@@ -191,7 +191,7 @@ def claims_frame(reg: Registry, spec: ModelSpec, records: list[RunRecord],
                 else:
                     value = format_metric(record.metrics[claim.metric],
                                           metric_unit(reg, claim.metric))
-                    run = f"{record.run_id} ({record.dataset})"
+                    run = f"{record.run_id} ({dataset_label(record.dataset)})"
                     compared = compare_to_others(reg, claim.metric, record, all_records or [])
             rows.append({"": kind, "claim": claim.text, "measured": value,
                          "against the others": compared, "tested by": claim.metric or "—",

@@ -7,7 +7,8 @@ the page's button starts them in a process of their own with a time and memory l
 (:func:`start_conformance`, one at a time per store), which caches the results in the runs store
 (``$GENZOO_HOME/conformance.json``, with the genzoo and plugin versions they were run with, so
 results of an upgraded plugin are marked stale). The run-and-cache code lives in
-``genzoo.registry.conformance``, where the CLI can reuse it.
+``genzoo.registry.conformance``, where the CLI can reuse it. The page also imports a run bundle
+(``genzoo export --bundle``) uploaded by a visitor, through ``genzoo.registry.bundles``.
 """
 
 from __future__ import annotations
@@ -312,3 +313,55 @@ def unchecked(document: dict | None, reg: Registry) -> list[str]:
 def failures(frame: pd.DataFrame) -> pd.DataFrame:
     """The failed checks with their messages."""
     return frame.loc[frame["result"] == FAILED, ["model", "check", "message"]]
+
+
+# -- importing a bundle -------------------------------------------------------------------------
+
+# The most an uploaded bundle may be: checked on its declared size before its bytes are read (the
+# server holds an upload in memory), and again on the bytes; the import checks the rest.
+BUNDLE_UPLOAD_MAX_BYTES = 512 * 2**20
+COLLISION_CHOICES = {"rename": "import it as ID-imported, beside the one here",
+                     "skip": "keep the one here (when it is the same training)",
+                     "refuse": "import nothing"}
+
+
+def _upload_name(filename: str | None) -> str:
+    """An uploaded file's name as one line, without any folder it claims."""
+    from pathlib import Path
+
+    return " ".join(Path(filename or "upload.zip").name.split()) or "upload.zip"
+
+
+def check_bundle_upload(size: int, filename: str | None) -> None:
+    """Refuse an upload past :data:`BUNDLE_UPLOAD_MAX_BYTES` in one line (a ``BadBundle``)."""
+    from genzoo.registry.bundle_checks import BadBundle
+
+    if size > BUNDLE_UPLOAD_MAX_BYTES:
+        raise BadBundle(f"bundle {_upload_name(filename)}: {size / 2**20:,.0f} MB is more than "
+                        f"an upload may hold ({BUNDLE_UPLOAD_MAX_BYTES // 2**20} MB); import it "
+                        "with `genzoo import FILE.zip` on the server")
+
+
+def import_uploaded_bundle(payload: bytes, filename: str | None,
+                           on_collision: str = "rename") -> pd.DataFrame:
+    """Import an uploaded bundle into the dashboard's runs store (every check of
+    :func:`genzoo.registry.bundles.import_bundle` first); one row per run: its id, the id it
+    has here, what was done and notes. Refused on a read-only dashboard, whatever the page
+    shows; a bad bundle is a one-line ``GenzooError`` naming the file by its uploaded name."""
+    import tempfile
+    from pathlib import Path
+
+    from genzoo.dashboard import access
+    from genzoo.registry.bundles import import_bundle
+
+    access.require_writable()
+    check_bundle_upload(len(payload), filename)
+    name = _upload_name(filename)
+    with tempfile.TemporaryDirectory(prefix="genzoo-upload-") as folder:
+        path = Path(folder) / "bundle.zip"  # not the uploaded name: it may not fit this disk
+        path.write_bytes(payload)
+        rows = import_bundle(data.store(), path, on_collision=on_collision, name=name,
+                             registry=data.registry())
+    return pd.DataFrame([{"run id": row["run_id"], "imported as": row["imported_as"],
+                          "status": row["status"], "notes": "; ".join(row["notes"])}
+                         for row in rows], columns=["run id", "imported as", "status", "notes"])

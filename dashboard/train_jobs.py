@@ -20,6 +20,7 @@ import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -32,9 +33,10 @@ from genzoo.registry.plugins import Registry
 from genzoo.registry.pool import pool_running, start_pool_process
 from genzoo.registry.process import as_seen_now
 from genzoo.registry.requests import PARENT_FIELDS, TrainRequest, check_request
-from genzoo.registry.runs import load_dataset
+from genzoo.registry.runs import is_image_path, load_dataset
 from genzoo.registry.spec import ModelSpec
 from genzoo.registry.store import ACTIVE, RunRecord, RunStore
+from genzoo.registry.user_data import UPLOAD_MAX_BYTES, save_upload, uploaded_datasets
 
 __all__ = ["TrainRequest"]  # the request type lives in the registry; re-exported for pages
 
@@ -104,8 +106,18 @@ def form_fields(spec: ModelSpec) -> list[FormField]:
     return out
 
 
+# A user's image files: channels (auto: as the files are), a side to resize to, levels to
+# quantize to; empty means "as the files are" (genzoo.registry.imagefiles)
+IMAGE_FILE_FIELDS = [FormField("channels", "choice", "auto", ("auto", "1", "3")),
+                     FormField("size", "int", None, optional=True, low=2, high=512),
+                     FormField("levels", "int", None, optional=True, low=2, high=256)]
+
+
 def dataset_fields(registry: Registry, dataset: str | None) -> list[FormField]:
-    """The options a dataset declares (``shapes``: ``size``), as form inputs."""
+    """The options a dataset declares (``shapes``: ``size``; a user's images: ``channels``,
+    ``size``, ``levels``), as form inputs."""
+    if dataset is not None and is_image_path(registry, dataset):
+        return list(IMAGE_FILE_FIELDS)
     if dataset not in registry.datasets:
         return []
     defaults = registry.datasets[dataset].option_defaults()
@@ -143,11 +155,30 @@ def device_choices() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
-def compatible_datasets(registry: Registry, spec: ModelSpec) -> list[str]:
-    """Registered datasets of the model's kind (image or series), the preferred one first."""
+def compatible_datasets(registry: Registry, spec: ModelSpec,
+                        store: RunStore | None = None) -> list[str]:
+    """Registered datasets of the model's kind (image or series), the preferred one first; for
+    an image model then the user's own image datasets: those uploaded to the store, and those
+    earlier runs trained on that are still there."""
     names = [name for name, d in registry.datasets.items() if d.kind == spec.data]
     preferred = PREFERRED_DATASETS.get(spec.data)
-    return sorted(names, key=lambda n: n != preferred)
+    names = sorted(names, key=lambda n: n != preferred)
+    if store is None or spec.data != "image":
+        return names
+    own = set(uploaded_datasets(store.home))
+    own |= {r.dataset for r in store.list_runs() if is_image_path(registry, r.dataset)
+            and Path(r.dataset).exists()}
+    return names + sorted(own, key=lambda path: (Path(path).name, path))
+
+
+UPLOAD_MAX_MB = UPLOAD_MAX_BYTES // 2**20
+
+
+def upload_dataset(store: RunStore, filename: str, payload: bytes) -> str:
+    """Keep an uploaded ``.npz`` or ``.zip`` of images as a dataset of the store (checked:
+    :func:`genzoo.registry.user_data.save_upload`); refused on a read-only dashboard."""
+    access.require_writable()
+    return save_upload(store.home, filename, payload)
 
 
 def parent_runs(store: RunStore, spec: ModelSpec) -> list[RunRecord]:

@@ -49,7 +49,8 @@ else:
         right.subheader("original")
         right.image(done["original"], width="stretch")
         label = f" (class {done['label']})" if done["label"] is not None else ""
-        st.caption(f"Test image {index}{label} of {record.dataset}: {done['hidden']} of "
+        st.caption(f"Test image {index}{label} of {data.dataset_label(record.dataset)}: "
+                   f"{done['hidden']} of "
                    f"{done['pixels']} pixels hidden (red), completed by `{record.run_id}` in "
                    f"{done['seconds']:.2f} s; known pixels kept: {'yes' if done['kept'] else 'NO'}."
                    " A raster-order model sees only the known pixels *before* each hidden one.")
@@ -69,7 +70,8 @@ datasets = completion_data.image_dataset_names(reg)
 controls = st.columns([4, 2, 2, 2])
 chosen = controls[0].multiselect("Models", models, default=models)
 dataset_name = controls[1].selectbox("Image shape of", datasets,
-                                     index=data.default_index(datasets, completion_data.RF_DATASET))
+                                     index=data.default_index(datasets, completion_data.RF_DATASET),
+                                     format_func=data.dataset_label)
 height, width = data.dataset(dataset_name).info.shape[-2:]
 row = controls[2].slider("Row", 0, height - 1, height // 2, key=f"rf-row-{dataset_name}")
 col = controls[3].slider("Column", 0, width - 1, width // 2, key=f"rf-col-{dataset_name}")

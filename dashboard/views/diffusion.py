@@ -20,7 +20,8 @@ record, model = widgets.pick_run(diffusion_data.diffusion_runs(reg, data.complet
                                  "genzoo train ddpm --dataset digits --seconds 120")
 total = model.num_timesteps
 n_test = len(data.dataset(record.dataset).test)
-st.caption(f"{record.model} on {record.dataset}: T = {total} steps; {data.test_score(record)}.")
+st.caption(f"{record.model} on {data.dataset_label(record.dataset)}: T = {total} steps; "
+           f"{data.test_score(record)}.")
 
 st.header("The forward process")
 left, right = st.columns([2, 3])

@@ -35,7 +35,8 @@ record, model = widgets.pick_run(
     "genzoo train vae --dataset digits --seconds 120")
 n_test = len(data.dataset(record.dataset).test)
 continuous = model.latent_kind == "continuous"
-st.caption(f"{record.model} on {record.dataset}: a {model.latent_kind} code of shape "
+st.caption(f"{record.model} on {data.dataset_label(record.dataset)}: a {model.latent_kind} "
+           "code of shape "
            f"{tuple(model.latent_shape)}; {data.test_score(record)}.")
 
 st.header("Reconstructions")

@@ -230,7 +230,8 @@ if showing(3):
             bundle = timeseries_data.forecast_bundle(record)
             st.latex(lecture.fitted_ar_latex(bundle["info"]))
             st.caption(f"Above: the lecture's model; below it, the same fitted to "
-                       f"{record.dataset} by run `{record.run_id}` (least squares, closed form).")
+                       f"{data.dataset_label(record.dataset)} by run `{record.run_id}` "
+                       "(least squares, closed form).")
         except GenzooError as exc:
             cannot_load(record, exc)
     left, right = st.columns([2, 3])
@@ -247,8 +248,9 @@ if showing(3):
             no_run("AR(p)", lecture.TRAIN_COMMANDS["ar"])
         elif bundle is not None:
             st.plotly_chart(timeseries_data.forecast_figure(
-                bundle, title=f"AR({bundle['info'].get('p')}) on {record.dataset}: forecast of "
-                              "the held-out years",
+                bundle, title=f"AR({bundle['info'].get('p')}) on "
+                              f"{data.dataset_label(record.dataset)}: forecast of the held-out "
+                              "years",
                 y_label=timeseries_data.series_unit(record.dataset)), key="ar-forecast")
 
     st.subheader("Fully visible belief network: the chain rule")
@@ -284,8 +286,9 @@ if showing(3):
                 test_bits = (record.metrics or {}).get("test_bits_per_dim")
                 metrics[2].metric("bits/dim, test split",
                                   "—" if test_bits is None else f"{test_bits:.3f}")
-                st.caption(f"{record.model} run `{record.run_id}` on {record.dataset}: each "
-                           "cell is one factor of the chain rule, in raster order.")
+                st.caption(f"{record.model} run `{record.run_id}` on "
+                           f"{data.dataset_label(record.dataset)}: each cell is one factor "
+                           "of the chain rule, in raster order.")
             except GenzooError as exc:
                 cannot_load(record, exc)
 

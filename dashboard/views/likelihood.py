@@ -19,8 +19,11 @@ if not datasets:
     widgets.no_runs_yet("completed image runs")
     st.stop()
 
-dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"))
+dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"),
+                            format_func=data.dataset_label)
 shared = likelihood_data.likelihood_tables(reg, records, dataset_name)
+for note in data.data_changed_notes(records, dataset_name):
+    st.warning(note)
 table, summary = shared.runs.frame, shared.summary
 
 if shared.figure is None:

@@ -1,10 +1,12 @@
 """Plugins: what is installed, with versions and hooks, what each registered, the errors of
-broken ones, and the contract's conformance results (run on request, cached in the store)."""
+broken ones, the contract's conformance results (run on request, cached in the store), and the
+import of a run bundle."""
 
 import streamlit as st
 
 from genzoo.dashboard import access, data, plugins_data, widgets
 from genzoo.registry import GENZOO_API_VERSION
+from genzoo.registry.errors import GenzooError
 
 reg = data.registry()
 
@@ -74,28 +76,55 @@ document = plugins_data.cached_conformance()
 if document is None:
     st.info("The checks have not been run on this runs store yet: press **Run conformance "
             f"checks** (results are cached in `{data.store_home()}`).")
-    st.stop()
-if document.get("error"):
-    st.warning(document["error"])
+else:
+    if document.get("error"):
+        st.warning(document["error"])
+    results = plugins_data.conformance_frame(document, reg)
+    matrix = plugins_data.conformance_matrix(results)
+    st.caption(f"Cached results, last run {document.get('time', '?')} with genzoo "
+               f"{document.get('genzoo_version') or '?'}.")
+    stale = matrix[matrix["stale"] != ""]
+    if not stale.empty:
+        st.warning("Stale results (run the checks again): " + "; ".join(
+            f"{row['model']}: {row['stale']}" for row in stale.to_dict("records")))
+    unchecked = plugins_data.unchecked(document, reg)
+    if unchecked:
+        st.info(f"Not checked yet: {', '.join(unchecked)}.")
+    st.dataframe(matrix, hide_index=True)
+    failed = plugins_data.failures(results)
+    if failed.empty and not results.empty:
+        applied, skipped = plugins_data.applied_and_not(results)
+        st.success(f"Every cached check that applies passed ({applied} checks on {len(matrix)} "
+                   f"models" + (f"; {skipped} n/a: they do not apply to the model" if skipped
+                                else "") + ").")
+    for row in failed.to_dict("records"):
+        st.error(f"**{row['model']}** failed `{row['check']}`: {row['message']}")
+    widgets.csv_download(results, "genzoo-conformance.csv", key="conformance-csv")
 
-results = plugins_data.conformance_frame(document, reg)
-matrix = plugins_data.conformance_matrix(results)
-st.caption(f"Cached results, last run {document.get('time', '?')} with genzoo "
-           f"{document.get('genzoo_version') or '?'}.")
-stale = matrix[matrix["stale"] != ""]
-if not stale.empty:
-    st.warning("Stale results (run the checks again): " + "; ".join(
-        f"{row['model']}: {row['stale']}" for row in stale.to_dict("records")))
-unchecked = plugins_data.unchecked(document, reg)
-if unchecked:
-    st.info(f"Not checked yet: {', '.join(unchecked)}.")
-st.dataframe(matrix, hide_index=True)
-failed = plugins_data.failures(results)
-if failed.empty and not results.empty:
-    applied, skipped = plugins_data.applied_and_not(results)
-    st.success(f"Every cached check that applies passed ({applied} checks on {len(matrix)} "
-               f"models" + (f"; {skipped} n/a: they do not apply to the model" if skipped
-                            else "") + ").")
-for row in failed.to_dict("records"):
-    st.error(f"**{row['model']}** failed `{row['check']}`: {row['message']}")
-widgets.csv_download(results, "genzoo-conformance.csv", key="conformance-csv")
+st.subheader("Import a bundle")
+st.caption("Runs trained elsewhere (a teacher's GPU before class) travel as one zip that "
+           "`genzoo export RUN_ID... --bundle class.zip` writes: each run's record, logged "
+           "curves and last checkpoint, and the parent runs a second stage builds on. Every "
+           "entry is checked before anything is stored (its name, size, SHA-256, strict JSON, "
+           "tensors through safetensors only), so a damaged, forged or newer bundle is refused "
+           "whole. `genzoo import class.zip` does the same on the command line.")
+if access.read_only():
+    st.info(f"Importing is off: {access.read_only_reason()}.")
+else:
+    bundle = st.file_uploader("Bundle (.zip)", type=["zip"], key="bundle-upload",
+                              help=f"at most {plugins_data.BUNDLE_UPLOAD_MAX_BYTES // 2**20} MB")
+    collision = st.radio("A run id this store already has", list(plugins_data.COLLISION_CHOICES),
+                         format_func=lambda c: f"{c}: {plugins_data.COLLISION_CHOICES[c]}",
+                         key="bundle-collision")
+    # a button, not the upload itself: every rerun of the page would import it again
+    if st.button("Import the bundle", disabled=bundle is None, key="bundle-import"):
+        try:
+            plugins_data.check_bundle_upload(bundle.size, bundle.name)  # before reading it
+            imported = plugins_data.import_uploaded_bundle(bundle.getvalue(), bundle.name,
+                                                           collision)
+        except (GenzooError, access.ReadOnly) as exc:
+            st.error(str(exc))
+        else:
+            done = int((imported["status"] != "skipped").sum())
+            st.success(f"Imported {done} of {len(imported)} runs: they show on every page.")
+            st.dataframe(imported, hide_index=True)

@@ -28,7 +28,8 @@ datasets = data.picture_datasets(reg, records)
 if not datasets:
     widgets.no_runs_yet("completed image runs")
     st.stop()
-dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"))
+dataset_name = st.selectbox("Dataset", datasets, index=data.default_index(datasets, "digits"),
+                            format_func=data.dataset_label)
 
 frame = quality_data.quality_frame(reg, records, dataset_name)
 floor = quality_data.real_floor(records, dataset_name)

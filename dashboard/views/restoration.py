@@ -64,7 +64,8 @@ for column, (name, image) in zip(st.columns(4), shown["images"].items()):
                         key=f"image-{name}")
     column.caption(restoration_data.image_caption(shown, name))
 label = f" (class {shown['label']})" if shown["label"] is not None else ""
-st.caption(f"Test image {index}{label} of {record.dataset}, degraded by {spec} (seed {seed}): "
+st.caption(f"Test image {index}{label} of {data.dataset_label(record.dataset)}, degraded by "
+           f"{spec} (seed {seed}): "
            f"{spec_kind.what}. PSNR against the clean image, and the reference classifier's "
            "class where it is cached. The model is not told which degradation it sees.")
 
@@ -78,7 +79,8 @@ st.markdown(f"Mean PSNR (dB) against the clean images and the share the referenc
             f"nearest-code lookup (encode → quantize → decode) and codeformer at w = 0 and "
             f"w = {w:g}. The first row is the ceiling: what the VQ-VAE keeps of a clean image.")
 if not restoration_data.has_reference(record):
-    st.info(f"No reference classifier for {record.dataset} in the store yet, so there is no "
+    st.info(f"No reference classifier for {data.dataset_label(record.dataset)} in the store "
+            "yet, so there is no "
             "accuracy column. Train it once (a few seconds) with:")
     st.code(f"genzoo restore {shlex.quote(record.run_id)} --table", language="bash")
 try:

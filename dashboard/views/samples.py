@@ -19,8 +19,11 @@ if not datasets:
 
 controls = st.columns([2, 4, 1, 1])
 dataset_name = controls[0].selectbox("Dataset", datasets,
-                                     index=data.default_index(datasets, "digits"))
+                                     index=data.default_index(datasets, "digits"),
+                                     format_func=data.dataset_label)
 latest = data.image_models_with_runs(reg, records, dataset_name)
+for note in data.data_changed_notes(records, dataset_name):
+    st.warning(note)
 models = controls[1].multiselect("Models", list(latest), default=list(latest))
 seed = int(controls[2].number_input("Seed", min_value=0, value=0, step=1))
 count = int(controls[3].number_input("Samples", min_value=1, max_value=64, value=16, step=1))

@@ -115,7 +115,8 @@ def runs_section():
         widgets.no_runs_yet("completed runs with speed numbers")
         return
     dataset_name = st.selectbox("Dataset", datasets, key="runs-dataset",
-                                index=data.default_index(datasets, "digits"))
+                                index=data.default_index(datasets, "digits"),
+                                format_func=data.dataset_label)
     table = speed_data.runs_frame(reg, records, dataset_name)
     st.dataframe(table, hide_index=True, column_config=speed_data.column_config())
     widgets.csv_download(table, speed_data.csv_name("runs", dataset_name), key="runs-csv")

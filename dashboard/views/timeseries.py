@@ -21,7 +21,8 @@ datasets = data.datasets_with_runs(reg, records, "series")
 if not datasets:
     widgets.no_runs_yet("completed series runs")
 else:
-    dataset_name = st.selectbox("Series", datasets, index=data.default_index(datasets, "sunspots"))
+    dataset_name = st.selectbox("Series", datasets, index=data.default_index(datasets, "sunspots"),
+                                format_func=data.dataset_label)
     st.caption("Each model is fitted on the training split; its forecast starts where that split "
                "ends, with 80% and 95% intervals, and the held-out test values are drawn on top.")
     bundles = []

@@ -10,6 +10,7 @@ import streamlit as st
 from genzoo.dashboard import access, data, train_jobs
 from genzoo.registry.errors import GenzooError
 
+UPLOADED = "uploaded-dataset"  # the dataset an upload just kept, picked on the next run
 REFRESH_SECONDS = 2.0  # how often the runs below redraw while one is queued or training
 SHOWN = 8  # jobs of this session that stay listed
 BADGES = {"queued": ":gray[queued]", "starting": ":blue[starting]", "running": ":blue[running]",
@@ -79,12 +80,35 @@ if spec.parent:
     else:
         top[1].info(f"{model} learns from a trained {spec.parent} run: train one first.")
 else:
-    datasets = train_jobs.compatible_datasets(reg, spec)
-    dataset = top[1].selectbox("Dataset", datasets, key="dataset",
-                               help=f"{spec.data} datasets: the kind of data {model} models")
+    datasets = train_jobs.compatible_datasets(reg, spec, store)
+    if UPLOADED in st.session_state:  # chosen once kept; set before the picker is drawn
+        st.session_state["dataset"] = st.session_state.pop(UPLOADED)
+    dataset = top[1].selectbox("Dataset", datasets, key="dataset", format_func=data.dataset_label,
+                               help=f"{spec.data} datasets: the kind of data {model} models; "
+                                    "your own images from a folder or an upload below")
 budget = top[2].radio("Budget", ["steps", "seconds"], horizontal=True, key="budget")
 device = top[3].selectbox("Device", train_jobs.device_choices(), key="device",
                           help="cuda is offered only where torch sees a GPU")
+
+if dataset is not None and spec.data == "image":
+    with st.expander("Your own images: upload an .npz array or a .zip of images"):
+        st.caption("A .zip of a folder of images (PNG, JPEG, BMP; subfolders are classes) or an "
+                   ".npz with an image array (and labels), at most "
+                   f"{train_jobs.UPLOAD_MAX_MB} MB. It is checked, kept in the runs store and "
+                   "offered under Dataset; on the command line, `genzoo train MODEL --dataset "
+                   "PATH` takes any folder or file of images (docs/datasets.md).")
+        if access.read_only():
+            st.info(f"Uploads are off: {access.read_only_reason()}.")
+        else:
+            upload = st.file_uploader("Images", type=["npz", "zip"], key="own-images")
+            if upload is not None and st.button("Keep it as a dataset", key="keep-upload"):
+                try:
+                    kept = train_jobs.upload_dataset(store, upload.name, upload.getvalue())
+                except (GenzooError, access.ReadOnly) as exc:
+                    st.error(f"Not kept: {train_jobs.form_message(exc)}")
+                else:
+                    st.session_state[UPLOADED] = kept
+                    st.rerun()
 
 fields = train_jobs.form_fields(spec)
 options = train_jobs.dataset_fields(reg, dataset)
@@ -104,7 +128,7 @@ with st.form(f"train-{model}"):
     values = draw_fields(fields, f"config-{model}")
     option_values = {}
     if options:
-        st.markdown(f"**Options** of dataset `{dataset}`")
+        st.markdown(f"**Options** of dataset `{data.dataset_label(dataset)}`")
         option_values = draw_fields(options, f"option-{dataset}")
     submitted = st.form_submit_button("Queue training", type="primary",
                                       disabled=bool(spec.parent and parent is None)
