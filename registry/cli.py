@@ -1086,7 +1086,10 @@ def _one_line_warning(message, category, filename, lineno, file=None, line=None)
     click.echo(f"warning: {message}", err=True)
 
 
-from . import cli_queue  # noqa: E402,F401  - registers compare, comparisons, jobs, cancel, worker
+from . import (  # noqa: E402,F401  - register their commands on the group above
+    cli_export,  # export, import
+    cli_queue,  # compare, comparisons, jobs, cancel, worker
+)
 
 
 def main():

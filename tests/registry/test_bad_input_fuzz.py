@@ -361,8 +361,8 @@ def invocations(draw, command: click.Command) -> list[str]:
         param = params[name]
         if value is None:
             continue
-        if isinstance(param, click.Argument):
-            positionals.append(value)
+        if isinstance(param, click.Argument):  # RUN_ID... (nargs=-1) takes a list
+            positionals.extend(value if isinstance(value, list) else [value])
         elif _is_flag(param):
             groups.append([value])
         else:
