@@ -13,7 +13,12 @@ the load's own):
   load, next to ``tensors_mb``, the size of the int64 train and test tensors it returns;
 - ``identity_s``: seconds for ``dataset_identity`` (sha256 of the files; median).
 
-Nothing is asserted: it prints a Markdown table and writes JSON.
+Then (``--train-steps``, 0 to skip) the same PixelCNN config trains on the built-in ``mnist``
+and on the idx file, alternately (``--train-rounds`` each, one thread), and the table compares
+their training examples/s: the loader's tensors are the same kind as a built-in's, so the
+steps should cost the same.
+
+Nothing is asserted: it prints Markdown tables and writes JSON.
 """
 
 from __future__ import annotations
@@ -85,12 +90,38 @@ def measure(path: str, repeats: int) -> dict:
             "identity_s": statistics.median(identity), "shape": shape}
 
 
+def train_speed(idx_path: str, steps: int, rounds: int) -> list[dict]:
+    """Training examples/s of one PixelCNN config on ``mnist`` and on ``idx_path``, alternating
+    (mnist, file, mnist, file, ...) in a throwaway store, one thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    os.environ["GENZOO_HOME"] = tempfile.mkdtemp(prefix="genzoo-bench-home-")
+    from genzoo.registry.plugins import get_registry
+    from genzoo.registry.store import RunStore
+    from genzoo.registry.training import LoopSettings, start_run
+
+    registry, store = get_registry(), RunStore()
+    rows = []
+    for round_ in range(rounds):
+        for name, dataset in (("mnist", "mnist"), ("idx file", idx_path)):
+            record = start_run(registry, store, "pixelcnn", dataset, steps=steps,
+                               overrides={"hidden": "16", "layers": "3"},
+                               settings=LoopSettings(progress=False))
+            rows.append({"dataset": name, "round": round_,
+                         "examples_per_s": record.metrics["train_examples_per_s"]})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=60_000, help="images in the idx file")
     parser.add_argument("--side", type=int, default=28)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default="benchmarks/results/image_files.json")
+    parser.add_argument("--train-steps", type=int, default=40,
+                        help="PixelCNN steps per training run (0: skip the speed comparison)")
+    parser.add_argument("--train-rounds", type=int, default=2)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)  # a measuring process
     args = parser.parse_args()
     if args.child:
@@ -106,6 +137,8 @@ def main() -> None:
             row = json.loads(child.stdout.splitlines()[-1])
             row.update(variant=variant, file_mb=path.stat().st_size / 2**20)
             rows.append(row)
+        speed = (train_speed(str(Path(root) / "idx" / "train-images-idx3-ubyte"),
+                             args.train_steps, args.train_rounds) if args.train_steps else [])
     lines = [f"{args.n:,} images {args.side}x{args.side}, median of {args.repeats}, "
              f"{os.cpu_count()} CPUs, Python {platform.python_version()}", "",
              "| file | size MB | load s | peak RSS rise MB | int64 tensors MB | identity s |",
@@ -113,11 +146,20 @@ def main() -> None:
     lines += [f"| {r['variant']} | {r['file_mb']:.1f} | {r['load_s']:.3f} | "
               f"{r['peak_rss_mb']:.0f} | {r['tensors_mb']:.0f} | {r['identity_s']:.3f} |"
               for r in rows]
+    if speed:
+        lines += ["", f"PixelCNN (hidden 16, 3 layers), {args.train_steps} steps per run, one "
+                  "thread, alternating:", "", "| dataset | training ex/s, each run | median |",
+                  "|---|---|---|"]
+        for name in ("mnist", "idx file"):
+            each = [r["examples_per_s"] for r in speed if r["dataset"] == name]
+            lines.append(f"| {name} | {', '.join(f'{v:.0f}' for v in each)} | "
+                         f"{statistics.median(each):.0f} |")
     print("\n".join(lines))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"n": args.n, "side": args.side, "repeats": args.repeats,
-                               "cpus": os.cpu_count(), "rows": rows}, indent=1))
+                               "cpus": os.cpu_count(), "rows": rows, "train_speed": speed},
+                              indent=1))
     print(f"wrote {out}")
 
 
