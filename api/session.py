@@ -17,7 +17,7 @@ import torch
 from genzoo.registry import compare as cmp
 from genzoo.registry.errors import BadConfig, BadData, GenzooError
 from genzoo.registry.plugins import Registry, get_registry
-from genzoo.registry.runs import dataset_label, load_run
+from genzoo.registry.runs import absolute_dataset, dataset_label, load_run
 from genzoo.registry.store import RunRecord, RunStore, default_home
 
 _REGISTRY: Registry | None = None
@@ -127,10 +127,11 @@ def compare(models: list[str] | str, datasets: list[str] | str = "digits", *,
     for model in text_settings:
         if model not in models:
             raise BadConfig(f"settings for {model!r}, which is not among the compared models")
+    registry, store = _registry(), _store()
+    datasets = [absolute_dataset(registry, dataset) for dataset in datasets]
     spec = cmp.ComparisonSpec(models=tuple(models), datasets=tuple(datasets), seeds=tuple(seeds),
                               steps=steps, seconds=seconds, settings=text_settings,
                               device=device, quality=quality)
-    registry, store = _registry(), _store()
     workers = check_workers(workers)
     name, _ = cmp.submit(registry, store, spec, name)
     cmp.wait_for(store, name, workers, show="always" if progress else False)

@@ -249,8 +249,9 @@ def _budget_options(f):
 @cli.command()
 @click.argument("model")
 @click.option("--dataset", "-d", default=None,
-              help="A registered dataset name or a path to a CSV file (series); with --parent, "
-                   "the parent run's.")
+              help="A registered dataset name, a CSV file (series), or your own images: a "
+                   "folder, .npy/.npz, MNIST idx or CIFAR-10 binary (docs/datasets.md); with "
+                   "--parent, the parent run's.")
 @click.option("--column", default=None, help="CSV column to use (default: first numeric).")
 @click.option("--parent", default=None, metavar="RUN_ID",
               help="The run a second-stage model learns from (vqvae-prior: a vqvae run).")

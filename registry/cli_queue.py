@@ -10,6 +10,7 @@ import click
 
 from .cli import _budget_options, _check_budget, _emit, _registry, _store, _table, cli
 from .errors import BadConfig, GenzooError, NotFound
+from .runs import absolute_dataset
 
 
 def _workers_option(f):
@@ -36,7 +37,8 @@ def _model_settings(pairs) -> dict[str, dict[str, str]]:
               help="Comma list of models (default: every registered model that applies to each "
                    "dataset, plugins' models included).")
 @click.option("--dataset", "--datasets", "datasets", default="digits", show_default=True,
-              metavar="LIST", help="Comma list of datasets.")
+              metavar="LIST", help="Comma list of datasets: registered names, CSV files or "
+                                   "your own images (docs/datasets.md).")
 @click.option("--seeds", default="0", show_default=True, metavar="LIST",
               help="Comma list of seeds (or a range, 0-4); the table shows mean ± std over them.")
 @_budget_options
@@ -92,15 +94,12 @@ def compare(models, datasets, seeds, steps, seconds, settings, name, device, qua
         raise BadConfig("--detach trains in a local pool; with --executor this command stays to "
                         "import the runs as their cluster jobs end (see docs/scaling.md)")
     registry, store = _registry(), _store()
-    dataset_names = cmp.parse_list(datasets, "dataset")
+    dataset_names = [absolute_dataset(registry, name)  # a user's files, found from anywhere
+                     for name in cmp.parse_list(datasets, "dataset")]
     seed_list = cmp.parse_seeds(seeds)
     if models:
         model_names = cmp.parse_list(models, "models")
-    else:
-        for dataset in dataset_names:
-            if dataset not in registry.datasets:
-                raise NotFound(f"unknown dataset {dataset!r}; registered: "
-                               f"{', '.join(sorted(registry.datasets))}")
+    else:  # an unknown dataset is refused here, naming it
         model_names = sorted({m for d in dataset_names for m in cmp.applicable_models(registry, d)})
     spec = cmp.ComparisonSpec(models=tuple(model_names), datasets=tuple(dataset_names),
                               seeds=tuple(seed_list), steps=steps, seconds=seconds,

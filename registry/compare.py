@@ -27,6 +27,7 @@ from .errors import BadConfig, NotFound
 from .jobs import MEASUREMENTS, OPEN, Job, JobQueue
 from .plugins import Registry
 from .requests import TrainRequest, check_budget, check_request
+from .runs import dataset_kind, dataset_label
 from .store import RunRecord, RunStore
 
 COMPARISONS_FOLDER = "comparisons"  # under the store's home: NAME.csv and NAME.json
@@ -129,7 +130,7 @@ def check_name(name: str) -> str:
 
 def applicable_models(registry: Registry, dataset: str) -> list[str]:
     """Every registered model that trains on ``dataset``'s kind of data, in name order."""
-    kind = registry.dataset(dataset).kind
+    kind = dataset_kind(registry, dataset)
     return sorted(name for name, spec in registry.models.items() if spec.data == kind)
 
 
@@ -138,15 +139,12 @@ def plan(registry: Registry, spec: ComparisonSpec, name: str,
     """The runs of a comparison, parents before their second stages. Unknown names are refused
     (nothing is queued); a model that does not apply to a dataset is skipped with a line why;
     a second stage whose parent model is not listed gets it added."""
-    for dataset in spec.datasets:
-        if dataset not in registry.datasets:
-            raise NotFound(f"unknown dataset {dataset!r} in the comparison; registered: "
-                           f"{', '.join(sorted(registry.datasets))}")
+    kinds = {dataset: dataset_kind(registry, dataset) for dataset in spec.datasets}
     for model in spec.models:
         registry.model(model)  # NotFound names it and lists the registered ones
     cells = []
     for dataset in spec.datasets:
-        kind = registry.datasets[dataset].kind
+        kind = kinds[dataset]
         models = list(spec.models)
         for model in spec.models:
             parent = registry.models[model].parent
@@ -171,6 +169,9 @@ def plan(registry: Registry, spec: ComparisonSpec, name: str,
 
 def run_id_of(name: str, model: str, dataset: str, seed: int) -> str:
     """The run id of one cell: ``NAME-MODEL-DATASET-sSEED``, made a valid run id."""
+    if "/" in dataset:  # a user's files: their name, and a hash of the path to tell apart two
+        digest = hashlib.sha1(dataset.encode()).hexdigest()[:6]  # folders of the same name
+        dataset = f"{Path(dataset).name}-{digest}"
     text = re.sub(r"[^A-Za-z0-9._+-]", "_", f"{name}-{model}-{dataset}-s{seed}")
     if len(text) > 128:
         text = text[:119] + "-" + hashlib.sha256(text.encode()).hexdigest()[:8]
@@ -514,7 +515,7 @@ def table_rows(rows: list[dict]) -> list[dict]:
         test = format_cell(row["test_mean"], row["test_std"])
         if row["test_mean"] is not None:
             test += f" {row['unit']}" + (f" ({row['bound']})" if row["bound"] else "")
-        out.append({"model": row["model"], "dataset": row["dataset"],
+        out.append({"model": row["model"], "dataset": dataset_label(row["dataset"]),
                     "seeds": f"{row['seeds_done']}/{row['seeds']}", "test": test,
                     "frechet": format_cell(row["frechet_mean"], row["frechet_std"], 2),
                     "sample ms/img": format_cell(row["sample_ms_per_image"], None, 2),

@@ -35,6 +35,27 @@ def is_image_path(registry: Registry, name: str) -> bool:
     return name not in registry.datasets and imagefiles.looks_like_image_files(name)
 
 
+def dataset_kind(registry: Registry, name: str) -> str:
+    """``image`` or ``series``: a registered dataset's kind, a CSV's (series) or a user's image
+    files' (image); :class:`NotFound` for anything else, naming what is accepted."""
+    if name in registry.datasets:
+        return registry.datasets[name].kind
+    if is_csv_path(name):
+        return "series"
+    if is_image_path(registry, name):
+        return "image"
+    raise NotFound(f"unknown dataset {name!r}; registered: {', '.join(sorted(registry.datasets))}"
+                   "; or a path to a CSV file or to your own images (docs/datasets.md)")
+
+
+def absolute_dataset(registry: Registry, name: str) -> str:
+    """A registered name as it is; a path made absolute, so a worker started elsewhere finds the
+    same files and runs on them group together."""
+    if name in registry.datasets or not (is_csv_path(name) or is_image_path(registry, name)):
+        return name
+    return str(Path(name).expanduser().resolve())
+
+
 def declared_options(registry: Registry, dataset: str | None) -> tuple[str, ...]:
     """The ``--set`` options a dataset takes: its spec's, or those of a user's image files."""
     if dataset is None:

@@ -91,3 +91,26 @@ def test_runs_json_names_the_user_dataset_by_path(tmp_path):
     rows = listed if isinstance(listed, list) else listed.get("runs", [])
     assert any(r["run_id"] == run_id and r["dataset"] == str(data.resolve()) for r in rows), \
         json.dumps(listed)[:500]
+
+
+def test_a_comparison_takes_a_user_s_files_by_absolute_path(tmp_path, monkeypatch):
+    from genzoo.registry import compare as cmp
+    from genzoo.registry.errors import NotFound
+    from genzoo.registry.runs import absolute_dataset
+
+    registry = get_registry()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first, second = write_npz(tmp_path / "a" / "bars.npz"), write_npz(tmp_path / "b" / "bars.npz")
+    monkeypatch.chdir(tmp_path / "a")
+    assert absolute_dataset(registry, "bars.npz") == str(first.resolve())
+    assert absolute_dataset(registry, "digits") == "digits"
+    spec = cmp.ComparisonSpec(models=("independent", "ar"), steps=1,
+                              datasets=(str(first.resolve()), str(second.resolve())))
+    cells = cmp.plan(registry, spec, "c")
+    assert [c.model for c in cells] == ["independent", "independent"]  # ar models series
+    assert len({c.run_id for c in cells}) == 2  # two folders' bars.npz are two datasets
+    assert all("bars.npz" in c.run_id for c in cells)
+    with pytest.raises(NotFound, match="or a path to a CSV file or to your own images"):
+        cmp.plan(registry, cmp.ComparisonSpec(models=("vae",), datasets=("nothere",), steps=1),
+                 "c")
