@@ -105,3 +105,11 @@ BEYOND_FORMULAS = {
     "diffusion forward process": DIFFUSION_FORWARD, "diffusion ELBO": DIFFUSION_ELBO,
     "L_simple": L_SIMPLE, "DDIM step": DDIM_STEP,
 }
+
+# Disentanglement (issue 23): the beta-VAE objective and the mutual information gap
+BETA_VAE = (r"\mathcal{L}_\beta(x) = \mathbb{E}_{q_\phi(z \mid x)}"
+            r"\left[\log p_\theta(x \mid z)\right] - \beta\, "
+            r"D_{KL}\big(q_\phi(z \mid x) \,\|\, p(z)\big), \qquad \beta > 0")
+MIG_FORMULA = (r"\mathrm{MIG} = \frac{1}{K} \sum_{k=1}^{K} \frac{1}{H(v_k)} \Big( "
+               r"I(z_{j^{(k)}}; v_k) - \max_{j \ne j^{(k)}} I(z_j; v_k) \Big), \qquad "
+               r"j^{(k)} = \arg\max_j I(z_j; v_k)")

@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 import torch
 
 from genzoo.dashboard import data
-from genzoo.registry import explore
+from genzoo.registry import disentangle, explore
+from genzoo.registry.errors import GenzooError
 from genzoo.registry.flow import FlowModel
 from genzoo.registry.latent import LatentVariableModel
 from genzoo.registry.outputs import grid_scale, image_grid
@@ -108,9 +109,13 @@ def _encodings(loaded, method: str) -> dict:
     frame = pd.DataFrame({"x": points[:, 0], "y": points[:, 1], "test image": range(len(images))})
     if dataset.test_labels is not None:
         frame["label"] = dataset.test_labels[:len(images)].numpy().astype(str)
-    out = {"frame": frame, "how": how, "factors": None, "usage": None}
+    out = {"frame": frame, "how": how, "factors": None, "usage": None, "mig": None}
     if dataset.test_factors:
         out["factors"] = explore.factor_table(model, codes, dataset.test_factors)
+        if model.latent_kind == "continuous" and codes.flatten(1).shape[1] >= 2:
+            out["mig"] = disentangle.mutual_information_gap(
+                codes.flatten(1).numpy(), {k: v[:len(codes)].numpy()
+                                           for k, v in dataset.test_factors.items()})
     if model.latent_kind == "discrete":
         counts, perplexity = explore.codebook_usage(model, codes)
         out["usage"] = {"counts": counts, "perplexity": perplexity}
@@ -119,8 +124,55 @@ def _encodings(loaded, method: str) -> dict:
 
 def encodings(record: RunRecord, method: str) -> dict:
     """The test set's codes: ``frame`` (x, y, label per image), ``how`` they were reduced to
-    2-d, the ``factors`` correlation table (shapes) and codebook ``usage`` (discrete codes)."""
+    2-d, the ``factors`` correlation table and ``mig`` (shapes: the mutual information gap of a
+    continuous code) and codebook ``usage`` (discrete codes)."""
     return _encodings(record, method)
+
+
+@data.cached_by_run(show_spinner="Measuring the MIG…", max_entries=64)
+def _run_mig(loaded) -> float | None:
+    model, dataset = _model_and_data(loaded)
+    try:
+        return disentangle.model_mig(model, dataset, limit=MAX_POINTS).score
+    except GenzooError:
+        return None
+
+
+def beta_tradeoff(reg: Registry, records: list[RunRecord], dataset_name: str) -> pd.DataFrame:
+    """Every completed run on ``dataset_name`` of a model with a KL weight β (a vae at several
+    β): its β, test bits/dim (the ELBO, at weight 1 whatever β trained it) and MIG."""
+    rows = []
+    for record in latent_runs(reg, records):
+        beta = (record.config or {}).get("beta")
+        bits = (record.metrics or {}).get("test_bits_per_dim")
+        if record.dataset != dataset_name or beta is None or bits is None:
+            continue
+        stored = (record.metrics or {}).get(disentangle.TEST_MIG)
+        rows.append({"run id": record.run_id, "model": record.model, "beta": float(beta),
+                     "test bits/dim": float(bits),
+                     "MIG": stored if stored is not None else _run_mig(record)})
+    return pd.DataFrame(rows, columns=["run id", "model", "beta", "test bits/dim", "MIG"]
+                        ).sort_values(["model", "beta"]).reset_index(drop=True)
+
+
+def tradeoff_figure(frame: pd.DataFrame) -> go.Figure:
+    """β against the bound and the MIG: two panels sharing the β axis (log scale)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=(
+        "the bound: test bits/dim (ELBO, lower is better)",
+        "disentanglement: MIG (higher is better)"))
+    for model, group in frame.groupby("model", sort=False):
+        for column, name in ((1, "test bits/dim"), (2, "MIG")):
+            fig.add_scatter(x=group["beta"], y=group[name], mode="lines+markers", name=model,
+                            legendgroup=model, showlegend=column == 1, row=1, col=column,
+                            customdata=group["run id"],
+                            hovertemplate=f"β %{{x:g}}<br>{name} %{{y:.3f}}<br>%{{customdata}}"
+                                          "<extra></extra>")
+    fig.update_xaxes(type="log", title_text="β (KL weight in training)")
+    fig.update_layout(title="The β-VAE trade-off: a larger β presses q(z|x) towards the "
+                            "factorized prior", height=400, margin=dict(t=80, b=40))
+    return fig
 
 
 @data.cached_by_run(show_spinner=False, max_entries=64)
@@ -147,12 +199,15 @@ def encodings_figure(frame: pd.DataFrame, how: str) -> go.Figure:
     return fig
 
 
-def factors_figure(table: pd.DataFrame) -> go.Figure:
-    """|correlation| of each latent dimension with each known factor, as a heatmap."""
+def factors_figure(table: pd.DataFrame, what: str = "|r|",
+                   title: str = "How strongly each latent dimension tracks each factor "
+                                "(|Pearson r|)") -> go.Figure:
+    """A (latent dimension x known factor) table in [0, 1] as a heatmap: |correlation| by
+    default, or the normalized mutual information the MIG is made of."""
     fig = go.Figure(go.Heatmap(z=table.to_numpy(), x=list(table.columns), y=list(table.index),
                                zmin=0, zmax=1, colorscale="Blues", text=table.round(2).to_numpy(),
-                               texttemplate="%{text}", colorbar=dict(title="|r|")))
-    fig.update_layout(title="How strongly each latent dimension tracks each factor (|Pearson r|)",
+                               texttemplate="%{text}", colorbar=dict(title=what)))
+    fig.update_layout(title=title,
                       xaxis_title="known factor", yaxis_title="latent dimension",
                       yaxis_autorange="reversed", height=max(300, 28 * len(table) + 120),
                       margin=dict(t=60, b=40))

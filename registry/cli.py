@@ -403,8 +403,11 @@ def _report_run(record, as_json):
 @click.option("--parzen", type=int, default=None, metavar="N",
               help="Also report a Parzen-window estimate from N samples (any image model, the "
                    "GAN included): an estimate, never a likelihood or a bound.")
+@click.option("--mig", is_flag=True,
+              help="Also the mutual information gap of the code against the known factors "
+                   "(shapes; Chen et al. 2018), stored with the run for the test split.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def evaluate_run(run_id, split, iwae, parzen, as_json):
+def evaluate_run(run_id, split, iwae, parzen, mig, as_json):
     """Held-out likelihood of RUN_ID: bits/dim (images) or nats/observation (series)."""
     from .evaluation import check_iwae, evaluate
     from .metrics import TEST_BITS_GIVEN_LABEL, TEST_BITS_PER_DIM, iwae_key
@@ -422,6 +425,7 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
         click.echo(f"warning: {note}", err=True)
     result = evaluate(loaded.model, loaded.spec, loaded.data, split, iwae=iwae)
     estimate = _parzen(run_id, loaded, parzen) if parzen is not None else None
+    gap = _mig(run_id, loaded, split) if mig else None
     if iwae is not None and split == "test" and result.get("bits_per_dim") is not None:
         # kept with the run, so the dashboard shows the tighter bound without recomputing it
         _store().merge_metrics(run_id, {iwae_key(iwae): result["bits_per_dim"]})
@@ -441,6 +445,8 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
             out[key] = result[key]
     if estimate is not None:
         out["parzen_estimate"] = estimate
+    if gap is not None:
+        out["mig"] = gap
     if as_json:
         _emit(out)
         return
@@ -452,11 +458,25 @@ def evaluate_run(run_id, split, iwae, parzen, as_json):
         click.echo(f"  that is the marginal p(x), averaged over the classes; given the true label, "
                    f"p(x | y): {out['bits_per_dim_given_label']:.4f} bits/dim (not comparable "
                    "with p(x))")
+    if gap is not None:
+        parts = ", ".join(f"{k} {v:.3f}" for k, v in gap["gaps"].items())
+        click.echo(f"mutual information gap {gap['mig']:.3f} on {gap['n']:,} {split} images "
+                   f"(per factor: {parts}; 0 = entangled, 1 = one dimension per factor)")
     if estimate is not None:
         click.echo(f"Parzen-window estimate (not a likelihood): "
                    f"{estimate['parzen_bits_per_dim']:.4f} bits/dim from "
                    f"{estimate['n_samples']:,} samples, sigma {estimate['sigma']:.3g} levels. "
                    f"{estimate['note']}")
+
+
+def _mig(run_id: str, loaded, split: str) -> dict:
+    """The MIG of the run's code on ``split``; the test split's is stored with the run."""
+    from .disentangle import TEST_MIG, model_mig
+
+    result = model_mig(loaded.model, loaded.data, split)
+    if split == "test":
+        _store().merge_metrics(run_id, {TEST_MIG: result.score})
+    return {"mig": result.score, "gaps": result.gaps, "n": result.n}
 
 
 def _parzen(run_id: str, loaded, n_samples: int) -> dict:

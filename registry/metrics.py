@@ -68,6 +68,10 @@ RUN_METRICS = (
                summary="the Parzen window's width, chosen on the validation split"),
     MetricSpec("parzen_n_samples", unit="samples", higher_is_better=None,
                summary="how many samples the Parzen estimate used"),
+    MetricSpec("test_mig", unit="MIG (0 to 1)", higher_is_better=True,
+               summary="the mutual information gap of the code against the known factors "
+                       "(Chen et al. 2018), from `genzoo eval --mig` on shapes: 1 when each "
+                       "factor lives in one latent dimension alone"),
     MetricSpec(TRAIN_SECONDS, unit="s", higher_is_better=False, ratio=True,
                applies_to=("image", "series"), summary="time spent in training steps"),
     MetricSpec(TRAIN_EXAMPLES_PER_S, unit="examples/s", higher_is_better=True, ratio=True,

@@ -89,6 +89,29 @@ if codes["factors"] is not None:
                "linear, monotone links: shape is a category, so its |r| understates.")
     widgets.csv_download(codes["factors"], f"{record.run_id}-factors.csv",
                          label="Download the table (CSV)", index=True)
+if codes["mig"] is not None:
+    mig = codes["mig"]
+    st.subheader("Disentanglement: the mutual information gap")
+    st.markdown("The lecture's VAE slide ends with *learning disentangled representations*. "
+                "β-VAE (Higgins et al. 2017) weights the KL by β; the MIG (Chen et al. 2018) "
+                "scores each factor by how much more its best latent dimension knows of it than "
+                "the runner-up:")
+    st.latex(formulas.BETA_VAE)
+    st.latex(formulas.MIG_FORMULA)
+    columns = st.columns(len(mig.gaps) + 1)
+    columns[0].metric("MIG", f"{mig.score:.3f}", help=f"on {mig.n:,} test images")
+    for column, (factor, gap) in zip(columns[1:], mig.gaps.items()):
+        column.metric(f"gap: {factor}", f"{gap:.3f}")
+    st.plotly_chart(latent_data.factors_figure(
+        mig.information, "I / H", "Mutual information of each latent dimension with each "
+        "factor, I(z_j; v_k) / H(v_k)"), key="mig")
+    tradeoff = latent_data.beta_tradeoff(reg, data.completed_runs(), record.dataset)
+    if tradeoff["beta"].nunique() > 1:
+        st.plotly_chart(latent_data.tradeoff_figure(tradeoff), key="beta-tradeoff")
+        st.dataframe(tradeoff, hide_index=True)
+    else:
+        st.caption("Train the same model at other β to draw the trade-off here: `genzoo "
+                   f"train {record.model} --dataset {record.dataset} --set beta=4` (and 10).")
 if codes["usage"] is not None:
     st.header("Codebook")
     st.plotly_chart(latent_data.usage_figure(codes["usage"]["counts"],

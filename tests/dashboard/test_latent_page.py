@@ -8,7 +8,7 @@ from genzoo.registry.plugins import get_registry
 from genzoo.registry.store import RunStore
 from genzoo.registry.training import LoopSettings, start_run
 
-from page_helpers import assert_clean, charts_by_title, texts
+from page_helpers import array, assert_clean, charts_by_title, texts
 
 PAGE = "latent"
 
@@ -23,6 +23,8 @@ def latent_home(tmp_path_factory):
                     overrides={"size": "8", "latent_dim": "2", "hidden": "32"})
     vq = start_run(registry, store, "vqvae", "shapes", steps=30, settings=quiet,
                    overrides={"size": "8", "hidden": "16", "codebook_size": "8"})
+    start_run(registry, store, "vae", "shapes", steps=30, settings=quiet,  # a β-VAE beside it
+              overrides={"size": "8", "latent_dim": "2", "hidden": "32", "beta": "4"})
     return home, vae, vq
 
 
@@ -92,3 +94,23 @@ def test_a_flow_is_explored_through_its_invertible_code(app, demo_store):
     from genzoo.dashboard import formulas
 
     assert formulas.CHANGE_OF_VARIABLES in texts(at.latex)
+
+
+def test_a_vae_on_shapes_shows_its_mig_and_the_beta_tradeoff_over_runs(app, latent_store):
+    vae, _ = latent_store
+    at = app(PAGE)
+    pick_run(at, vae.run_id)
+    assert_clean(at)
+    assert "Disentanglement: the mutual information gap" in texts(at.subheader)
+    latex = texts(at.latex)
+    assert r"\mathrm{MIG}" in latex and r"- \beta\," in latex
+    (mig,) = [m for m in at.metric if m.label == "MIG"]
+    assert 0.0 <= float(mig.value) <= 1.0
+    assert {m.label for m in at.metric} >= {"gap: shape", "gap: size", "gap: row", "gap: col"}
+    figures = charts_by_title(at)
+    information = next(f for t, f in figures.items() if t.startswith("Mutual information"))
+    assert information["data"][0]["x"] == ["shape", "size", "row", "col"]
+    tradeoff = next(f for t, f in figures.items() if t.startswith("The β-VAE trade-off"))
+    betas = sorted(float(x) for trace in tradeoff["data"] for x in array(trace["x"]))
+    assert betas == [1.0, 1.0, 4.0, 4.0]  # each run in both panels
+    assert tradeoff["layout"]["xaxis"]["type"] == "log"
