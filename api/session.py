@@ -96,9 +96,11 @@ def _run_row(record: RunRecord) -> dict:
 
 
 def held_out_number(record: RunRecord) -> tuple[float | None, str | None]:
-    """A run's test number and its unit: bits/dim for images, nats/obs for series."""
+    """A run's test number and its unit: bits/dim for images, nats/obs for series, and an
+    RBM's AIS estimate labelled as one."""
     metrics = record.metrics or {}
-    for key, unit in (("test_bits_per_dim", "bits/dim"), ("test_nats_per_obs", "nats/obs")):
+    for key, unit in (("test_bits_per_dim", "bits/dim"), ("test_nats_per_obs", "nats/obs"),
+                      ("test_bits_per_dim_estimate", "bits/dim (AIS estimate)")):
         if metrics.get(key) is not None:
             return float(metrics[key]), unit
     return None, None

@@ -232,6 +232,10 @@ def test_score(record: RunRecord) -> str:
         return format_metric(metrics["test_bits_per_dim_given_label"], "bits/dim") + " p(x | y)"
     if metrics.get("test_nats_per_obs") is not None:
         return format_metric(metrics["test_nats_per_obs"], "nats/obs")
+    if metrics.get("test_bits_per_dim_estimate") is not None:  # an RBM's AIS estimate
+        spread = metrics.get("test_bits_per_dim_estimate_std") or 0.0
+        return (format_metric(metrics["test_bits_per_dim_estimate"], "bits/dim")
+                + f" ± {spread:.3g} (AIS estimate)")
     return "—"
 
 

@@ -38,7 +38,27 @@ PARTS = (("warm-up", "1 · Unsupervised warm-up", "Supervised vs unsupervised le
          ("vae", "5 · VAE", "Variational autoencoders (VAE)"),
          ("vqvae", "6 · VQ-VAE", "VQ-VAE"),
          ("gan", "7 · GAN", "Generative adversarial networks (GAN)"),
-         ("beyond", "8 · Flows and diffusion", "Beyond this lecture: flows and diffusion"))
+         ("beyond", "8 · Flows and diffusion", "Beyond this lecture: flows and diffusion"),
+         ("research", "9 · Active areas", "Active areas of research, and the last leaf"))
+
+# The VAE slide's last lines, word for word, each with the models that answer it (those
+# registered are shown) and the command that trains one.
+RESEARCH_LINES = (
+    ("More flexible approximations, e.g. richer approximate posterior instead of diagonal "
+     "Gaussian", ("vae-iaf",), "genzoo train vae-iaf --dataset digits --seconds 120",
+     "An inverse autoregressive flow (Kingma et al. 2016) bends q(z|x) away from a diagonal "
+     "Gaussian; its log-density stays exact, so the ELBO is still a bound, with the KL now "
+     "estimated by sampling."),
+    ("e.g., Gaussian Mixture Models (GMMs)", ("vae-vamp",),
+     "genzoo train vae-vamp --dataset digits --seconds 120",
+     "A mixture prior: the VampPrior (Tomczak & Welling 2018) is a mixture of the encoder's "
+     "posteriors at learned pseudo-inputs; `--set prior=mog` is a plain mixture of Gaussians."),
+    ("Categorical Distributions", ("gumbel-vae", "vqvae-prior"),
+     "genzoo train gumbel-vae --dataset digits --seconds 120",
+     "Discrete latents trained through the Gumbel-softmax relaxation (Jang et al. 2017; "
+     "Maddison et al. 2017), its bound with the discrete KL, beside the VQ-VAE's."),
+)
+
 
 # Pros and cons as the lecture's slides list them (GANs: the gan plugin's, see gan_claims).
 LECTURE_CLAIMS = {
@@ -69,6 +89,8 @@ TRAIN_COMMANDS = {
     "gan": "genzoo train gan --dataset digits --seconds 120",
     "flow": "genzoo train realnvp --dataset digits --seconds 120",
     "diffusion": "genzoo train ddpm --dataset digits --seconds 120",
+    "rbm": "genzoo train rbm --dataset mnist-binary --seconds 120",
+    "beta": "genzoo train vae --dataset shapes --set beta=4 --seconds 120",
 }
 SAMPLING_MODELS = ("pixelcnn", "vae", "vqvae-prior", "gan")  # one per family, for the speed table
 
@@ -402,6 +424,30 @@ def registered_claims(reg: Registry, name: str) -> dict[str, tuple[str, ...]]:
         return {"pros": (), "cons": ()}
     spec = reg.models[name]
     return {"pros": tuple(c.text for c in spec.pros), "cons": tuple(c.text for c in spec.cons)}
+
+
+def newest_numbers(reg: Registry, records: list[RunRecord], models: tuple[str, ...],
+                   dataset: str = "digits") -> pd.DataFrame:
+    """The newest completed run on ``dataset`` of each of ``models`` (and of the plain vae, the
+    yardstick), with its held-out number and its kind: exact, a bound, or an estimate."""
+    rows = []
+    for name in ("vae", *models):
+        record = next((r for r in records if r.model == name and r.dataset == dataset
+                       and r.status == "completed"), None)  # newest first
+        if record is None or name not in reg.models:
+            continue
+        metrics = record.metrics or {}
+        iwae = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in metrics.items()
+                      if k.startswith("test_bits_per_dim_iwae_") and v is not None)
+        estimate = metrics.get("test_bits_per_dim_estimate")
+        rows.append({"model": name, "run id": record.run_id,
+                     "kind": metrics.get("bound", "exact"),
+                     "test bits/dim": metrics.get("test_bits_per_dim", estimate),
+                     "± (AIS spread)": metrics.get("test_bits_per_dim_estimate_std"),
+                     "tightest IWAE": f"{iwae[-1][1]:.4f} (K={iwae[-1][0]})" if iwae else "—",
+                     "train seconds": round(record.train_seconds, 1)})
+    return pd.DataFrame(rows, columns=["model", "run id", "kind", "test bits/dim",
+                                       "± (AIS spread)", "tightest IWAE", "train seconds"])
 
 
 def models_of_kind(reg: Registry, base: type) -> tuple[str, ...]:

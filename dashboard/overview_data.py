@@ -58,16 +58,19 @@ def _overview_tables(home: str, models: tuple[str, ...], state: tuple, _reg: Reg
 
 
 # The lecture's examples for each branch of the taxonomy (slide "Taxonomy of Generative Models").
-LECTURE_EXAMPLES = {"exact": "AR, FVBN, PixelRNN, PixelCNN; change of variables (flows: exact "
-                             "on dequantized values, a bound on discrete data)",
-                    "bound": "VAE, VQ-VAE; diffusion (a hierarchical VAE whose encoder is "
-                             "fixed noise); Boltzmann machines (Markov chain)",
-                    "implicit": "GAN"}
+LECTURE_EXAMPLES = {TAXONOMY["exact"]: "AR, FVBN, PixelRNN, PixelCNN; change of variables "
+                                       "(flows: exact on dequantized values, a bound on "
+                                       "discrete data)",
+                    TAXONOMY["bound"]: "VAE, VQ-VAE; diffusion (a hierarchical VAE whose "
+                                       "encoder is fixed noise); Boltzmann machines (Markov "
+                                       "chain: an estimated normalizer)",
+                    TAXONOMY["implicit"]: "GAN"}
 
 
 def branch_order() -> list[str]:
-    """The taxonomy's branches in the lecture's order (tractable, approximate, implicit)."""
-    return list(TAXONOMY.values())
+    """The taxonomy's branches in the lecture's order (tractable, approximate, implicit): a
+    branch holds several kinds of density (a bound and an estimate are both approximate)."""
+    return list(dict.fromkeys(TAXONOMY.values()))
 
 
 def taxonomy_frame(reg: Registry) -> pd.DataFrame:
@@ -95,7 +98,7 @@ def taxonomy_figure(reg: Registry) -> go.Figure:
         ids.append(branch)
         labels.append(branch)
         parents.append(root)
-        hover.append(LECTURE_EXAMPLES[next(d for d, b in TAXONOMY.items() if b == branch)])
+        hover.append(LECTURE_EXAMPLES[branch])
     for spec in sorted(reg.models.values(), key=lambda s: (s.leaf, s.family, s.name)):
         parent = spec.branch
         if spec.leaf:
@@ -124,11 +127,10 @@ def taxonomy_figure(reg: Registry) -> go.Figure:
     return fig
 
 
-def models_in_branch(reg: Registry, density: str) -> list[ModelSpec]:
-    """The models under the branch of ``density`` in the tree (a flow's leaf puts it under the
-    tractable branch although it reports a bound)."""
-    return sorted((s for s in reg.models.values() if s.branch == TAXONOMY[density]),
-                  key=lambda s: s.name)
+def models_in_branch(reg: Registry, branch: str) -> list[ModelSpec]:
+    """The models under ``branch`` in the tree (a flow's leaf puts it under the tractable
+    branch although it reports a bound)."""
+    return sorted((s for s in reg.models.values() if s.branch == branch), key=lambda s: s.name)
 
 
 def measured(records: list[RunRecord], metric: str) -> RunRecord | None:

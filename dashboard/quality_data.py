@@ -36,6 +36,7 @@ SHARES = ("quality_precision", "quality_recall", "quality_coverage",
 MEMORIZATION = ("quality_nn_ratio", "quality_memorized_fraction", "quality_copy_rate")
 REAL = "real data (floor)"
 PARZEN = "parzen_bits_per_dim_estimate"  # `genzoo eval RUN --parzen`: an estimate, never a bound
+AIS = "test_bits_per_dim_estimate"  # an RBM's, its log Z by annealed importance sampling
 
 
 def quality_command(record: RunRecord) -> str:
@@ -59,8 +60,10 @@ def quality_frame(reg: Registry, records: list[RunRecord], dataset_name: str) ->
         row = {"model": name, "branch": reg.models[name].branch,
                "bits/dim": metrics.get("test_bits_per_dim"),
                "likelihood kind": metrics.get("bound", "—")
-               if metrics.get("test_bits_per_dim") is not None else "none",
-               "Parzen estimate (bits/dim)": metrics.get(PARZEN)}
+               if metrics.get("test_bits_per_dim") is not None
+               else "AIS estimate" if metrics.get(AIS) is not None else "none",
+               "Parzen estimate (bits/dim)": metrics.get(PARZEN),
+               "AIS estimate (bits/dim)": metrics.get(AIS)}
         current = "quality_copy_rate" in metrics  # scored with the tie-aware definitions
         for key, title, _ in SCORES:
             row[title] = metrics.get(key) if current or key not in MEMORIZATION else None

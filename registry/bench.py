@@ -441,7 +441,8 @@ def run_benchmarks(registry, names=None, *, dataset: str = "digits", steps: int 
     ``batch_size`` overrides every model's.
     """
     data = load_dataset(registry, dataset)
-    names = names or [n for n, s in sorted(registry.models.items()) if s.data == data.kind]
+    names = names or [n for n, s in sorted(registry.models.items())  # those that can model it
+                      if s.data == data.kind and not s.model_class.data_problem(data.info)]
     torch_device = resolve_device(device)
     variants = variants_for(torch_device, precisions, modes)
     sizes = sorted({int(s) for s in sizes or ()}) if data.kind == "image" else []

@@ -379,6 +379,9 @@ def _report_run(record, as_json):
     score = (f"test bits/dim {metrics['test_bits_per_dim']:.4f} ({metrics.get('bound')})"
              if "test_bits_per_dim" in metrics else
              f"test nats/obs {metrics['test_nats_per_obs']:.4f}" if "test_nats_per_obs" in metrics
+             else f"test bits/dim {metrics['test_bits_per_dim_estimate']:.4f} +- "
+                  f"{metrics.get('test_bits_per_dim_estimate_std') or 0:.4f} (an AIS estimate: "
+                  "not exact, not a bound)" if "test_bits_per_dim_estimate" in metrics
              else "no likelihood (implicit model)")
     if metrics.get("test_bits_per_dim_given_label") is not None:
         score += (f", marginal p(x); p(x | y) given the label "
@@ -440,7 +443,7 @@ def evaluate_run(run_id, split, iwae, parzen, mig, as_json):
            "split": split, "bound": result["bound"], "step": loaded.step,
            "model_info": loaded.model.info()}
     for key in ("bits_per_dim", "bits_per_dim_given_label", "conditional_note", "nats_per_obs",
-                "note"):
+                "bits_per_dim_estimate", "bits_per_dim_estimate_std", "note"):
         if key in result:
             out[key] = result[key]
     if estimate is not None:
@@ -452,6 +455,9 @@ def evaluate_run(run_id, split, iwae, parzen, mig, as_json):
         return
     value = (f"{out['bits_per_dim']:.4f} bits/dim" if out.get("bits_per_dim") is not None
              else f"{out['nats_per_obs']:.4f} nats/obs" if "nats_per_obs" in out
+             else f"{out['bits_per_dim_estimate']:.4f} +- "
+                  f"{out['bits_per_dim_estimate_std'] or 0:.4f} bits/dim, an estimate: "
+                  f"{out['note']}" if "bits_per_dim_estimate" in out
              else out.get("note", "no likelihood"))
     click.echo(f"{run_id} ({out['model']} on {out['dataset']}, {split}): {value} [{out['bound']}]")
     if out.get("bits_per_dim_given_label") is not None:
@@ -758,7 +764,9 @@ def runs(model, dataset, as_json):
     for r in records:
         m = r.metrics
         score = (f"{m['test_bits_per_dim']:.4f} bits/dim" if "test_bits_per_dim" in m
-                 else f"{m['test_nats_per_obs']:.4f} nats/obs" if "test_nats_per_obs" in m else "")
+                 else f"{m['test_nats_per_obs']:.4f} nats/obs" if "test_nats_per_obs" in m
+                 else f"{m['test_bits_per_dim_estimate']:.4f} bits/dim (estimate)"
+                 if "test_bits_per_dim_estimate" in m else "")
         rows.append({"run_id": r.run_id, "model": r.model, "dataset": r.dataset,
                      "status": r.status, "step": r.step, "test": score})
     _table(rows, ["run_id", "model", "dataset", "status", "step", "test"])

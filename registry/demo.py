@@ -1,8 +1,10 @@
 """The demo the dashboard opens with: comparisons queued in the background on the embedded data.
 
-Three comparisons, each with one budget for all its runs: every registered image model on digits
-(plugins' models included, second stages after their parents), the series models on sunspots,
-and a few families on a 2-d toy density for the 2-d densities page. :func:`queue_demo` queues only
+Comparisons, each with one budget for all its runs: every registered image model on digits
+(plugins' models included, second stages after their parents, those that cannot model digits
+left out), the series models on sunspots, the RBM beside a VAE on binary MNIST, a VAE on shapes
+at three β (the disentanglement trade-off), and a few families on a 2-d toy density for the
+2-d densities page. :func:`queue_demo` queues only
 what is missing, so a second start of the dashboard queues nothing and serves at once; the worker
 pool trains the rest while the pages fill in.
 """
@@ -28,6 +30,10 @@ TOY_SECONDS = 10.0
 # one per branch of the taxonomy that draws a map, and a flow (its density integrated per cell)
 TOY_MODELS = ("gmm", "pixelcnn", "vae", "gan", "realnvp")
 CHECKED_FILE = "comparisons/demo-loadable.json"  # runs found loadable, by code fingerprint
+# The taxonomy's Markov-chain leaf beside a bound, on the same binary images
+BINARY_MODELS = ("rbm", "vae")
+# β-VAE on shapes (known factors) at three β: the Latent explorer's trade-off of bound and MIG
+BETAS = (1, 4, 10)
 
 
 def demo_specs(registry: Registry, scale: float = 1.0) -> dict[str, ComparisonSpec]:
@@ -42,6 +48,15 @@ def demo_specs(registry: Registry, scale: float = 1.0) -> dict[str, ComparisonSp
         specs["demo-sunspots"] = ComparisonSpec(
             models=tuple(series), datasets=("sunspots",), seconds=SERIES_SECONDS * scale,
             settings={m: {"p": "9"} for m in ("ar", "neural-ar") if m in series})
+    binary = tuple(m for m in BINARY_MODELS if m in registry.models)
+    if "mnist-binary" in registry.datasets and "rbm" in binary:
+        specs["demo-binary"] = ComparisonSpec(models=binary, datasets=("mnist-binary",),
+                                              seconds=DIGITS_SECONDS * scale, quality=False)
+    if "shapes" in registry.datasets and "vae" in registry.models:
+        for beta in BETAS:  # one comparison each: a comparison holds one config per model
+            specs[f"demo-beta-{beta}"] = ComparisonSpec(
+                models=("vae",), datasets=("shapes",), seconds=DIGITS_SECONDS * scale,
+                settings={"vae": {"beta": str(beta)}}, quality=False)
     toys = tuple(m for m in TOY_MODELS if m in registry.models)
     if "8-gaussians" in registry.datasets and toys:
         specs["demo-toys"] = ComparisonSpec(models=toys, datasets=("8-gaussians",),

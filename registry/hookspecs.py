@@ -35,8 +35,8 @@ def register_models(register):
     ``name`` (what ``genzoo train NAME`` takes), ``model_class`` (a subclass of
     :class:`genzoo.registry.GenerativeModel`, built later as ``model_class(config, data_info)``),
     ``config_class`` (a dataclass subclassing :class:`genzoo.registry.ModelConfig`, every field
-    with a default) and its taxonomy metadata: ``family``, ``density`` (``"exact"``, ``"bound"``
-    or ``"implicit"``), ``sampling`` (``"parallel"`` or ``"sequential"``), ``data``
+    with a default) and its taxonomy metadata: ``family``, ``density`` (``"exact"``, ``"bound"``,
+    ``"estimate"`` or ``"implicit"``), ``sampling`` (``"parallel"`` or ``"sequential"``), ``data``
     (``"image"`` or ``"series"``), optionally ``paper``, ``summary``, ``pros``/``cons``
     (strings or :class:`genzoo.registry.Claim` naming the metric that tests them), ``parent``
     and ``baseline``. ``ModelSpec`` itself raises ``ValueError``/``TypeError`` for a bad field.

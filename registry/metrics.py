@@ -24,6 +24,10 @@ PARAMETERS = "parameters"
 STEP = "step"
 SAMPLING_BATCHES = (1, 64)
 PARZEN_BITS_PER_DIM = "parzen_bits_per_dim_estimate"
+TEST_BITS_ESTIMATE = "test_bits_per_dim_estimate"
+VAL_BITS_ESTIMATE = "val_bits_per_dim_estimate"
+TEST_BITS_ESTIMATE_STD = "test_bits_per_dim_estimate_std"
+VAL_BITS_ESTIMATE_STD = "val_bits_per_dim_estimate_std"
 RESTORATION_PSNR_GAIN = "restoration_psnr_gain_db"
 RESTORATION_ACCURACY_GAIN = "restoration_accuracy_gain"
 
@@ -64,6 +68,17 @@ RUN_METRICS = (
     MetricSpec(PARZEN_BITS_PER_DIM, unit="bits/dim (Parzen estimate)", higher_is_better=False,
                summary="a Parzen-window estimate from samples (`genzoo eval --parzen N`): not a "
                        "likelihood, and unreliable in high dimensions (Theis et al. 2016)"),
+    *(MetricSpec(key, unit="bits/dim (AIS estimate" + extra + ")", higher_is_better=False,
+                 summary=f"-log2 p(x) per dimension on the {split} split with log Z estimated "
+                         "by annealed importance sampling (an RBM's): an estimate, optimistic "
+                         "on average, never exact nor a bound")
+      for key, split, extra in ((TEST_BITS_ESTIMATE, "test", ""),
+                                (VAL_BITS_ESTIMATE, "validation", ", validation"))),
+    *(MetricSpec(key, unit="bits/dim" + extra, higher_is_better=False,
+                 summary=f"the spread of the {split} AIS estimate: the standard error of log Z^ "
+                         "over the AIS runs, per dimension")
+      for key, split, extra in ((TEST_BITS_ESTIMATE_STD, "test", ""),
+                                (VAL_BITS_ESTIMATE_STD, "validation", " (validation)"))),
     MetricSpec("parzen_sigma", unit="levels", higher_is_better=None,
                summary="the Parzen window's width, chosen on the validation split"),
     MetricSpec("parzen_n_samples", unit="samples", higher_is_better=None,

@@ -17,7 +17,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import nn
 
-DensityKind = Literal["exact", "bound", "implicit"]
+DensityKind = Literal["exact", "bound", "estimate", "implicit"]
 SamplingKind = Literal["parallel", "sequential"]
 DataKind = Literal["image", "series"]
 
@@ -74,8 +74,9 @@ class GenerativeModel(nn.Module, abc.ABC):
     Subclasses implement :meth:`loss`, :meth:`sample` and :meth:`log_prob` (abstract, enforced).
     Image models consume and produce integer tensors ``(N, C, H, W)`` with values in
     ``[0, levels)``; series models consume float64 windows ``(N, L)`` and produce continuations.
-    ``log_prob`` is in nats per example: exact, a lower bound, or absent (``density="implicit"``),
-    as the model's descriptor declares.
+    ``log_prob`` is in nats per example: exact, a lower bound, an estimate (an estimated log Z:
+    ``density="estimate"``, :mod:`genzoo.registry.ais`) or absent (``density="implicit"``), as
+    the model's descriptor declares.
     """
 
     # -- optional capabilities, declared once with the default a model without them has --------
@@ -93,6 +94,13 @@ class GenerativeModel(nn.Module, abc.ABC):
     #: A model whose own ``training_step`` still trains through ``loss()`` (one optimizer), so
     #: data parallelism (``--nproc``) can average its gradients; a GAN's two players cannot.
     distributes_through_loss: ClassVar[bool] = False
+
+    @classmethod
+    def data_problem(cls, data: DataInfo) -> str | None:
+        """Why this model cannot model ``data`` at all (an RBM on images of 17 levels), in one
+        line, or None. Comparisons, the demo and ``genzoo bench`` skip such pairs with this
+        line; building the model on that data raises the same as ``BadData``."""
+        return None
 
     def __init__(self, config: ModelConfig, data: DataInfo):
         super().__init__()

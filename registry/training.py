@@ -509,7 +509,9 @@ def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRec
 
     Both held-out splits are scored: ``val_*`` is what choices (defaults, a kernel width) are
     made on, ``test_*`` is only reported. A conditional model's ``*_bits_per_dim`` is the
-    marginal p(x); p(x | y) is kept apart as ``*_bits_per_dim_given_label``.
+    marginal p(x); p(x | y) is kept apart as ``*_bits_per_dim_given_label``. An estimate
+    model's number (an AIS estimate of log Z) is ``*_bits_per_dim_estimate`` with its ``_std``,
+    never ``*_bits_per_dim``.
     """
     metrics = {STEP: step, TRAIN_SECONDS: round(train_seconds, 3),
                PARAMETERS: count_parameters(model)}
@@ -518,7 +520,8 @@ def _final_metrics(model: GenerativeModel, spec: ModelSpec, data, record: RunRec
             continue
         result = evaluate(model, spec, data, split)
         metrics["bound"] = result["bound"]
-        for key in ("bits_per_dim", "bits_per_dim_given_label", "nats_per_obs"):
+        for key in ("bits_per_dim", "bits_per_dim_given_label", "nats_per_obs",
+                    "bits_per_dim_estimate", "bits_per_dim_estimate_std"):  # an estimate's own
             if result.get(key) is not None:
                 metrics[f"{split}_{key}"] = result[key]
         if result.get("conditional_note"):

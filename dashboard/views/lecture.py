@@ -605,6 +605,54 @@ if showing(7):
                   "the forward process, the reverse chain and where the bits go.")
 
 
+# -- the VAE slide's "active areas of research", and the taxonomy's Markov-chain leaf ----------
+
+if showing(8):
+    header(8)
+    st.markdown("The VAE slides end: *Active areas of research: more flexible approximations, "
+                "e.g. richer approximate posterior instead of diagonal Gaussian, e.g., Gaussian "
+                "Mixture Models (GMMs), Categorical Distributions. Learning disentangled "
+                "representations.* Each line here, with a model that answers it and its number "
+                "beside the plain VAE's, on the same data, in the same unit.")
+    for line, models, command, explain in lecture.RESEARCH_LINES:
+        st.subheader(f"“{line}”")
+        st.markdown(explain)
+        table = lecture.newest_numbers(reg, records, models)
+        if not set(table["model"]) & set(models):
+            no_run(" or ".join(models), command)
+        else:
+            st.dataframe(table, hide_index=True, column_config={
+                "test bits/dim": st.column_config.NumberColumn(format="%.4f")})
+        for name in models:
+            if name in reg.models:
+                st.markdown(f"**{name}**")
+                claims(**lecture.registered_claims(reg, name))
+    st.subheader("“Learning disentangled representations”")
+    st.latex(formulas.BETA_VAE)
+    st.latex(formulas.MIG_FORMULA)
+    tradeoff = latent_data.beta_tradeoff(reg, records, "shapes")
+    if tradeoff["beta"].nunique() > 1:
+        st.plotly_chart(latent_data.tradeoff_figure(tradeoff), key="lecture-beta")
+        st.caption("vae runs on shapes (known factors: shape, size, row, col) at several β: the "
+                   "bound against the mutual information gap. The Latent explorer shows each "
+                   "run's traversals beside its MIG.")
+    else:
+        no_run("β-VAE on shapes at two or more β", lecture.TRAIN_COMMANDS["beta"])
+    st.subheader("The taxonomy's last leaf: a Markov-chain density")
+    st.markdown("A restricted Boltzmann machine (Hinton 2002) defines p(x) through an energy, "
+                "up to a partition function Z no one can sum; training follows persistent "
+                "Gibbs chains (Tieleman 2008), sampling runs one, and log Z is *estimated* by "
+                "annealed importance sampling (Salakhutdinov & Murray 2008): its number is an "
+                "estimate with a spread, never a bound, and is kept apart from both.")
+    rbm = lecture.newest_numbers(reg, records, ("rbm",), dataset="mnist-binary")
+    if "rbm" in set(rbm["model"]):
+        st.dataframe(rbm, hide_index=True)
+    else:
+        no_run("rbm", lecture.TRAIN_COMMANDS["rbm"])
+    if "rbm" in reg.models:
+        claims(**lecture.registered_claims(reg, "rbm"))
+
+
 # -- previous and next, as in a lecture ---------------------------------------------------------
 
 if shown != ALL_PARTS:

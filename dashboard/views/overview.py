@@ -3,7 +3,6 @@
 import streamlit as st
 
 from genzoo.dashboard import compare_data, data, formulas, overview_data, widgets
-from genzoo.registry.spec import TAXONOMY
 
 reg = data.registry()
 records = data.runs()
@@ -41,10 +40,10 @@ st.subheader("Taxonomy of the registered models")
 st.plotly_chart(tables.taxonomy_figure, key="taxonomy-tree")
 widgets.table(tables.taxonomy, "genzoo-taxonomy")
 
-for density, branch in TAXONOMY.items():
+for branch in overview_data.branch_order():
     st.header(branch.capitalize(), divider="gray")
-    st.caption(f"In the lecture: {overview_data.LECTURE_EXAMPLES[density]}")
-    specs = overview_data.models_in_branch(reg, density)
+    st.caption(f"In the lecture: {overview_data.LECTURE_EXAMPLES[branch]}")
+    specs = overview_data.models_in_branch(reg, branch)
     if not specs:
         st.markdown("_No model of this branch is registered yet._")
     for spec in specs:

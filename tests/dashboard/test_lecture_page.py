@@ -172,9 +172,12 @@ def test_empty_store_shows_every_formula_the_warm_up_and_how_to_train(app, empty
 
     # every live section says what to train instead of failing
     commands = [code.value for code in at.code]
-    for key in ("ar", "autoregressive", "vae", "vqvae", "gan", "flow", "diffusion"):
+    for key in ("ar", "autoregressive", "vae", "vqvae", "gan", "flow", "diffusion", "rbm",
+                "beta"):
         assert lecture_data.TRAIN_COMMANDS[key] in commands, key
-    assert texts(at.info).count(str(empty_store)) == 7  # each names the store it read
+    for _, _, command, _ in lecture_data.RESEARCH_LINES:  # the active areas of research
+        assert command in commands
+    assert texts(at.info).count(str(empty_store)) == 12  # each names the store it read
     assert not [t for t in charts_by_title(at) if t.startswith(("The ELBO", "The two players"))]
 
 

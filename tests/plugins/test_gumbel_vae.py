@@ -189,7 +189,8 @@ def trained():
 
     data = load_digits()
     torch.manual_seed(0)
-    model = GumbelSoftmaxVAE(GumbelVAEConfig(latent_vars=10, channels=16, lr=3e-3, beta=0.5), DIGITS)
+    config = GumbelVAEConfig(latent_vars=10, channels=16, lr=3e-3, beta=0.5)
+    model = GumbelSoftmaxVAE(config, DIGITS)
     optimizers = model.configure_optimizers()
     g = torch.Generator().manual_seed(0)
     for _ in range(400):

@@ -280,7 +280,7 @@ def test_the_bounds_sum_to_at_most_one_over_every_binary_2x2_image():
 
 @pytest.mark.parametrize("overrides,message", [
     ({"latent_dim": "0"}, "latent_dim must be at least 1, got 0"),
-    ({"beta": "-1"}, "beta must be 0 or more.*-1"),
+    ({"beta": "-1"}, "beta must be greater than 0.*-1"),
     ({"kl_warmup_steps": "-5"}, "kl_warmup_steps.*-5"),
     ({"hidden": "0"}, "hidden must be at least 1, got 0"),
     ({"arch": "resnet"}, "arch='resnet': must be one of auto, conv, mlp"),
