@@ -229,10 +229,15 @@ def usage_figure(counts: np.ndarray, perplexity: float) -> go.Figure:
 
 
 def codes_figure(grid: np.ndarray, index: int) -> go.Figure:
-    """One image's grid of code indices, each cell labelled with its code."""
+    """One image's code indices, each cell labelled with its code: a VQ-VAE's grid (h, w), or
+    a row of categorical variables (a Gumbel-softmax VAE's N choices)."""
+    row = np.ndim(grid) == 1
+    grid = np.atleast_2d(grid)
     fig = go.Figure(go.Heatmap(z=grid, text=grid, texttemplate="%{text}", colorscale="Viridis",
                                showscale=False))
-    fig.update_layout(title=f"Codes of test image {index}", xaxis_title="code column",
-                      yaxis_title="code row", yaxis_autorange="reversed", height=360,
+    fig.update_layout(title=f"Codes of test image {index}",
+                      xaxis_title="categorical variable" if row else "code column",
+                      yaxis_title="" if row else "code row", yaxis_autorange="reversed",
+                      yaxis_showticklabels=not row, height=200 if row else 360,
                       margin=dict(t=60, b=40))
     return fig

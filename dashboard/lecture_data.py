@@ -24,6 +24,7 @@ import torch
 
 from genzoo.dashboard import data, density2d_data
 from genzoo.registry.autoregressive import AutoregressiveImageModel
+from genzoo.registry.chains import MarkovChainSampler, check_chain
 from genzoo.registry.errors import BadData, GenzooError
 from genzoo.registry.latent import GaussianLatentModel
 from genzoo.registry.outputs import grid_scale, image_grid
@@ -534,6 +535,34 @@ def elbo_split(record: RunRecord, index: int, mc_samples: int = 20000) -> dict:
     kl, ``bits_per_dim``; the posterior's ``mu`` and ``sigma``, and ``kl_mc``, the Monte-Carlo
     estimate of the same KL."""
     return _elbo_split(record, int(index), int(mc_samples))
+
+
+CHAIN_FRAMES = 8  # frames after the start, evenly spaced over the chain
+CHAINS = 6
+
+
+@data.cached_by_run(show_spinner="Running the Gibbs chains…", max_entries=32)
+def _chain_frames(loaded, steps: int) -> dict:
+    model = loaded.model
+    if not isinstance(model, MarkovChainSampler):
+        raise BadData(f"{loaded.spec.name} is not sampled by a Markov chain")
+    every = max(1, steps // CHAIN_FRAMES)
+    check_chain(steps, every)
+    with torch.no_grad():
+        frames = model.gibbs_chain(CHAINS, steps, every, torch.Generator().manual_seed(0))
+    taken = list(range(0, steps + 1, every))[:len(frames)]
+    # one row per chain, its frames left to right
+    images = frames.transpose(0, 1).flatten(0, 1).cpu()
+    height, width = images.shape[-2:]
+    grid = image_grid(images, loaded.data.levels, columns=len(frames),
+                      scale=grid_scale(height, width, columns=len(frames), target_px=96))
+    return {"grid": grid, "steps": taken}
+
+
+def chain_frames(record: RunRecord, steps: int) -> dict:
+    """``CHAINS`` Gibbs chains of a Markov-chain model (an RBM) over ``steps`` sweeps from the
+    same start: ``grid`` (one chain a row, frames left to right) and the ``steps`` shown."""
+    return _chain_frames(record, int(steps))
 
 
 @data.cached_by_run(show_spinner="Sampling the prior…", max_entries=32)

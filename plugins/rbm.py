@@ -50,6 +50,7 @@ from genzoo.registry.ais import (
     check_temperatures,
     log_partition_exact,
 )
+from genzoo.registry.chains import MarkovChainSampler
 from genzoo.registry.config import bounded
 from genzoo.registry.errors import BadConfig, BadData
 from genzoo.registry.model import check_image_batch
@@ -98,7 +99,7 @@ def bernoulli(p: torch.Tensor, generator: torch.Generator | None) -> torch.Tenso
     return (u < p).to(p.dtype)
 
 
-class RBM(EstimatedPartitionModel, AnnealingPath):
+class RBM(EstimatedPartitionModel, AnnealingPath, MarkovChainSampler):
     """Bernoulli-Bernoulli RBM trained by PCD-k, sampled by Gibbs sweeps, scored with AIS."""
 
     eval_seed = 0  # AIS's seed: the same weights always get the same log Z

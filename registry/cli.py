@@ -693,7 +693,7 @@ def complete(run_id, mask_name, count, output, seed, split):
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help=".png for pictures, .csv for factors, .npy for codes.")
 def explore(run_id, view, count, index, second, output):
-    """Look into RUN_ID's latent code (vae, vqvae): the dashboard's Latent explorer, to a file."""
+    """Look into RUN_ID's latent code (vae, gumbel-vae, vqvae, a flow), as the Latent explorer."""
     import torch
 
     from . import explore as views

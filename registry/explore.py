@@ -23,7 +23,7 @@ def require_latent(model, run_id: str = "") -> LatentVariableModel:
     if not isinstance(model, LatentVariableModel):
         which = f"run {run_id!r} " if run_id else ""
         raise BadData(f"{which}is a {type(model).__name__}, which has no latent code to explore "
-                      "(latent-variable models: vae, vqvae)")
+                      "(latent-variable models: vae, gumbel-vae, vqvae, a flow)")
     return model
 
 

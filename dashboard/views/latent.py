@@ -31,7 +31,7 @@ st.latex(formulas.VQ_LOSS)
 
 record, model = widgets.pick_run(
     latent_data.latent_runs(reg, data.completed_runs()),
-    "completed runs of latent-variable models (vae, vqvae, realnvp, glow)",
+    "completed runs of latent-variable models (vae, gumbel-vae, vqvae, realnvp, glow)",
     "genzoo train vae --dataset digits --seconds 120")
 n_test = len(data.dataset(record.dataset).test)
 continuous = model.latent_kind == "continuous"

@@ -647,6 +647,19 @@ if showing(8):
     rbm = lecture.newest_numbers(reg, records, ("rbm",), dataset="mnist-binary")
     if "rbm" in set(rbm["model"]):
         st.dataframe(rbm, hide_index=True)
+        chain_run = lecture.newest_run(reg, records, ("rbm",))
+        steps = st.select_slider("Gibbs sweeps", [8, 40, 200, 1000, 5000], value=200,
+                                 key="gibbs-steps",
+                                 help="the rbm's gibbs_steps setting: how long its sampler runs")
+        try:
+            chains = lecture.chain_frames(chain_run, steps)
+            st.image(chains["grid"], caption=(
+                f"{lecture.CHAINS} Gibbs chains of run `{chain_run.run_id}`, one a row, from the "
+                f"data's base rates: after {', '.join(map(str, chains['steps']))} sweeps. "
+                "Early frames are noise; the chain needs many sweeps to reach the model's "
+                "distribution (the Markov chain's cost)."))
+        except GenzooError as exc:
+            cannot_load(chain_run, exc)
     else:
         no_run("rbm", lecture.TRAIN_COMMANDS["rbm"])
     if "rbm" in reg.models:

@@ -354,3 +354,30 @@ def test_newest_run_and_child_run_pick_the_right_records():
     assert lecture_data.child_run(records, records[1], "vqvae-prior") is None
     frame = lecture_data.sampling_frame(reg, records)
     assert isinstance(frame, pd.DataFrame) and list(frame["model"]) == ["pixelcnn", "vqvae-prior"]
+
+
+def test_the_last_part_shows_the_rbm_s_estimate_and_its_gibbs_chains(app, tmp_path,
+                                                                       monkeypatch):
+    from genzoo.dashboard import lecture_data
+
+    home = tmp_path / "rbm-home"
+    rbm = start_run(get_registry(), RunStore(home), "rbm", "mnist-binary", steps=3,
+                    overrides={"hidden": "8", "ais_temperatures": "50", "ais_runs": "10",
+                               "gibbs_steps": "10"}, settings=LoopSettings(progress=False))
+    assert "test_bits_per_dim" not in rbm.metrics  # an estimate is never stored as exact
+    monkeypatch.setenv("GENZOO_HOME", str(home))
+    at = app(PAGE)
+    at.radio(key="lecture-part").set_value(lecture_data.PARTS[8][1]).run()
+    assert_clean(at)
+    assert [h.value for h in at.header] == [lecture_data.PARTS[8][2]]
+    table = next(d.value for d in at.dataframe if "rbm" in set(d.value["model"]))
+    row = table.set_index("model").loc["rbm"]
+    assert row["kind"] == "ais"
+    assert row["test bits/dim"] == pytest.approx(rbm.metrics["test_bits_per_dim_estimate"])
+    at.select_slider(key="gibbs-steps").set_value(40).run()
+    assert_clean(at)
+    assert len(at.image) == 1  # the chains' frames
+    frames = lecture_data.chain_frames(rbm, 40)
+    assert frames["steps"] == [0, 5, 10, 15, 20, 25, 30, 35, 40]
+    rows, columns = frames["grid"].shape[:2]
+    assert columns > rows  # 6 chains of 9 frames: wider than tall

@@ -203,3 +203,15 @@ def test_evaluate_keeps_the_estimate_apart_with_a_note(registry):
         expected = -float(model.log_prob(data.test).mean()) / (64 * math.log(2))
     assert result["bits_per_dim_estimate"] == pytest.approx(expected)
     assert "E[log Z^] <= log Z" in result["note"] and "summed exactly" in result["note"]
+
+
+def test_the_rbm_declares_its_markov_chain_and_a_bad_chain_is_one_line():
+    from genzoo.registry.chains import MarkovChainSampler, check_chain
+    from genzoo.registry.errors import BadConfig
+
+    assert issubclass(RBM, MarkovChainSampler)
+    for steps, every, message in ((0, 1, "1 to 100,000 steps"), (10, 0, "every 1 to 10"),
+                                  (10, 11, "every 1 to 10"), (True, 1, "steps")):
+        with pytest.raises(BadConfig, match=message):
+            check_chain(steps, every)
+    check_chain(10, 10)  # a start and one frame

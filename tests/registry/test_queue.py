@@ -175,7 +175,9 @@ def test_a_pool_killed_mid_queue_and_started_again_finishes_every_job(isolated_h
     checkpoints), and the next pool takes its job up again and resumes the run."""
     store = RunStore()
     queue = JobQueue(store)
-    long = queue.submit(TrainRequest("pixelcnn", "digits", seconds=6.0, config=TINY),
+    # long enough that it is still training when the pool is killed, however slowly this
+    # process notices its first step on a loaded machine (6 s was not, under a full suite)
+    long = queue.submit(TrainRequest("pixelcnn", "digits", seconds=20.0, config=TINY),
                         run_id="long")
     rest = [queue.submit(TrainRequest("pixelcnn", "digits", steps=3, config=TINY, seed=i),
                          run_id=f"short-{i}") for i in range(2)]
