@@ -23,6 +23,8 @@ from genzoo.registry import DataInfo
 from genzoo.registry.config import build_config
 from genzoo.registry.errors import BadConfig
 
+from bound_helpers import mean_and_stderr, trained_on_digits
+
 DIGITS = DataInfo(kind="image", shape=(1, 8, 8), levels=17)
 BINARY_2X2 = DataInfo(kind="image", shape=(1, 2, 2), levels=2)
 ALL_2X2 = torch.tensor(list(itertools.product(range(2), repeat=4))).view(16, 1, 2, 2)
@@ -185,22 +187,9 @@ def test_bounds_lie_below_log_p_x_summed_over_every_code():
 def trained():
     """A small Gumbel-softmax VAE after 400 steps on digits, and 64 test images; beta = 0.5
     (the training loss only) keeps the code in use this early."""
-    from genzoo.plugins.datasets import load_digits
-
-    data = load_digits()
     torch.manual_seed(0)
     config = GumbelVAEConfig(latent_vars=10, channels=16, lr=3e-3, beta=0.5)
-    model = GumbelSoftmaxVAE(config, DIGITS)
-    optimizers = model.configure_optimizers()
-    g = torch.Generator().manual_seed(0)
-    for _ in range(400):
-        model.training_step(data.train[torch.randint(len(data.train), (64,), generator=g)],
-                            optimizers)
-    return model.eval(), data.test[:64]
-
-
-def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
-    return float(values.mean()), float(values.std() / math.sqrt(len(values)))
+    return trained_on_digits(GumbelSoftmaxVAE(config, DIGITS))
 
 
 @torch.no_grad()
@@ -215,9 +204,9 @@ def test_iwae_bound_is_above_the_elbo_and_grows_with_k(trained):
     iwae = {k: bound(k) for k in (1, 10, 50)}
     # L_1 <= L_10 <= L_50 on average: paired per-image differences, up to 3 standard errors
     for low, high in ((1, 10), (10, 50)):
-        mean, err = _mean_and_stderr(iwae[high] - iwae[low])
+        mean, err = mean_and_stderr(iwae[high] - iwae[low])
         assert mean > -3 * err, (low, high, mean, err)
-    mean, err = _mean_and_stderr(iwae[50] - elbo)
+    mean, err = mean_and_stderr(iwae[50] - elbo)
     assert mean > 3 * err and mean > 0.05, (mean, err)
     with pytest.raises(BadConfig, match="K >= 1.*0"):
         model.iwae_log_prob(x, 0)

@@ -15,6 +15,8 @@ from genzoo.registry import DataInfo
 from genzoo.registry.config import build_config
 from genzoo.registry.errors import BadConfig, BadData
 
+from bound_helpers import mean_and_stderr, trained_on_digits
+
 DIGITS = DataInfo(kind="image", shape=(1, 8, 8), levels=17)
 SMALL = DataInfo(kind="image", shape=(1, 5, 5), levels=4)
 BINARY_2X2 = DataInfo(kind="image", shape=(1, 2, 2), levels=2)
@@ -127,21 +129,9 @@ def test_kl_warmup_rises_linearly_and_survives_a_resume(registry):
 def trained():
     """An MLP VAE after 400 steps on digits (a posterior worth importance-weighting), and 64
     test images."""
-    from genzoo.plugins.datasets import load_digits
-
-    data = load_digits()
     torch.manual_seed(0)
-    model = VAE(VAEConfig(arch="mlp", hidden=128, latent_dim=8, lr=3e-3), DIGITS)
-    optimizers = model.configure_optimizers()
-    g = torch.Generator().manual_seed(0)
-    for _ in range(400):
-        model.training_step(data.train[torch.randint(len(data.train), (64,), generator=g)],
-                            optimizers)
-    return model.eval(), data.test[:64]
-
-
-def _mean_and_stderr(values: torch.Tensor) -> tuple[float, float]:
-    return float(values.mean()), float(values.std() / math.sqrt(len(values)))
+    return trained_on_digits(VAE(VAEConfig(arch="mlp", hidden=128, latent_dim=8, lr=3e-3),
+                                 DIGITS))
 
 
 @torch.no_grad()
@@ -160,12 +150,12 @@ def test_iwae_bound_is_above_the_elbo_and_grows_with_k(trained):
     iwae = {k: bound(k) for k in (1, 10, 100)}
     # L_1 <= L_10 <= L_100 on average: paired per-image differences, up to 3 standard errors
     for low, high in ((1, 10), (10, 100)):
-        mean, err = _mean_and_stderr(iwae[high] - iwae[low])
+        mean, err = mean_and_stderr(iwae[high] - iwae[low])
         assert mean > -3 * err, (low, high, mean, err)
-    mean, err = _mean_and_stderr(iwae[100] - elbo)
+    mean, err = mean_and_stderr(iwae[100] - elbo)
     assert mean > 3 * err and mean > 0.1, (mean, err)  # tighter, and clearly so
     # K = 1 is an unbiased estimate of the ELBO (its KL by the same sample): average 40 draws
-    mean, err = _mean_and_stderr(torch.stack([bound(1) for _ in range(40)]).mean(0) - elbo)
+    mean, err = mean_and_stderr(torch.stack([bound(1) for _ in range(40)]).mean(0) - elbo)
     assert abs(mean) < 4 * err, (mean, err)
 
 
