@@ -390,6 +390,21 @@ def newest_run(reg: Registry, records: list[RunRecord], models, *,
     return None
 
 
+def is_lecture_vae(record: RunRecord) -> bool:
+    """A vae run with the lecture's Gaussian pieces: the standard normal prior and a diagonal
+    Gaussian posterior, whose KL has the closed form the slides give (runs stored before the
+    options existed have them)."""
+    config = record.config or {}
+    return config.get("prior", "standard") == "standard" and \
+        config.get("posterior", "gaussian") == "gaussian"
+
+
+def newest_lecture_vae(reg: Registry, records: list[RunRecord]) -> RunRecord | None:
+    """The newest completed vae run on pictures with the lecture's Gaussian pieces."""
+    return newest_run(reg, [r for r in records if r.model != "vae" or is_lecture_vae(r)],
+                      ("vae",))
+
+
 def child_run(records: list[RunRecord], parent: RunRecord, model: str) -> RunRecord | None:
     """The newest completed second-stage run (``model``) trained on ``parent``'s codes."""
     return next((r for r in records if r.model == model and r.status == "completed"
@@ -434,7 +449,8 @@ def newest_numbers(reg: Registry, records: list[RunRecord], models: tuple[str, .
     rows = []
     for name in ("vae", *models):
         record = next((r for r in records if r.model == name and r.dataset == dataset
-                       and r.status == "completed"), None)  # newest first
+                       and r.status == "completed"  # newest first; the yardstick plain
+                       and (name != "vae" or is_lecture_vae(r))), None)
         if record is None or name not in reg.models:
             continue
         metrics = record.metrics or {}

@@ -319,7 +319,7 @@ if showing(3):
 
 if showing(4):
     header(4)
-    vae = lecture.newest_run(reg, records, ("vae",))
+    vae = lecture.newest_lecture_vae(reg, records)
     vae_model = None
     if vae is None:
         no_run("VAE", lecture.TRAIN_COMMANDS["vae"])

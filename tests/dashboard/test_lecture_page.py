@@ -354,6 +354,12 @@ def test_newest_run_and_child_run_pick_the_right_records():
     assert lecture_data.child_run(records, records[1], "vqvae-prior") is None
     frame = lecture_data.sampling_frame(reg, records)
     assert isinstance(frame, pd.DataFrame) and list(frame["model"]) == ["pixelcnn", "vqvae-prior"]
+    # the VAE part's run has the lecture's Gaussian pieces: a newer mixture-prior run is passed
+    vaes = [record("v-mog", "vae", "digits", config={"prior": "mog"}),
+            record("v-iaf", "vae", "digits", config={"posterior": "iaf"}),
+            record("v-old", "vae", "digits", config={"latent_dim": 2})]  # before the options
+    assert lecture_data.newest_lecture_vae(reg, vaes).run_id == "v-old"
+    assert lecture_data.newest_lecture_vae(reg, vaes[:2]) is None
 
 
 def test_the_last_part_shows_the_rbm_s_estimate_and_its_gibbs_chains(app, tmp_path,
