@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
+from genzoo.plugins._conv_nets import conv_encoder_decoder
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.bounds import ImportanceWeightedBound
 from genzoo.registry.config import bounded
@@ -105,27 +105,6 @@ class GumbelVAEConfig(ModelConfig):
         resolve_decoder(self.decoder, 2)  # the name; the levels are checked with the data
 
 
-def conv_networks(shape: tuple[int, int, int], codes: int, ch: int, n_params: int
-                  ) -> tuple[nn.Module, nn.Module]:
-    """x -> logits (N*K); code (N*K) -> pixel parameters: two stride-2 convolutions down to
-    H/4 and back up, the Gaussian VAE's small conv net (``genzoo.plugins.vae``)."""
-    channels, height, width = shape
-    half = (height + 1) // 2, (width + 1) // 2  # a 3x3 conv, stride 2, padding 1: ceil(H / 2)
-    quarter = (half[0] + 1) // 2, (half[1] + 1) // 2
-    flat = 2 * ch * quarter[0] * quarter[1]
-    encoder = nn.Sequential(  # (B, C, H, W) -> (B, 2ch, H/4, W/4) -> (B, N*K)
-        nn.Conv2d(channels, ch, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(2 * ch, 2 * ch, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(flat, codes))
-    decoder = nn.Sequential(  # (B, N*K) -> (B, 2ch, H/4, W/4) -> (B, P, H, W)
-        nn.Linear(codes, flat), nn.ReLU(), nn.Unflatten(1, (2 * ch, *quarter)),
-        nn.Conv2d(2 * ch, 2 * ch, 3, padding=1), nn.ReLU(), nn.Upsample(size=half),
-        nn.Conv2d(2 * ch, ch, 3, padding=1), nn.ReLU(), nn.Upsample(size=(height, width)),
-        nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, n_params, 1))
-    return encoder, decoder
-
-
 def categorical_kl(logits: torch.Tensor) -> torch.Tensor:
     """KL(prod_n Cat(softmax(l_n)) || prod_n Cat(1/K)) in nats: (B, N, K) -> (B,).
 
@@ -166,9 +145,10 @@ class GumbelSoftmaxVAE(LatentVariableModel, ImportanceWeightedBound):
             raise BadData("the gumbel-vae models discrete images with 2 or more levels")
         self.levels, self.codebook_size = data.levels, config.categories
         self.likelihood = PixelLikelihood(config.decoder, data.shape[0], data.levels)
-        self.encoder, self.decoder = conv_networks(
-            data.shape, config.latent_vars * config.categories, config.channels,
-            self.likelihood.n_params)
+        codes = config.latent_vars * config.categories  # x -> logits (N*K) -> x
+        self.encoder, self.decoder = conv_encoder_decoder(data.shape, codes, codes,
+                                                          config.channels,
+                                                          self.likelihood.n_params)
         # Training steps taken: drives the temperature schedule, travels with the checkpoint.
         self.register_buffer("steps_taken", torch.zeros((), dtype=torch.int64))
 

@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from genzoo.plugins._conv_nets import conv_encoder_decoder
 from genzoo.registry import Claim, ModelConfig, ModelSpec, hookimpl
 from genzoo.registry.bounds import ImportanceWeightedBound
 from genzoo.registry.config import bounded
@@ -184,26 +185,9 @@ def mlp_networks(shape: tuple[int, int, int], latent: int, hidden: int, n_params
 
 def conv_networks(shape: tuple[int, int, int], latent: int, ch: int, n_params: int,
                   context: int = 0) -> tuple[nn.Module, nn.Module]:
-    """A small conv net: two stride-2 convolutions down to H/4, mirrored by upsampling.
-
-    The decoder shares its filters across positions, which generalizes from 1,437 digits far
-    better than the MLP's position-specific weights.
-    """
-    channels, height, width = shape
-    half = (height + 1) // 2, (width + 1) // 2  # a 3x3 conv, stride 2, padding 1: ceil(H / 2)
-    quarter = (half[0] + 1) // 2, (half[1] + 1) // 2
-    flat = 2 * ch * quarter[0] * quarter[1]
-    encoder = nn.Sequential(  # (N, C, H, W) -> (N, 2ch, H/4, W/4) -> (N, 2 * latent + context)
-        nn.Conv2d(channels, ch, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(ch, 2 * ch, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(2 * ch, 2 * ch, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(), nn.Linear(flat, 2 * latent + context))
-    decoder = nn.Sequential(  # (N, latent) -> (N, 2ch, H/4, W/4) -> (N, P, H, W)
-        nn.Linear(latent, flat), nn.ReLU(), nn.Unflatten(1, (2 * ch, *quarter)),
-        nn.Conv2d(2 * ch, 2 * ch, 3, padding=1), nn.ReLU(), nn.Upsample(size=half),
-        nn.Conv2d(2 * ch, ch, 3, padding=1), nn.ReLU(), nn.Upsample(size=(height, width)),
-        nn.Conv2d(ch, ch, 3, padding=1), nn.ReLU(), nn.Conv2d(ch, n_params, 1))
-    return encoder, decoder
+    """The family's small conv net (``_conv_nets``): x -> (mu, log sigma^2, context h);
+    z -> pixel parameters."""
+    return conv_encoder_decoder(shape, 2 * latent + context, latent, ch, n_params)
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
